@@ -1,0 +1,159 @@
+"""The classroom lab, faithfully: one sentence, one-hot inputs, nn.RNN (or LSTM/GRU) + Linear,
+CrossEntropyLoss, Adam, full-batch epochs, and the prediction printed as it becomes the target.
+
+Differences from the notes, on purpose: the vocabulary is sorted (the notes' `list(set(...))`
+order changes with Python's hash seed, so their runs are not repeatable), and predictions are
+moved to the CPU before decoding (the notes' `outputs.data.numpy()` fails on CUDA).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from nextchar.config import CELLS, ModelConfig, _at_least, _choice
+from nextchar.errors import NextcharError
+from nextchar.models import RecurrentLM, build_model, count_parameters
+from nextchar.runtime import pick_device, seed_everything
+from nextchar.tokenizers import CharTokenizer
+
+LAB_SENTENCE = " seoul is the capital of south korea"
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    """The lab's settings; the defaults are the notes' values."""
+
+    sentence: str = LAB_SENTENCE
+    cell: str = "rnn"
+    epochs: int = 500
+    lr: float = 1e-3
+    hidden_size: int | None = None  # None: the vocabulary size, as in the notes
+    num_layers: int = 1
+    nonlinearity: str = "tanh"
+    seed: int = 0
+    device: str = "auto"
+    every: int = 50  # print every this many epochs (plus the first and the last)
+
+    def __post_init__(self) -> None:
+        _choice("cell", self.cell, CELLS)
+        _at_least("epochs", self.epochs, 1)
+        _at_least("every", self.every, 1)
+        if not self.lr > 0:
+            raise NextcharError(f"lr must be > 0, got {self.lr}")
+        if len(self.sentence) < 2:
+            raise NextcharError(
+                f"the sentence needs at least 2 characters (input = all but the last, target = "
+                f"all but the first); got {len(self.sentence)}: {self.sentence!r}"
+            )
+
+
+@dataclass(frozen=True)
+class LabStep:
+    epoch: int
+    loss: float
+    prediction: str
+
+
+@dataclass
+class LabResult:
+    target: str
+    steps: list[LabStep] = field(default_factory=list)  # the printed epochs
+    first_match_epoch: int | None = None  # first epoch whose prediction equals the target
+    final_prediction: str = ""
+    final_loss: float = float("nan")
+    seconds: float = 0.0
+    device: str = "cpu"
+    vocab: list[str] = field(default_factory=list)
+    parameters: int = 0
+
+    @property
+    def converged(self) -> bool:
+        return self.final_prediction == self.target
+
+
+@dataclass
+class Lab:
+    """Everything the training loop needs, built and validated before the first epoch."""
+
+    config: LabConfig
+    tokenizer: CharTokenizer
+    model: RecurrentLM
+    x: torch.Tensor  # [1, L] ids of sentence[:-1]; the model one-hot encodes them
+    y: torch.Tensor  # [1, L] ids of sentence[1:]
+    device: torch.device
+
+    @property
+    def target(self) -> str:
+        return self.tokenizer.decode(self.y[0].tolist())
+
+
+def prepare_lab(config: LabConfig = LabConfig()) -> Lab:
+    """Seed, build the vocabulary, the data and the model; raise NextcharError on bad input."""
+    device = pick_device(config.device)
+    seed_everything(config.seed)
+    tokenizer = CharTokenizer.build(config.sentence)
+    if tokenizer.vocab_size < 2:
+        raise NextcharError(
+            f"the sentence {config.sentence!r} has one distinct character: "
+            "there is nothing to predict; use a sentence with at least two"
+        )
+    ids = torch.tensor(tokenizer.encode(config.sentence), device=device)
+    vocab_size = tokenizer.vocab_size
+    model_config = ModelConfig(
+        vocab_size=vocab_size,
+        cell=config.cell,  # type: ignore[arg-type]
+        hidden_size=config.hidden_size or vocab_size,
+        num_layers=config.num_layers,
+        input="onehot",
+        nonlinearity=config.nonlinearity,
+    )
+    model = build_model(model_config).to(device)
+    # A batch of one sentence: input = all but the last character, target = all but the first.
+    return Lab(config, tokenizer, model, ids[:-1].unsqueeze(0), ids[1:].unsqueeze(0), device)
+
+
+def train_lab(lab: Lab, on_step: Callable[[LabStep], None] | None = None) -> LabResult:
+    """The notes' loop: full-batch epochs of forward, cross-entropy, backward, Adam step."""
+    config, model, x, y = lab.config, lab.model, lab.x, lab.y
+    vocab_size = lab.tokenizer.vocab_size
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    result = LabResult(
+        target=lab.target,
+        device=str(lab.device),
+        vocab=lab.tokenizer.vocab,
+        parameters=count_parameters(model),
+    )
+    start = time.perf_counter()
+    for epoch in range(config.epochs):
+        model.train()
+        logits, _ = model(x)  # [1, L, V]
+        loss = F.cross_entropy(logits.view(-1, vocab_size), y.view(-1))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+        # As in the notes, the prediction is read from this epoch's forward pass.
+        predicted = logits.detach().argmax(dim=-1)[0]
+        if result.first_match_epoch is None and bool((predicted == y[0]).all()):
+            result.first_match_epoch = epoch
+        if epoch % config.every == 0 or epoch == config.epochs - 1:
+            step = LabStep(epoch, loss.item(), lab.tokenizer.decode(predicted.cpu().tolist()))
+            result.steps.append(step)
+            if on_step is not None:
+                on_step(step)
+    result.seconds = time.perf_counter() - start
+    result.final_prediction = result.steps[-1].prediction
+    result.final_loss = result.steps[-1].loss
+    return result
+
+
+def run_lab(
+    config: LabConfig = LabConfig(), on_step: Callable[[LabStep], None] | None = None
+) -> LabResult:
+    """Prepare and train; `on_step` sees each printed epoch as it happens."""
+    return train_lab(prepare_lab(config), on_step)

@@ -1,0 +1,19 @@
+"""Model construction: `build_model` is the one place that branches on the model kind."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from nextchar.config import ModelConfig
+from nextchar.models.recurrent import RecurrentLM, State, detach_state
+
+__all__ = ["RecurrentLM", "State", "build_model", "count_parameters", "detach_state"]
+
+
+def build_model(config: ModelConfig) -> RecurrentLM:
+    """A fresh, randomly initialised model for `config` (seed torch first for repeatability)."""
+    return RecurrentLM(config)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,216 @@
+"""Explains the tensor shapes of nn.RNN / nn.LSTM / nn.GRU in the notation of the PyTorch docs
+and the lab notes (N, L, H_in, H_out, H_cell, D, num_layers): what each shape should be by the
+formulas, next to what the real torch module produces on a random input."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from nextchar.config import CELLS, _at_least, _choice
+from nextchar.errors import NextcharError
+
+# Gates per cell: the input/hidden weights stack this many H_cell-sized blocks.
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+GATE_NAMES = {"rnn": "", "lstm": "i|f|g|o", "gru": "r|z|n"}
+
+
+@dataclass(frozen=True)
+class ShapeArgs:
+    cell: str = "rnn"
+    input_size: int = 4
+    hidden_size: int = 2
+    num_layers: int = 1
+    bidirectional: bool = False
+    proj_size: int = 0
+    batch_first: bool = True
+    batch: int = 1
+    seq_len: int = 5
+    unbatched: bool = False
+    bias: bool = True
+
+    def __post_init__(self) -> None:
+        _choice("cell", self.cell, CELLS)
+        for name in ("input_size", "hidden_size", "num_layers", "batch", "seq_len"):
+            _at_least(name, getattr(self, name), 1)
+        _at_least("proj_size", self.proj_size, 0)
+        if self.proj_size and self.cell != "lstm":
+            raise NextcharError(f"--proj-size is an LSTM option; nn.{self.module_name} has none")
+        if self.proj_size >= self.hidden_size:
+            raise NextcharError(
+                f"--proj-size must be smaller than --hidden-size "
+                f"({self.hidden_size}), got {self.proj_size}"
+            )
+
+    @property
+    def module_name(self) -> str:
+        return {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}[self.cell]
+
+    @property
+    def d(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def h_out(self) -> int:
+        return self.proj_size or self.hidden_size
+
+
+@dataclass(frozen=True)
+class ShapeRow:
+    name: str
+    notation: str  # e.g. "(N, L, H_in)"
+    expected: tuple[int, ...]  # the notation evaluated with the given sizes
+    actual: tuple[int, ...]  # what torch produced
+
+
+def build_module(args: ShapeArgs) -> nn.RNNBase:
+    kwargs: dict[str, object] = dict(
+        input_size=args.input_size,
+        hidden_size=args.hidden_size,
+        num_layers=args.num_layers,
+        bias=args.bias,
+        batch_first=args.batch_first,
+        bidirectional=args.bidirectional,
+    )
+    if args.proj_size:
+        kwargs["proj_size"] = args.proj_size
+    return getattr(nn, args.module_name)(**kwargs)
+
+
+def module_repr(args: ShapeArgs) -> str:
+    parts = [f"input_size={args.input_size}", f"hidden_size={args.hidden_size}"]
+    if args.num_layers != 1:
+        parts.append(f"num_layers={args.num_layers}")
+    if args.batch_first:
+        parts.append("batch_first=True")
+    if args.bidirectional:
+        parts.append("bidirectional=True")
+    if args.proj_size:
+        parts.append(f"proj_size={args.proj_size}")
+    return f"nn.{args.module_name}({', '.join(parts)})"
+
+
+def _sequence_rows(args: ShapeArgs) -> list[tuple[str, str, tuple[int, ...]]]:
+    """(name, notation, expected shape) for the inputs and outputs of one call."""
+    n, length, dh = args.batch, args.seq_len, args.d * args.h_out
+    if args.unbatched:
+        seq_notation, seq = "(L, {})", (length,)
+        state_notation, state = "(D*num_layers, {})", (args.d * args.num_layers,)
+    elif args.batch_first:
+        seq_notation, seq = "(N, L, {})", (n, length)
+        state_notation, state = "(D*num_layers, N, {})", (args.d * args.num_layers, n)
+    else:
+        seq_notation, seq = "(L, N, {})", (length, n)
+        state_notation, state = "(D*num_layers, N, {})", (args.d * args.num_layers, n)
+    rows = [
+        ("input", seq_notation.format("H_in"), (*seq, args.input_size)),
+        ("h_0", state_notation.format("H_out"), (*state, args.h_out)),
+    ]
+    if args.cell == "lstm":
+        rows.append(("c_0", state_notation.format("H_cell"), (*state, args.hidden_size)))
+    rows += [
+        ("output", seq_notation.format("D*H_out"), (*seq, dh)),
+        ("h_n", state_notation.format("H_out"), (*state, args.h_out)),
+    ]
+    if args.cell == "lstm":
+        rows.append(("c_n", state_notation.format("H_cell"), (*state, args.hidden_size)))
+    return rows
+
+
+def _parameter_rows(args: ShapeArgs) -> list[tuple[str, str, tuple[int, ...]]]:
+    gates, g = GATES[args.cell], ("" if args.cell == "rnn" else f"{GATES[args.cell]}*")
+    rows = []
+    for layer in range(args.num_layers):
+        layer_in, in_notation = (
+            (args.input_size, "H_in") if layer == 0 else (args.d * args.h_out, "D*H_out")
+        )
+        for suffix in [""] + (["_reverse"] if args.bidirectional else []):
+            k = f"l{layer}{suffix}"
+            rows.append(
+                (
+                    f"weight_ih_{k}",
+                    f"({g}H_cell, {in_notation})",
+                    (gates * args.hidden_size, layer_in),
+                )
+            )
+            rows.append(
+                (f"weight_hh_{k}", f"({g}H_cell, H_out)", (gates * args.hidden_size, args.h_out))
+            )
+            if args.bias:
+                rows.append((f"bias_ih_{k}", f"({g}H_cell,)", (gates * args.hidden_size,)))
+                rows.append((f"bias_hh_{k}", f"({g}H_cell,)", (gates * args.hidden_size,)))
+            if args.proj_size:
+                rows.append((f"weight_hr_{k}", "(H_out, H_cell)", (args.h_out, args.hidden_size)))
+    return rows
+
+
+def explain(args: ShapeArgs) -> tuple[list[ShapeRow], list[ShapeRow]]:
+    """Run the real module on a random input; return (sequence rows, parameter rows)."""
+    module = build_module(args)
+    expected = _sequence_rows(args)
+    shapes = dict((name, shape) for name, _, shape in expected)
+    x = torch.randn(shapes["input"])
+    h0 = torch.randn(shapes["h_0"])
+    actual = {"input": x, "h_0": h0}
+    # torch warns that oneDNN has no projected-LSTM kernel; irrelevant for a shape demo.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        if args.cell == "lstm":
+            actual["c_0"] = torch.randn(shapes["c_0"])
+            output, (h_n, actual["c_n"]) = module(x, (h0, actual["c_0"]))
+        else:
+            output, h_n = module(x, h0)
+    actual.update({"output": output, "h_n": h_n})
+    sequence = [
+        ShapeRow(name, notation, shape, tuple(actual[name].shape))
+        for name, notation, shape in expected
+    ]
+    parameters = dict(module.named_parameters())
+    weights = [
+        ShapeRow(name, notation, shape, tuple(parameters[name].shape))
+        for name, notation, shape in _parameter_rows(args)
+    ]
+    missing = set(parameters) - {row.name for row in weights}
+    if missing:  # a torch version with parameters we do not know: show them rather than hide
+        weights += [
+            ShapeRow(name, "?", (), tuple(parameters[name].shape)) for name in sorted(missing)
+        ]
+    return sequence, weights
+
+
+def _fmt(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+
+def render(args: ShapeArgs) -> str:
+    """The explanation as text, one table for the call and one for the parameters."""
+    sequence, weights = explain(args)
+    sizes = [
+        f"N={args.batch}" if not args.unbatched else "unbatched (no N)",
+        f"L={args.seq_len}",
+        f"H_in={args.input_size}",
+        f"H_cell={args.hidden_size}",
+        f"H_out={args.h_out}" + (" (proj_size)" if args.proj_size else " (hidden_size)"),
+        f"D={args.d}",
+        f"num_layers={args.num_layers}",
+    ]
+    lines = [module_repr(args), "  " + "  ".join(sizes), ""]
+    width = max(len(r.name) for r in sequence + weights) + 2
+    nwidth = max(len(r.notation) for r in sequence + weights) + 2
+    for title, rows in (("tensor", sequence), ("parameter", weights)):
+        lines.append(f"{title:<{width}}{'notation':<{nwidth}}shape")
+        for r in rows:
+            flag = "" if r.expected == r.actual or r.notation == "?" else "   (!) torch differs"
+            lines.append(f"{r.name:<{width}}{r.notation:<{nwidth}}{_fmt(r.actual)}{flag}")
+        lines.append("")
+    if not args.unbatched:
+        lines.append(
+            "batch_first applies to input and output only; h_0/h_n/c_0/c_n are "
+            "always (D*num_layers, N, ...)."
+        )
+    if args.cell in ("lstm", "gru"):
+        lines.append(f"Gate blocks are stacked in the order {GATE_NAMES[args.cell]}.")
+    return "\n".join(lines).rstrip() + "\n"

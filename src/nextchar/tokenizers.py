@@ -1,0 +1,176 @@
+"""Tokenizers: text <-> integer ids. One protocol that every tokenizer meets; the character
+tokenizer lives here. Tokenizers know nothing about models or tensors beyond numpy id arrays.
+
+Vocabularies are built in a fixed order (code point order for characters), so the same text
+gives the same ids on every run and machine -- unlike the lab's `list(set(sentence))`, whose
+order changes with Python's hash seed.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+from nextchar.errors import NextcharError
+
+Normalization = Literal["nfc", "nfd", "none"]
+NORMALIZATIONS: tuple[str, ...] = ("nfc", "nfd", "none")
+
+# The unknown-character symbol is U+FFFD REPLACEMENT CHARACTER: it is what Unicode itself uses
+# for "a character that could not be represented", and because it is one character, decoding
+# needs no special case.
+UNK = "\ufffd"
+
+
+@runtime_checkable
+class Tokenizer(Protocol):
+    """What every tokenizer offers; models and training only ever see the ids."""
+
+    @property
+    def vocab_size(self) -> int: ...
+
+    def encode(self, text: str) -> list[int]: ...
+
+    def decode(self, ids: Sequence[int]) -> str: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+def _describe(chars: Sequence[str], limit: int = 8) -> str:
+    shown = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in chars[:limit])
+    more = f" and {len(chars) - limit} more" if len(chars) > limit else ""
+    return shown + more
+
+
+def _code_points(text: str) -> np.ndarray:
+    # UTF-32 turns a str into one uint32 per code point without a Python-level loop.
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+
+
+class CharTokenizer:
+    """One id per character (code point) of the normalised text.
+
+    normalization:
+      "nfc"  (default) composed form: a Hangul syllable such as '한' is one character.
+      "nfd"  decomposed form: Hangul syllables become jamo (ᄒ ᅡ ᆫ), accents become combining
+             marks, so Korean needs dozens of symbols instead of thousands. Decoding
+             recomposes (NFC), so decode(encode(s)) == NFC(s).
+      "none" the text as given: decode(encode(s)) == s exactly.
+    """
+
+    def __init__(
+        self, vocab: Sequence[str], normalization: Normalization = "nfc", unk: bool = False
+    ) -> None:
+        if normalization not in NORMALIZATIONS:
+            raise NextcharError(
+                f"unknown normalization {normalization!r}; "
+                f"choose one of {', '.join(NORMALIZATIONS)}"
+            )
+        if any(len(c) != 1 for c in vocab):
+            raise NextcharError("a character vocabulary holds single characters only")
+        vocab = sorted(set(vocab) | ({UNK} if unk else set()))
+        if not vocab:
+            raise NextcharError("cannot build a character vocabulary from empty text")
+        self.vocab: list[str] = vocab
+        self.normalization: Normalization = normalization
+        self.unk = unk
+        self._stoi = {c: i for i, c in enumerate(vocab)}
+        self._code_points = np.array([ord(c) for c in vocab], dtype=np.uint32)  # sorted
+        self._chars = np.array(vocab, dtype=object)  # "<U1" would drop "\x00"
+
+    @classmethod
+    def build(
+        cls, text: str, normalization: Normalization = "nfc", unk: bool = False
+    ) -> CharTokenizer:
+        """Vocabulary = the distinct characters of `text` (after normalisation), by code point."""
+        if normalization not in NORMALIZATIONS:
+            raise NextcharError(
+                f"unknown normalization {normalization!r}; "
+                f"choose one of {', '.join(NORMALIZATIONS)}"
+            )
+        normalised = cls._normalize(text, normalization)
+        chars = np.unique(_code_points(normalised))
+        return cls([chr(int(c)) for c in chars], normalization, unk)
+
+    @staticmethod
+    def _normalize(text: str, normalization: str) -> str:
+        if normalization == "none":
+            return text
+        return unicodedata.normalize(normalization.upper(), text)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    def normalize(self, text: str) -> str:
+        """The text as this tokenizer sees it (what the ids describe, character for character)."""
+        return self._normalize(text, self.normalization)
+
+    def encode_array(self, text: str) -> np.ndarray:
+        """Ids as an int64 array; vectorised, so encoding a whole corpus is one pass in C."""
+        cps = _code_points(self.normalize(text))
+        # The vocabulary is sorted by code point, so a binary search finds each id.
+        pos = np.searchsorted(self._code_points, cps)
+        pos_clipped = np.minimum(pos, len(self._code_points) - 1)
+        known = self._code_points[pos_clipped] == cps
+        if not known.all():
+            if not self.unk:
+                missing = sorted({chr(int(c)) for c in cps[~known]})
+                raise NextcharError(
+                    f"{len(missing)} character(s) not in the vocabulary: {_describe(missing)}; "
+                    "build the tokenizer with unk=True (--unk) to map them to U+FFFD, "
+                    "or train on text that contains them"
+                )
+            pos_clipped = np.where(known, pos_clipped, self._stoi[UNK])
+        return pos_clipped.astype(np.int64)
+
+    def encode(self, text: str) -> list[int]:
+        return self.encode_array(text).tolist()
+
+    def decode(self, ids: Sequence[int] | np.ndarray) -> str:
+        ids_array = np.asarray(ids, dtype=np.int64)
+        if ids_array.size and (ids_array.min() < 0 or ids_array.max() >= self.vocab_size):
+            raise NextcharError(f"token id out of range 0..{self.vocab_size - 1}")
+        text = "".join(self._chars[ids_array].tolist())
+        # NFD ids are jamo and combining marks; users read composed text.
+        return unicodedata.normalize("NFC", text) if self.normalization == "nfd" else text
+
+    def count_unknown(self, text: str) -> int:
+        """How many characters of `text` this vocabulary does not hold."""
+        cps = _code_points(self.normalize(text))
+        return int((~np.isin(cps, self._code_points)).sum())
+
+    def to_dict(self) -> dict[str, Any]:
+        # The U+FFFD entry is implied by unk=True, so it is not stored twice.
+        vocab = [c for c in self.vocab if not (self.unk and c == UNK)]
+        return {
+            "type": "char",
+            "normalization": self.normalization,
+            "unk": self.unk,
+            "vocab": vocab,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CharTokenizer:
+        if data.get("type") != "char" or not isinstance(data.get("vocab"), list):
+            raise NextcharError(
+                "not a character tokenizer description (expected type 'char' and a vocab list)"
+            )
+        return cls(data["vocab"], data.get("normalization", "nfc"), bool(data.get("unk", False)))
+
+    def __repr__(self) -> str:
+        return (
+            f"CharTokenizer(vocab_size={self.vocab_size}, "
+            f"normalization={self.normalization!r}, unk={self.unk})"
+        )
+
+
+def tokenizer_from_dict(data: dict[str, Any]) -> Tokenizer:
+    """Rebuild any tokenizer from its `to_dict()`; the one place that branches on its type."""
+    kind = data.get("type")
+    if kind == "char":
+        return CharTokenizer.from_dict(data)
+    raise NextcharError(f"unknown tokenizer type {kind!r} in the saved description")

@@ -4,12 +4,15 @@ dataclass and calls one library function; errors become one line on stderr and e
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+import typing
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from nextchar import __version__
-from nextchar.config import CELLS
+from nextchar.config import CELLS, ModelConfig, SampleConfig, TrainConfig
 from nextchar.errors import NextcharError
 from nextchar.runtime import DEVICE_CHOICES
 
@@ -176,9 +179,351 @@ def _run_shapes(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- train
+
+# Flags for config fields: help text here, defaults from the dataclasses (one source of truth).
+_MODEL_HELP = {
+    "cell": "recurrent cell",
+    "hidden_size": "hidden units per layer",
+    "num_layers": "stacked recurrent layers",
+    "input": "input encoding: embedding (fast) or onehot (the lab's)",
+    "embedding_dim": "embedding width (default: hidden size)",
+    "dropout": "dropout between layers and before the output layer",
+    "proj_size": "LSTM projection size (0 = off)",
+    "tie_weights": "share the embedding with the output layer (needs embedding dim = H_out)",
+}
+_TRAIN_HELP = {
+    "val_file": "validation text (default: the last --val-fraction of the training text)",
+    "val_fraction": "share of the text held out for validation when no --val-file is given",
+    "encoding": "text encoding of the files",
+    "errors": "invalid bytes: strict (error naming file and offset) or replace (U+FFFD)",
+    "tokenizer": "char (one id per character) or byte (UTF-8 bytes, vocabulary 256)",
+    "normalization": "nfc (Hangul syllables whole), nfd (jamo), none (text as is)",
+    "unk": "reserve U+FFFD for characters unseen in training (eval then counts them)",
+    "batch_size": "B: parallel streams per batch",
+    "seq_len": "T: characters per window (back-propagation through time length)",
+    "batching": "streams (state carried across windows) or random windows",
+    "optimizer": "adam or adamw",
+    "lr": "peak learning rate",
+    "min_lr_ratio": "the schedule decays to lr times this",
+    "warmup_steps": "linear warm-up steps",
+    "schedule": "cosine, constant or step",
+    "step_every": "schedule step: decay every N steps",
+    "step_gamma": "schedule step: decay factor",
+    "weight_decay": "AdamW weight decay (matrices only)",
+    "grad_clip": "clip the global gradient norm to this (0 = off)",
+    "max_steps": "stop after this many optimizer steps",
+    "max_time": "stop after this much wall-clock time: seconds, or 90s / 8m / 1.5h",
+    "eval_every": "evaluate on validation every N steps (and save last/best)",
+    "eval_tokens": "validation tokens per periodic evaluation (the final one uses all)",
+    "log_every": "write a metrics line every N steps",
+    "seed": "random seed",
+    "device": "auto (cuda > mps > cpu), cpu, cuda or mps",
+    "precision": "auto (bf16 autocast on CUDA where supported), fp32 or bf16",
+}
+_CHOICES = {
+    "cell": CELLS,
+    "input": ("onehot", "embedding"),
+    "errors": ("strict", "replace"),
+    "tokenizer": ("char", "byte"),
+    "normalization": ("nfc", "nfd", "none"),
+    "batching": ("streams", "random"),
+    "optimizer": ("adam", "adamw"),
+    "schedule": ("cosine", "constant", "step"),
+    "device": DEVICE_CHOICES,
+    "precision": ("auto", "fp32", "bf16"),
+}
+
+
+def parse_duration(text: str) -> float:
+    """'480', '90s', '8m', '1.5h' -> seconds."""
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+    try:
+        if text and text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a duration: {text!r} (try 480, 90s, 8m, 1h)"
+        ) from None
+
+
+def _add_config_flags(p: argparse.ArgumentParser, cls: type, helps: dict[str, str]) -> None:
+    hints = typing.get_type_hints(cls)
+    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+    for name, help_text in helps.items():
+        flag, default, hint = "--" + name.replace("_", "-"), defaults[name], hints[name]
+        shown = f"{help_text} (default: {default})"
+        if hint is bool:
+            p.add_argument(
+                flag,
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help=f"{help_text} (default: {'on' if default else 'off'})",
+            )
+            continue
+        base = next((t for t in (int, float, str) if t == hint or t in typing.get_args(hint)), str)
+        kind = parse_duration if name == "max_time" else base
+        metavar = None if name in _CHOICES else name.split("_")[-1].upper()
+        p.add_argument(
+            flag,
+            type=kind,
+            choices=_CHOICES.get(name),
+            default=argparse.SUPPRESS,
+            help=shown,
+            metavar=metavar,
+        )
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a character language model on text files",
+        description="Train an RNN/LSTM/GRU language model on text; reports "
+        "validation bits per character and writes checkpoints to a run directory.",
+    )
+    p.add_argument("files", nargs="*", help="training text: files or directories")
+    p.add_argument(
+        "--out", help="run directory (default: runs/<first file's name>, numbered if taken)"
+    )
+    p.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue this run from its last "
+        "checkpoint (files, model and settings come from the run)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_config_flags(p, ModelConfig, _MODEL_HELP)
+    _add_config_flags(p, TrainConfig, _TRAIN_HELP)
+    p.set_defaults(run=_run_train)
+
+
+def _default_run_dir(files: list[str]) -> Path:
+    stem = Path(files[0]).stem or "run"
+    candidate, n = Path("runs") / stem, 1
+    while candidate.exists():
+        n += 1
+        candidate = Path("runs") / f"{stem}-{n}"
+    return candidate
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from nextchar.train import resume_config, train
+
+    given = vars(args)
+    model_kw = {k: given[k] for k in _MODEL_HELP if k in given}
+    train_kw = {k: given[k] for k in _TRAIN_HELP if k in given}
+    if args.resume:
+        if (
+            args.files
+            or model_kw
+            or set(train_kw) - {"max_steps", "max_time", "device", "eval_every", "log_every"}
+        ):
+            raise NextcharError(
+                "--resume continues a run with its own files and settings; "
+                "only --max-steps, --max-time, --device, --eval-every and "
+                "--log-every may be given with it"
+            )
+        model_config, config = resume_config(args.resume, **train_kw)
+        run_dir = Path(args.resume)
+    else:
+        if not args.files:
+            raise NextcharError("give the training text: nextchar train FILE [FILE...]")
+        model_config = ModelConfig(**model_kw)
+        config = TrainConfig(files=tuple(args.files), **train_kw)
+        run_dir = Path(args.out) if args.out else _default_run_dir(args.files)
+    result = train(model_config, config, run_dir, resume=bool(args.resume), progress=not args.quiet)
+    status = "interrupted" if result.interrupted else "done"
+    print(
+        f"{status}: {result.step} steps in {result.seconds:.0f} s, "
+        f"{result.chars_per_second:,.0f} characters/s, {result.parameters:,} parameters"
+    )
+    if result.interrupted:
+        print(f"saved {run_dir / 'last'}; continue with: nextchar train --resume {run_dir}")
+        return 130
+    print(
+        f"validation: best {result.final_val_bpc:.4f} bits per character (whole validation "
+        f"text, best checkpoint)"
+    )
+    print(f"run directory: {run_dir}  (best/, last/, metrics.jsonl, curves.png)")
+    print(f"next: nextchar sample {run_dir} --prime 'ROMEO:'")
+    return 0
+
+
+# ----------------------------------------------------------------------------- sample / predict
+
+
+def _add_sample(sub: argparse._SubParsersAction) -> None:
+    d = SampleConfig()
+    p = sub.add_parser(
+        "sample",
+        help="generate text from a checkpoint, streamed",
+        description="Generate text from a trained model; the prime is run once "
+        "and each new character costs one recurrent step.",
+    )
+    p.add_argument("checkpoint", help="checkpoint or run directory")
+    p.add_argument("--prime", default="\n", help="text to start from (default: a newline)")
+    p.add_argument("--length", type=int, default=d.length, help="tokens to generate")
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=d.temperature,
+        help="softmax temperature, > 0 (default: 1.0)",
+    )
+    p.add_argument("--top-k", type=int, default=None, help="sample from the k most likely only")
+    p.add_argument(
+        "--top-p",
+        type=float,
+        default=None,
+        help="sample from the smallest set with this much probability (nucleus)",
+    )
+    p.add_argument("--greedy", action="store_true", help="always take the most likely token")
+    p.add_argument("--seed", type=int, default=d.seed, help="random seed (default: 0)")
+    p.add_argument("--num-samples", type=int, default=d.num_samples, help="how many samples")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where to run")
+    p.set_defaults(run=_run_sample)
+
+
+def _run_sample(args: argparse.Namespace) -> int:
+    from nextchar.checkpoint import load
+    from nextchar.generate import sample_texts
+
+    config = SampleConfig(
+        length=args.length,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        greedy=args.greedy,
+        seed=args.seed,
+        num_samples=args.num_samples,
+    )
+    model, tokenizer = load(args.checkpoint, args.device)
+    tokenizer.encode(args.prime)  # unknown characters: one clear error before any output
+    current = -1
+    for index, piece in sample_texts(model, tokenizer, args.prime, config):
+        if index != current:
+            if index:
+                print()
+            if config.num_samples > 1:
+                print(f"--- sample {index + 1} ---")
+            print(args.prime, end="")
+            current = index
+        print(piece, end="", flush=True)
+    print()
+    return 0
+
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "predict",
+        help="show the most likely next characters after a text",
+        description="Print the top-k next characters (tokens) with their "
+        "probabilities as a bar chart, and the entropy in bits.",
+    )
+    p.add_argument("checkpoint", help="checkpoint or run directory")
+    p.add_argument("text", help="the text so far")
+    p.add_argument("--top-k", type=int, default=10, help="how many candidates (default: 10)")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where to run")
+    p.set_defaults(run=_run_predict)
+
+
+def _shown(token: str) -> str:
+    return repr(token) if not token.isprintable() or token == " " or len(token) != 1 else token
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from nextchar.checkpoint import load
+    from nextchar.generate import predict_next
+
+    model, tokenizer = load(args.checkpoint, args.device)
+    prediction = predict_next(model, tokenizer, args.text, args.top_k)
+    print(f"after {args.text[-40:]!r}: entropy {prediction.entropy_bits:.2f} bits")
+    width = max(len(_shown(t)) for t, _ in prediction.candidates)
+    top = prediction.candidates[0][1]
+    for token, p in prediction.candidates:
+        bar = "█" * max(1, round(30 * p / top)) if p > 0 else ""
+        print(f"  {_shown(token):>{width}}  {p:6.1%}  {bar}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- eval
+
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="measure a checkpoint on text: bits per character",
+        description="Total NLL (nats), nats and bits per character, perplexity "
+        "per token and next-token accuracy; the state is carried across the text.",
+    )
+    p.add_argument("checkpoint", help="checkpoint or run directory")
+    p.add_argument("files", nargs="+", help="text files or directories to evaluate")
+    p.add_argument("--encoding", default="utf-8", help="text encoding (default: utf-8)")
+    p.add_argument(
+        "--errors",
+        choices=("strict", "replace"),
+        default="strict",
+        help="invalid bytes: strict (error) or replace (U+FFFD)",
+    )
+    p.add_argument("--batch-size", type=int, default=16, help="parallel streams (default: 16)")
+    p.add_argument("--seq-len", type=int, default=256, help="window length (default: 256)")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where to run")
+    p.add_argument("--json", action="store_true", help="print one JSON object per file")
+    p.set_defaults(run=_run_eval)
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from nextchar.checkpoint import load
+    from nextchar.data import read_text
+    from nextchar.evaluate import evaluate_text
+
+    if args.batch_size < 1 or args.seq_len < 1:
+        raise NextcharError("--batch-size and --seq-len must be >= 1")
+    model, tokenizer = load(args.checkpoint, args.device)
+    for path in args.files:
+        text = read_text(path, args.encoding, args.errors)
+        r = evaluate_text(
+            model, tokenizer, text, args.batch_size, args.seq_len, progress=not args.json
+        )
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "file": path,
+                        "nll_nats": r.nll,
+                        "tokens": r.tokens,
+                        "chars": r.chars,
+                        "nats_per_char": r.nats_per_char,
+                        "bits_per_char": r.bits_per_char,
+                        "perplexity": r.perplexity,
+                        "accuracy": r.accuracy,
+                        "unknown_chars": r.unknown,
+                    }
+                )
+            )
+            continue
+        print(f"{path}: {r.chars:,} characters predicted ({r.tokens:,} tokens)")
+        print(f"  total NLL        {r.nll:,.1f} nats")
+        print(f"  per character    {r.nats_per_char:.4f} nats = {r.bits_per_char:.4f} bits")
+        print(f"  perplexity       {r.perplexity:.3f} (per token)")
+        print(f"  next-token acc.  {r.accuracy:.1%}")
+        if getattr(tokenizer, "unk", False):
+            print(f"  unknown chars    {r.unknown:,} mapped to U+FFFD (counted in the NLL)")
+    return 0
+
+
 # ----------------------------------------------------------------------------- main
 
-COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_lab, _add_shapes)
+COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+    _add_lab,
+    _add_shapes,
+    _add_train,
+    _add_sample,
+    _add_predict,
+    _add_eval,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

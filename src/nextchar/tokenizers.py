@@ -8,6 +8,7 @@ order changes with Python's hash seed.
 
 from __future__ import annotations
 
+import codecs
 import unicodedata
 from collections.abc import Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -32,11 +33,58 @@ class Tokenizer(Protocol):
     @property
     def vocab_size(self) -> int: ...
 
+    def normalize(self, text: str) -> str: ...
+
     def encode(self, text: str) -> list[int]: ...
+
+    def encode_array(self, text: str) -> np.ndarray: ...
 
     def decode(self, ids: Sequence[int]) -> str: ...
 
+    def token_text(self, token_id: int) -> str: ...
+
+    def count_unknown(self, text: str) -> int: ...
+
+    def stream_decoder(self) -> StreamDecoder: ...
+
     def to_dict(self) -> dict[str, Any]: ...
+
+
+class StreamDecoder(Protocol):
+    """Turns ids arriving one by one into text that never shows a half character."""
+
+    def feed(self, token_id: int) -> str: ...
+
+    def flush(self) -> str: ...
+
+
+class _PassThrough:
+    def __init__(self, tokenizer: CharTokenizer) -> None:
+        self.tokenizer = tokenizer
+
+    def feed(self, token_id: int) -> str:
+        return self.tokenizer.vocab[token_id]
+
+    def flush(self) -> str:
+        return ""
+
+
+class _Recomposing:
+    """NFD ids: hold back the last composed character, since a following jamo or combining
+    mark may still join it (ᄒ, then ᅡ, then ᆫ -> 한)."""
+
+    def __init__(self, tokenizer: CharTokenizer) -> None:
+        self.tokenizer = tokenizer
+        self.pending = ""
+
+    def feed(self, token_id: int) -> str:
+        composed = unicodedata.normalize("NFC", self.pending + self.tokenizer.vocab[token_id])
+        self.pending = unicodedata.normalize("NFD", composed[-1])
+        return composed[:-1]
+
+    def flush(self) -> str:
+        out, self.pending = unicodedata.normalize("NFC", self.pending), ""
+        return out
 
 
 def _describe(chars: Sequence[str], limit: int = 8) -> str:
@@ -138,6 +186,12 @@ class CharTokenizer:
         # NFD ids are jamo and combining marks; users read composed text.
         return unicodedata.normalize("NFC", text) if self.normalization == "nfd" else text
 
+    def token_text(self, token_id: int) -> str:
+        return self.vocab[token_id]
+
+    def stream_decoder(self) -> StreamDecoder:
+        return _Recomposing(self) if self.normalization == "nfd" else _PassThrough(self)
+
     def count_unknown(self, text: str) -> int:
         """How many characters of `text` this vocabulary does not hold."""
         cps = _code_points(self.normalize(text))
@@ -168,9 +222,83 @@ class CharTokenizer:
         )
 
 
+class ByteTokenizer:
+    """UTF-8 bytes, vocabulary 256 (like char-rnn): never an unknown symbol, any language.
+    Decoding replaces incomplete or invalid byte sequences with U+FFFD, so a user never sees
+    broken UTF-8; the stream decoder holds back a character until all its bytes are there."""
+
+    vocab_size = 256
+
+    def __init__(self, normalization: Normalization = "nfc") -> None:
+        if normalization not in NORMALIZATIONS:
+            raise NextcharError(
+                f"unknown normalization {normalization!r}; "
+                f"choose one of {', '.join(NORMALIZATIONS)}"
+            )
+        self.normalization: Normalization = normalization
+        self.unk = False
+
+    def normalize(self, text: str) -> str:
+        return CharTokenizer._normalize(text, self.normalization)
+
+    def encode_array(self, text: str) -> np.ndarray:
+        data = self.normalize(text).encode("utf-8", "surrogatepass")
+        return np.frombuffer(data, dtype=np.uint8).astype(np.int64)
+
+    def encode(self, text: str) -> list[int]:
+        return list(self.normalize(text).encode("utf-8", "surrogatepass"))
+
+    def decode(self, ids: Sequence[int] | np.ndarray) -> str:
+        ids_array = np.asarray(ids, dtype=np.int64)
+        if ids_array.size and (ids_array.min() < 0 or ids_array.max() > 255):
+            raise NextcharError("byte id out of range 0..255")
+        text = ids_array.astype(np.uint8).tobytes().decode("utf-8", "replace")
+        return unicodedata.normalize("NFC", text) if self.normalization == "nfd" else text
+
+    def token_text(self, token_id: int) -> str:
+        char = bytes([token_id]).decode("latin-1")
+        return char if token_id < 128 and char.isprintable() else f"<0x{token_id:02X}>"
+
+    def stream_decoder(self) -> StreamDecoder:
+        return _Utf8Stream()
+
+    def count_unknown(self, text: str) -> int:
+        return 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "byte", "normalization": self.normalization}
+
+    def __repr__(self) -> str:
+        return f"ByteTokenizer(normalization={self.normalization!r})"
+
+
+class _Utf8Stream:
+    def __init__(self) -> None:
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def feed(self, token_id: int) -> str:
+        return self.decoder.decode(bytes([token_id]))
+
+    def flush(self) -> str:
+        return self.decoder.decode(b"", final=True)
+
+
+def build_tokenizer(
+    kind: str, text: str, normalization: Normalization = "nfc", unk: bool = False
+) -> Tokenizer:
+    """A tokenizer of `kind` ("char" or "byte") fitted to `text`."""
+    if kind == "char":
+        return CharTokenizer.build(text, normalization, unk)
+    if kind == "byte":
+        return ByteTokenizer(normalization)
+    raise NextcharError(f"unknown tokenizer {kind!r}; choose char or byte")
+
+
 def tokenizer_from_dict(data: dict[str, Any]) -> Tokenizer:
     """Rebuild any tokenizer from its `to_dict()`; the one place that branches on its type."""
     kind = data.get("type")
     if kind == "char":
         return CharTokenizer.from_dict(data)
+    if kind == "byte":
+        return ByteTokenizer(data.get("normalization", "nfc"))
     raise NextcharError(f"unknown tokenizer type {kind!r} in the saved description")

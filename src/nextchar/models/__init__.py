@@ -12,6 +12,8 @@ __all__ = ["RecurrentLM", "State", "build_model", "count_parameters", "detach_st
 
 def build_model(config: ModelConfig) -> RecurrentLM:
     """A fresh, randomly initialised model for `config` (seed torch first for repeatability)."""
+    if config.vocab_size is None:
+        raise ValueError("ModelConfig.vocab_size must be set (from the tokenizer) to build")
     return RecurrentLM(config)
 
 

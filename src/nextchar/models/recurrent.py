@@ -48,6 +48,8 @@ class RecurrentLM(nn.Module):
         self.rnn = _MODULES[config.cell](**kwargs)
         self.drop = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.output_size, config.vocab_size)
+        if config.tie_weights and self.embedding is not None:
+            self.head.weight = self.embedding.weight  # [V, H_out], one shared tensor
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         """ids [B, T] -> input vectors [B, T, H_in]."""

@@ -1,0 +1,83 @@
+"""Train a configuration for a wall-clock budget on a corpus; print validation bits per
+character (on the whole validation file) and a sample. Not a test: numbers depend on the
+machine. Defaults: the documented CPU default on the Shakespeare corpus, 8 minutes.
+
+    python bench/quality.py                                   # the CPU default, 480 s
+    python bench/quality.py --budget 150 --set hidden_size=512 --set num_layers=1
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from nextchar.checkpoint import load
+from nextchar.config import ModelConfig, SampleConfig, TrainConfig
+from nextchar.generate import sample
+from nextchar.train import train
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def parse_value(text: str) -> object:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--train", default=str(DATA / "shakespeare_train.txt"))
+    ap.add_argument("--val", default=str(DATA / "shakespeare_val.txt"))
+    ap.add_argument("--budget", type=float, default=480.0, help="seconds of training")
+    ap.add_argument(
+        "--by-steps",
+        action="store_true",
+        help="keep the default's step budget (max_steps) instead of --budget",
+    )
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a ModelConfig or TrainConfig field (repeatable)",
+    )
+    ap.add_argument("--out", default=None, help="run directory (default: a temporary one)")
+    args = ap.parse_args()
+
+    model_fields = {f.name for f in dataclasses.fields(ModelConfig)}
+    model_kw, train_kw = {}, {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        (model_kw if key in model_fields else train_kw)[key] = parse_value(value)
+    budget = {} if args.by_steps else {"max_steps": None, "max_time": args.budget}
+    config = TrainConfig(files=(args.train,), val_file=args.val, **{**budget, **train_kw})
+    model_config = ModelConfig(**model_kw)
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="nextchar-quality-"))
+    t0 = time.perf_counter()
+    result = train(model_config, config, out / "run", progress=False)
+    model, tokenizer = load(out / "run", device=config.device)
+    text = sample(model, tokenizer, "\n", SampleConfig(length=300, temperature=0.8, seed=0))[0]
+    print("| config | steps | train s | chars/s | val bpc (whole val file) |")
+    print("|---|---:|---:|---:|---:|")
+    desc = " ".join(args.set) or "CPU default"
+    print(
+        f"| {desc} | {result.step} | {result.seconds:.0f} | {result.chars_per_second:,.0f} "
+        f"| {result.final_val_bpc:.3f} |"
+    )
+    print(
+        f"threads {torch.get_num_threads()}, wall {time.perf_counter() - t0:.0f} s, "
+        f"run dir {out / 'run'}"
+    )
+    print("sample (temperature 0.8):\n" + text)
+
+
+if __name__ == "__main__":
+    main()

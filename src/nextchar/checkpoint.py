@@ -1,0 +1,197 @@
+"""Checkpoint directories: the one place that knows their format.
+
+    CKPT/config.json          format + version, model config, tokenizer, training config, step
+    CKPT/model.safetensors    weights (no pickle)
+    CKPT/optimizer.pt         resume only: optimizer state, carried hidden state, RNG states
+                              (plain tensors, loaded with weights_only=True)
+    CKPT/trainer_state.json   resume only: step, best validation bpc, elapsed time, data hash
+
+A run directory holds `last/` and `best/` checkpoints; `load()` accepts either a checkpoint or
+a run directory (and then takes `best/`). Every write goes to a temporary sibling directory that
+is renamed into place, so a crash never leaves a half-written checkpoint behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_model, save_model
+
+from nextchar.config import ModelConfig
+from nextchar.errors import NextcharError
+from nextchar.models import RecurrentLM, build_model
+from nextchar.runtime import pick_device
+from nextchar.tokenizers import Tokenizer, tokenizer_from_dict
+
+FORMAT = "nextchar-checkpoint"
+FORMAT_VERSION = 1
+CONFIG, WEIGHTS, OPTIMIZER, TRAINER_STATE = (
+    "config.json",
+    "model.safetensors",
+    "optimizer.pt",
+    "trainer_state.json",
+)
+
+
+@dataclass
+class Checkpoint:
+    """What a checkpoint directory holds once loaded."""
+
+    model: RecurrentLM
+    tokenizer: Tokenizer
+    meta: dict[str, Any]  # the whole config.json
+    path: Path
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: RecurrentLM,
+    tokenizer: Tokenizer,
+    meta: dict[str, Any] | None = None,
+    resume_state: dict[str, Any] | None = None,
+    trainer_state: dict[str, Any] | None = None,
+) -> Path:
+    """Write a checkpoint directory atomically (temporary directory, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        config = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "model": model.config.to_dict(),
+            "tokenizer": tokenizer.to_dict(),
+            **(meta or {}),
+        }
+        (tmp / CONFIG).write_text(
+            json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+        # save_model handles tied (shared) weights, which plain save_file refuses.
+        save_model(model, str(tmp / WEIGHTS))
+        if resume_state is not None:
+            torch.save(resume_state, tmp / OPTIMIZER)
+        if trainer_state is not None:
+            (tmp / TRAINER_STATE).write_text(json.dumps(trainer_state, indent=2) + "\n")
+        _swap_into_place(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def _swap_into_place(tmp: Path, path: Path) -> None:
+    # A directory cannot be replaced in one atomic step, so the old one is first renamed
+    # aside; if we die between the two renames, `_resolve` still finds `path.old`.
+    old = path.with_name(path.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
+    if path.exists():
+        os.rename(path, old)
+    os.rename(tmp, path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _resolve(path: Path) -> Path:
+    """A checkpoint directory from a checkpoint or run directory path."""
+    if not path.exists():
+        old = path.with_name(path.name + ".old")
+        if old.is_dir():  # a save was interrupted between its two renames
+            return old
+        raise NextcharError(f"no checkpoint at {path}: the directory does not exist")
+    if not path.is_dir():
+        raise NextcharError(
+            f"{path} is a file; a checkpoint is a directory with {CONFIG} and {WEIGHTS}"
+        )
+    if (path / CONFIG).exists():
+        return path
+    for name in ("best", "last"):
+        if (path / name / CONFIG).exists() or (path / f"{name}.old" / CONFIG).exists():
+            return _resolve(path / name)
+    raise NextcharError(
+        f"{path} is not a nextchar checkpoint or run directory (no {CONFIG}, best/ or last/ inside)"
+    )
+
+
+def read_meta(path: str | Path) -> tuple[Path, dict[str, Any]]:
+    """(checkpoint directory, parsed config.json), with the format checked."""
+    ckpt = _resolve(Path(path))
+    try:
+        meta = json.loads((ckpt / CONFIG).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise NextcharError(
+            f"{ckpt / CONFIG} is unreadable or not JSON ({exc}); the checkpoint is damaged"
+        ) from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise NextcharError(
+            f"{ckpt} is not a nextchar checkpoint ({CONFIG} has no 'format': '{FORMAT}')"
+        )
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise NextcharError(
+            f"{ckpt} has checkpoint format version {version}; this nextchar "
+            f"reads up to {FORMAT_VERSION}: upgrade nextchar"
+        )
+    return ckpt, meta
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "auto") -> Checkpoint:
+    ckpt, meta = read_meta(path)
+    model_config = ModelConfig.from_dict(meta["model"])
+    tokenizer = tokenizer_from_dict(meta["tokenizer"])
+    if model_config.vocab_size != tokenizer.vocab_size:
+        raise NextcharError(
+            f"{ckpt}: the model has {model_config.vocab_size} outputs but the "
+            f"tokenizer {tokenizer.vocab_size} symbols; the checkpoint is damaged"
+        )
+    model = build_model(model_config)
+    weights = ckpt / WEIGHTS
+    if not weights.exists():
+        raise NextcharError(f"{ckpt} has no {WEIGHTS}; the checkpoint is incomplete")
+    try:
+        missing, unexpected = load_model(model, str(weights), strict=False)
+    except (SafetensorError, OSError, RuntimeError, ValueError) as exc:
+        raise NextcharError(
+            f"{weights} cannot be read ({str(exc).splitlines()[0]}); "
+            "the file is truncated or not a safetensors file"
+        ) from None
+    if missing or unexpected:
+        raise NextcharError(
+            f"{weights} does not match its config.json (missing "
+            f"{sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})"
+        )
+    device = pick_device(device) if isinstance(device, str) else device
+    model.to(device).eval()
+    return Checkpoint(model, tokenizer, meta, ckpt)
+
+
+def load(path: str | Path, device: str | torch.device = "auto") -> tuple[RecurrentLM, Tokenizer]:
+    """A ready (model, tokenizer) from a checkpoint or run directory, in eval mode."""
+    loaded = load_checkpoint(path, device)
+    return loaded.model, loaded.tokenizer
+
+
+def load_resume_state(ckpt: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(optimizer.pt contents, trainer_state.json contents) for resuming a run."""
+    if not (ckpt / OPTIMIZER).exists() or not (ckpt / TRAINER_STATE).exists():
+        raise NextcharError(
+            f"{ckpt} has no {OPTIMIZER}/{TRAINER_STATE}: it cannot be resumed "
+            "(only a run's last/ checkpoint can)"
+        )
+    try:
+        # weights_only=True: tensors and plain containers only, never arbitrary pickles.
+        state = torch.load(ckpt / OPTIMIZER, map_location="cpu", weights_only=True)
+        trainer_state = json.loads((ckpt / TRAINER_STATE).read_text())
+    except Exception as exc:  # any failure here means a damaged file, not a bug of ours
+        raise NextcharError(
+            f"{ckpt}: resume state is damaged ({type(exc).__name__}); "
+            "start a new run or resume from another copy"
+        ) from None
+    return state, trainer_state

@@ -1,0 +1,163 @@
+"""Text in, id tensors out: read files, split train/validation, encode once into a flat tensor,
+and cut [B, T] batches from it. Knows tokenizers by their protocol only; nothing about models.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from nextchar.errors import NextcharError
+from nextchar.tokenizers import Tokenizer
+
+log = logging.getLogger(__name__)
+
+
+def _files(paths: Sequence[str | Path]) -> list[Path]:
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            inside = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+            if not inside:
+                raise NextcharError(f"directory {path} holds no files to read")
+            files.extend(inside)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise NextcharError(f"no such file or directory: {path}")
+    return files
+
+
+def read_text(
+    paths: str | Path | Sequence[str | Path], encoding: str = "utf-8", errors: str = "strict"
+) -> str:
+    """Read one or more files, or every file under a directory (sorted), as one string.
+
+    Invalid bytes raise an error naming the file and byte offset, unless errors="replace".
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    parts = []
+    for path in _files(paths):
+        raw = path.read_bytes()
+        try:
+            parts.append(raw.decode(encoding, errors))
+        except UnicodeDecodeError as exc:
+            raise NextcharError(
+                f"{path}: byte {exc.start} ({raw[exc.start : exc.start + 1]!r}) is not valid "
+                f"{encoding}; pass --encoding to name the file's encoding, or --errors replace "
+                "to read it with U+FFFD in place of bad bytes"
+            ) from None
+        except LookupError:
+            raise NextcharError(f"unknown text encoding {encoding!r}") from None
+    return "\n".join(parts) if len(parts) > 1 else parts[0]
+
+
+def split_text(text: str, val_fraction: float) -> tuple[str, str]:
+    """Contiguous split: the last `val_fraction` of the text is validation (no shuffling, so
+    validation text is never seen, not even as overlapping windows)."""
+    if not 0.0 < val_fraction < 1.0:
+        raise NextcharError(f"--val-fraction must be in (0, 1), got {val_fraction}")
+    cut = int(len(text) * (1.0 - val_fraction))
+    return text[:cut], text[cut:]
+
+
+def smallest_dtype(vocab_size: int) -> torch.dtype:
+    """The narrowest integer dtype that holds every id: a 4 MB corpus stays 4 MB in memory."""
+    if vocab_size <= 256:
+        return torch.uint8
+    if vocab_size <= 2**15:
+        return torch.int16
+    return torch.int32
+
+
+def encode(tokenizer: Tokenizer, text: str) -> torch.Tensor:
+    """Encode once into a flat 1-D tensor of the smallest fitting dtype."""
+    ids = torch.from_numpy(tokenizer.encode_array(text))
+    return ids.to(smallest_dtype(tokenizer.vocab_size))
+
+
+# Contiguous streams for truncated back-propagation through time (word_language_model's
+# batchify). The flat text a b c d ... x y z with B = 4 becomes four streams, one per row:
+#
+#   ┌ a g m s ┐   row b holds text[b*L : (b+1)*L]; window i is columns [i*T, (i+1)*T]
+#   │ b h n t │   (plus one more column for the targets), so row b of window i+1 continues
+#   │ c i o u │   exactly where row b of window i stopped: the hidden state carried from
+#   │ d j p v │   one window to the next sees an unbroken text.
+#   │ e k q w │
+#   └ f l r x ┘   (shown transposed: each column here is a row of the [B, L] tensor)
+
+
+def batchify(data: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """[N] -> [B, N // B]: B contiguous streams; the remainder (< B ids) is dropped."""
+    length = data.numel() // batch_size
+    return data[: length * batch_size].view(batch_size, length)
+
+
+@dataclass(frozen=True)
+class Batches:
+    """Deterministic batches by step number, so resuming at step k needs no iterator state.
+
+    mode "streams": window k % n_windows of the B streams; the caller carries the hidden
+    state between windows and resets it when `starts_epoch(k)`.
+    mode "random": B windows at random offsets drawn from a generator seeded by (seed, k).
+    """
+
+    data: torch.Tensor  # [N] flat ids
+    batch_size: int
+    seq_len: int
+    mode: str = "streams"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("streams", "random"):
+            raise NextcharError(f"--batching must be streams or random, got {self.mode!r}")
+        if self.batch_size < 1 or self.seq_len < 1:
+            raise NextcharError("batch size and sequence length must be >= 1")
+        need = self.batch_size * (self.seq_len + 1) if self.mode == "streams" else self.seq_len + 1
+        if self.data.numel() < need:
+            raise NextcharError(
+                f"the training text has {self.data.numel()} tokens, too few for batches of "
+                f"{self.batch_size} x {self.seq_len} (needs at least {need}); use a smaller "
+                "--batch-size / --seq-len or more text"
+            )
+
+    @property
+    def streams(self) -> torch.Tensor:
+        return batchify(self.data, self.batch_size)
+
+    @property
+    def windows_per_epoch(self) -> int:
+        if self.mode == "random":
+            return max(1, self.data.numel() // (self.batch_size * self.seq_len))
+        return (self.data.numel() // self.batch_size - 1) // self.seq_len
+
+    def starts_epoch(self, step: int) -> bool:
+        return step % self.windows_per_epoch == 0
+
+    def get(
+        self, step: int, streams: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x, y), both [B, T] int64; y is x shifted by one position."""
+        if self.mode == "random":
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+            starts = torch.randint(
+                0, self.data.numel() - self.seq_len, (self.batch_size,), generator=g
+            )
+            rows = torch.stack([self.data[s : s + self.seq_len + 1] for s in starts.tolist()])
+        else:
+            streams = self.streams if streams is None else streams
+            i = (step % self.windows_per_epoch) * self.seq_len
+            rows = streams[:, i : i + self.seq_len + 1]
+        rows = rows.long()
+        return rows[:, :-1], rows[:, 1:]

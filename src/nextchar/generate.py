@@ -1,0 +1,129 @@
+"""Generation: next-token distributions and sampling. The maths are pure functions over
+logits and ids with an explicit torch.Generator; text appears only at the edges (prime in,
+stream decoder out). The prime is run once; each new token costs one recurrent step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from nextchar.config import SampleConfig
+from nextchar.errors import NextcharError
+from nextchar.models import RecurrentLM, State
+from nextchar.tokenizers import Tokenizer
+
+
+def filter_logits(
+    logits: torch.Tensor, top_k: int | None = None, top_p: float | None = None
+) -> torch.Tensor:
+    """Keep the top-k tokens and/or the smallest set whose probability reaches top_p
+    (nucleus); the rest get -inf. logits [..., V]."""
+    if top_k is not None and top_k < logits.size(-1):
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        cumulative = sorted_logits.softmax(-1).cumsum(-1)
+        # drop a token when the tokens before it already reach top_p (the first always stays)
+        drop_sorted = (cumulative - sorted_logits.softmax(-1)) >= top_p
+        drop = drop_sorted.scatter(-1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits
+
+
+def sample_next(
+    logits: torch.Tensor, config: SampleConfig, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """logits [B, V] -> next ids [B]."""
+    if config.greedy:
+        return logits.argmax(-1)
+    logits = filter_logits(logits.float() / config.temperature, config.top_k, config.top_p)
+    return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1)
+
+
+def _device(model: RecurrentLM) -> torch.device:
+    return model.head.weight.device
+
+
+@torch.no_grad()
+def prime_state(model: RecurrentLM, prime_ids: list[int]) -> tuple[torch.Tensor, State]:
+    """Run the prime once: (logits for the next token [1, V], state after the prime)."""
+    if not prime_ids:
+        raise NextcharError("the prime text is empty; give at least one character with --prime")
+    model.eval()
+    ids = torch.tensor([prime_ids], device=_device(model))
+    logits, state = model(ids)
+    return logits[:, -1], state
+
+
+@torch.no_grad()
+def generate_ids(
+    model: RecurrentLM,
+    prime_ids: list[int],
+    config: SampleConfig,
+    generator: torch.Generator | None = None,
+) -> Iterator[int]:
+    """Yield `config.length` new ids, one recurrent step each (state carried)."""
+    logits, state = prime_state(model, prime_ids)
+    for _ in range(config.length):
+        # sample on the CPU with a CPU generator: the same seed gives the same text on any device
+        next_id = sample_next(logits.float().cpu(), config, generator)
+        yield int(next_id)
+        logits, state = model(next_id.view(1, 1).to(_device(model)), state)
+        logits = logits[:, -1]
+
+
+def sample_texts(
+    model: RecurrentLM, tokenizer: Tokenizer, prime: str, config: SampleConfig
+) -> Iterator[tuple[int, str]]:
+    """Yield (sample index, text piece) as the text is made; pieces never split a character.
+    Each sample starts with the prime; samples follow each other with one generator."""
+    prime_ids = tokenizer.encode(prime)
+    generator = torch.Generator().manual_seed(config.seed)
+    for index in range(config.num_samples):
+        decoder = tokenizer.stream_decoder()
+        for token_id in generate_ids(model, prime_ids, config, generator):
+            piece = decoder.feed(token_id)
+            if piece:
+                yield index, piece
+        tail = decoder.flush()
+        if tail:
+            yield index, tail
+
+
+def sample(
+    model: RecurrentLM, tokenizer: Tokenizer, prime: str, config: SampleConfig | None = None
+) -> list[str]:
+    """The samples as strings, each without the prime."""
+    config = config or SampleConfig()
+    texts = [""] * config.num_samples
+    for index, piece in sample_texts(model, tokenizer, prime, config):
+        texts[index] += piece
+    return texts
+
+
+@dataclass(frozen=True)
+class Prediction:
+    candidates: list[tuple[str, float]]  # (token shown readably, probability), most likely first
+    entropy_bits: float  # of the whole next-token distribution
+
+
+@torch.no_grad()
+def predict_next(model: RecurrentLM, tokenizer: Tokenizer, text: str, k: int = 10) -> Prediction:
+    """The k most likely next tokens after `text`, and the distribution's entropy in bits."""
+    if k < 1:
+        raise NextcharError(f"--top-k must be >= 1, got {k}")
+    logits, _ = prime_state(model, tokenizer.encode(text))
+    log_probs = logits[0].float().log_softmax(-1)
+    probs = log_probs.exp()
+    entropy = float(-(probs * log_probs).nan_to_num().sum()) / math.log(2)
+    top = torch.topk(probs, min(k, probs.numel()))
+    candidates = [
+        (tokenizer.token_text(int(i)), float(p))
+        for p, i in zip(top.values, top.indices, strict=True)
+    ]
+    return Prediction(candidates, entropy)

@@ -1,0 +1,208 @@
+"""End-to-end: train -> sample -> predict -> eval through the real command line."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+CORPUS = "".join(f"ROMEO: line {i}, my lady.\nJULIET: and yours, {i % 7}.\n" for i in range(150))
+TINY = [
+    "--hidden-size",
+    "24",
+    "--embedding-dim",
+    "16",
+    "--batch-size",
+    "4",
+    "--seq-len",
+    "32",
+    "--eval-every",
+    "20",
+    "--warmup-steps",
+    "5",
+    "--lr",
+    "0.01",
+    "--device",
+    "cpu",
+    "--quiet",
+]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    (root / "plays.txt").write_text(CORPUS, encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "nextchar", "train", "plays.txt", "--max-steps", "60", *TINY],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return root, proc
+
+
+def test_train_reports_and_writes_a_run(trained) -> None:
+    root, proc = trained
+    assert "validation: best" in proc.stdout and "bits per character" in proc.stdout
+    run = root / "runs" / "plays"
+    assert (run / "best" / "model.safetensors").exists()
+    assert (run / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert any("val_bpc" in r for r in rows) and any("chars_per_sec" in r for r in rows)
+
+
+def test_sample_is_streamed_and_repeatable(trained, run_cli) -> None:
+    root, _ = trained
+    args = (
+        "sample",
+        "runs/plays",
+        "--prime",
+        "ROMEO:",
+        "--length",
+        "80",
+        "--seed",
+        "3",
+        "--device",
+        "cpu",
+    )
+    a, b = run_cli(*args, cwd=root), run_cli(*args, cwd=root)
+    assert a.returncode == 0, a.stderr
+    assert a.stdout == b.stdout and a.stdout.startswith("ROMEO:")
+    assert len(a.stdout.rstrip("\n")) >= 80
+    two = run_cli(*args, "--num-samples", "2", "--top-k", "5", "--top-p", "0.9", cwd=root)
+    assert two.stdout.count("--- sample") == 2
+    greedy = run_cli(
+        "sample", "runs/plays", "--prime", "JULIET: and", "--greedy", "--length", "20", cwd=root
+    )
+    assert greedy.returncode == 0 and greedy.stdout.startswith("JULIET: and")
+
+
+def test_predict_shows_a_bar_chart_with_entropy(trained, run_cli) -> None:
+    root, _ = trained
+    proc = run_cli("predict", "runs/plays", "ROMEO: line 1, my lad", "--top-k", "3", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "entropy" in lines[0] and len(lines) == 4
+    percents = [float(line.split("%")[0].split()[-1]) for line in lines[1:]]
+    assert percents == sorted(percents, reverse=True) and "█" in lines[1]
+
+
+def test_eval_reports_bits_per_character(trained, run_cli) -> None:
+    root, _ = trained
+    (root / "held.txt").write_text("JULIET: and yours, 3.\nROMEO: line 9, my lady.\n")
+    proc = run_cli("eval", "runs/plays", "held.txt", "--json", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    assert r["chars"] == len("JULIET: and yours, 3.\nROMEO: line 9, my lady.\n") - 1
+    assert r["bits_per_char"] == pytest.approx(r["nll_nats"] / r["chars"] / 0.693147, rel=1e-5)
+    text = run_cli("eval", "runs/plays", "held.txt", cwd=root).stdout
+    assert "bits" in text and "perplexity" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["sample", "runs/plays", "--prime", "ROMEO™"], "'™' (U+2122)"),
+        (["sample", "runs/plays", "--temperature", "0"], "temperature must be > 0"),
+        (["sample", "runs/plays", "--top-p", "1.5"], "top-p must be in"),
+        (["sample", "runs/plays", "--top-k", "0"], "top-k must be >= 1"),
+        (["predict", "runs/plays", "Ωmega"], "not in the vocabulary"),
+        (["sample", "runs/nothing"], "does not exist"),
+        (["eval", "runs/plays", "missing.txt"], "no such file"),
+        (
+            ["train", "plays.txt", "--seq-len", "100000", "--max-steps", "1", "--out", "x"],
+            "too few for batches",
+        ),
+        (["train", "plays.txt", "--out", "runs/plays", "--max-steps", "1"], "--resume"),
+        (["train", "plays.txt", "--max-time", "soon"], "not a duration"),
+        (["train"], "give the training text"),
+        (["train", "--resume", "runs/plays", "--hidden-size", "8"], "only --max-steps"),
+    ],
+)
+def test_bad_input_is_one_line(trained, run_cli, args, message) -> None:
+    root, _ = trained
+    proc = run_cli(*args, cwd=root)
+    assert proc.returncode == 2, proc.stdout
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], proc.stderr
+
+
+def test_bad_training_files(tmp_path, run_cli) -> None:
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "one.txt").write_text("zzzzzzzzzzzzzzzzzzzzzzzz")
+    (tmp_path / "latin1.txt").write_bytes("café olé ".encode("latin-1") * 50)
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "config.json").write_text('{"format": "nextchar-checkpoint", "forma')
+    cases = [
+        (["train", "empty.txt"], "empty"),
+        (["train", "one.txt"], "single distinct character"),
+        (["train", "latin1.txt"], "latin1.txt: byte 3"),
+        (["sample", "half"], "not JSON"),
+    ]
+    for args, message in cases:
+        proc = run_cli(*args, "--device", "cpu", cwd=tmp_path)
+        assert proc.returncode == 2 and message in proc.stderr, (args, proc.stderr)
+        assert len(proc.stderr.strip().splitlines()) == 1
+    ok = run_cli(
+        "train", "latin1.txt", "--encoding", "latin-1", "--max-steps", "3", *TINY, cwd=tmp_path
+    )
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_ctrl_c_saves_and_resume_continues(tmp_path) -> None:
+    (tmp_path / "plays.txt").write_text(CORPUS, encoding="utf-8")
+    cmd = [
+        sys.executable,
+        "-m",
+        "nextchar",
+        "train",
+        "plays.txt",
+        "--out",
+        "run",
+        "--max-steps",
+        "100000",
+        "--log-every",
+        "1",
+        *TINY,
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while not (metrics.exists() and metrics.read_text().count("\n") >= 3):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "nextchar train --resume run" in out
+    state = json.loads((tmp_path / "run" / "last" / "trainer_state.json").read_text())
+    stopped_at = state["step"]
+    assert stopped_at >= 3
+    resumed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nextchar",
+            "train",
+            "--resume",
+            "run",
+            "--max-steps",
+            str(stopped_at + 5),
+            "--quiet",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    steps = [
+        json.loads(line)["step"] for line in metrics.read_text().splitlines() if "loss" in line
+    ]
+    assert steps == list(range(1, stopped_at + 6))

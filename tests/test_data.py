@@ -1,0 +1,79 @@
+import pytest
+import torch
+
+from nextchar import NextcharError
+from nextchar.data import Batches, batchify, encode, read_text, smallest_dtype, split_text
+from nextchar.tokenizers import ByteTokenizer, CharTokenizer
+
+
+def test_read_files_and_directories_in_sorted_order(tmp_path) -> None:
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "b.txt").write_text("second", encoding="utf-8")
+    (tmp_path / "d" / "a.txt").write_text("첫째", encoding="utf-8")
+    (tmp_path / "d" / ".hidden").write_text("never", encoding="utf-8")
+    assert read_text(tmp_path / "d") == "첫째\nsecond"
+    assert read_text([tmp_path / "d" / "b.txt"]) == "second"
+
+
+def test_invalid_utf8_names_file_and_offset_or_is_replaced(tmp_path) -> None:
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"good text \xff more")
+    with pytest.raises(NextcharError, match=r"bad\.txt: byte 10 .*--errors replace"):
+        read_text(bad)
+    assert read_text(bad, errors="replace") == "good text \ufffd more"
+    assert read_text(bad, encoding="latin-1") == "good text ÿ more"
+
+
+def test_missing_path_and_empty_directory(tmp_path) -> None:
+    with pytest.raises(NextcharError, match="no such file"):
+        read_text(tmp_path / "nope.txt")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(NextcharError, match="holds no files"):
+        read_text(tmp_path / "empty")
+
+
+def test_split_is_a_contiguous_tail() -> None:
+    train, val = split_text("0123456789", 0.2)
+    assert (train, val) == ("01234567", "89")
+    with pytest.raises(NextcharError, match="val-fraction"):
+        split_text("abc", 1.0)
+
+
+def test_encode_uses_the_smallest_dtype() -> None:
+    assert smallest_dtype(84) == torch.uint8
+    assert smallest_dtype(1000) == torch.int16
+    assert smallest_dtype(50_000) == torch.int32
+    ids = encode(CharTokenizer.build("hello"), "hello")
+    assert ids.dtype == torch.uint8 and ids.tolist() == [1, 0, 2, 2, 3]
+    wide = CharTokenizer.build("".join(chr(0xAC00 + i) for i in range(300)))
+    assert encode(wide, "가각").dtype == torch.int16
+    assert encode(ByteTokenizer(), "한").tolist() == [0xED, 0x95, 0x9C]
+
+
+def test_streams_continue_across_windows() -> None:
+    data = torch.arange(103)
+    batches = Batches(data, batch_size=4, seq_len=5)
+    streams = batchify(data, 4)
+    assert streams.shape == (4, 25) and streams[1, 0] == 25
+    x0, y0 = batches.get(0)
+    x1, _ = batches.get(1)
+    assert torch.equal(y0[:, :-1], x0[:, 1:])  # targets are inputs shifted by one
+    assert torch.equal(x1[:, 0], x0[:, -1] + 1)  # each row continues where it stopped
+    assert batches.windows_per_epoch == 4  # (25 - 1) // 5
+    assert batches.starts_epoch(4) and not batches.starts_epoch(3)
+    assert torch.equal(batches.get(4)[0], x0)
+
+
+def test_random_windows_depend_only_on_seed_and_step() -> None:
+    data = torch.arange(1000)
+    a = Batches(data, 8, 16, mode="random", seed=3)
+    b = Batches(data, 8, 16, mode="random", seed=3)
+    assert torch.equal(a.get(7)[0], b.get(7)[0])
+    assert not torch.equal(a.get(7)[0], a.get(8)[0])
+    x, y = a.get(2)
+    assert torch.equal(y[:, :-1], x[:, 1:]) and torch.equal(y[:, -1], x[:, -1] + 1)
+
+
+def test_too_little_data_for_the_batch_shape() -> None:
+    with pytest.raises(NextcharError, match="too few for batches of 4 x 64"):
+        Batches(torch.arange(100), batch_size=4, seq_len=64)

@@ -1,0 +1,78 @@
+import itertools
+import math
+import unicodedata
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from nextchar import CharTokenizer, ModelConfig, NextcharError, build_model
+from nextchar.evaluate import evaluate_text
+from nextchar.tokenizers import ByteTokenizer
+
+TEXT = "to be or not to be, that is the question.\n" * 3
+
+
+def model_for(tokenizer, seed: int = 0):
+    torch.manual_seed(seed)
+    return build_model(
+        ModelConfig(vocab_size=tokenizer.vocab_size, cell="gru", hidden_size=12)
+    ).eval()
+
+
+def hand_nll(model, ids: list[int]) -> float:
+    """Token by token, the state carried, summing -log p(next)."""
+    total, state = 0.0, None
+    with torch.no_grad():
+        for current, following in itertools.pairwise(ids):
+            logits, state = model(torch.tensor([[current]]), state)
+            total -= float(F.log_softmax(logits[0, -1].double(), -1)[following])
+    return total
+
+
+def test_bits_per_char_equals_a_hand_computation() -> None:
+    tok = CharTokenizer.build(TEXT)
+    model = model_for(tok)
+    result = evaluate_text(model, tok, TEXT, batch_size=1, seq_len=7)
+    expected = hand_nll(model, tok.encode(TEXT))
+    assert result.nll == pytest.approx(expected, rel=1e-5)
+    assert result.tokens == result.chars == len(TEXT) - 1
+    assert result.bits_per_char == pytest.approx(expected / (len(TEXT) - 1) / math.log(2), rel=1e-5)
+    assert result.perplexity == pytest.approx(math.exp(expected / (len(TEXT) - 1)), rel=1e-5)
+
+
+def test_every_token_is_predicted_once_with_several_streams() -> None:
+    tok = CharTokenizer.build(TEXT)
+    model = model_for(tok)
+    one = evaluate_text(model, tok, TEXT, batch_size=1, seq_len=8)
+    many = evaluate_text(model, tok, TEXT, batch_size=3, seq_len=8)  # leaves a remainder
+    assert many.tokens == one.tokens == len(TEXT) - 1
+    # resets at 3 stream starts change the numbers only a little
+    assert many.nll == pytest.approx(one.nll, rel=0.05)
+
+
+def test_bits_per_character_counts_characters_not_tokens() -> None:
+    korean = "대한민국은 민주공화국이다. 대한민국의 주권은 국민에게 있다."
+    nfd = CharTokenizer.build(korean, normalization="nfd")
+    result = evaluate_text(model_for(nfd), nfd, korean)
+    assert result.chars == len(unicodedata.normalize("NFC", korean)) - 1
+    assert result.tokens == len(unicodedata.normalize("NFD", korean)) - 1 > result.chars
+    assert result.bits_per_char == pytest.approx(result.nll / result.chars / math.log(2))
+    byte = ByteTokenizer()
+    by_bytes = evaluate_text(model_for(byte), byte, korean)
+    assert by_bytes.chars == result.chars and by_bytes.tokens == len(korean.encode()) - 1
+
+
+def test_unknown_characters_error_or_are_counted() -> None:
+    tok = CharTokenizer.build(TEXT)
+    with pytest.raises(NextcharError, match="'Q'"):
+        evaluate_text(model_for(tok), tok, "to be. Q")
+    with_unk = CharTokenizer.build(TEXT, unk=True)
+    result = evaluate_text(model_for(with_unk), with_unk, "to be. QZ")
+    assert result.unknown == 2
+
+
+def test_too_short_text() -> None:
+    tok = CharTokenizer.build(TEXT)
+    with pytest.raises(NextcharError, match="too short"):
+        evaluate_text(model_for(tok), tok, "t")

@@ -1,0 +1,116 @@
+import pytest
+import torch
+
+from nextchar import CharTokenizer, ModelConfig, NextcharError, build_model
+from nextchar.config import SampleConfig
+from nextchar.generate import (
+    filter_logits,
+    generate_ids,
+    predict_next,
+    sample,
+    sample_next,
+)
+from nextchar.tokenizers import ByteTokenizer
+
+PROBS = torch.tensor([0.5, 0.3, 0.15, 0.05])
+
+
+def test_top_k_keeps_exactly_the_k_largest() -> None:
+    kept = filter_logits(PROBS.log(), top_k=2)
+    assert torch.isfinite(kept).tolist() == [True, True, False, False]
+
+
+@pytest.mark.parametrize(
+    ("top_p", "kept"), [(0.5, 1), (0.79, 2), (0.8, 2), (0.81, 3), (0.96, 4), (1.0, 4)]
+)
+def test_top_p_keeps_the_smallest_set_reaching_p(top_p: float, kept: int) -> None:
+    shuffled = torch.tensor([2, 0, 3, 1])  # order must not matter
+    out = filter_logits(PROBS.log()[shuffled], top_p=top_p)
+    assert int(torch.isfinite(out).sum()) == kept
+    assert torch.isfinite(out[1])  # the most likely token always stays
+
+
+def frequencies(config: SampleConfig, n: int = 40_000) -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
+    logits = PROBS.log().expand(n, 4)
+    return torch.bincount(sample_next(logits, config, g), minlength=4) / n
+
+
+def test_sampling_follows_the_distribution_and_temperature() -> None:
+    torch.testing.assert_close(frequencies(SampleConfig()), PROBS, atol=0.01, rtol=0)
+    sharp = PROBS**2 / (PROBS**2).sum()  # temperature 0.5 squares the probabilities
+    torch.testing.assert_close(frequencies(SampleConfig(temperature=0.5)), sharp, atol=0.01, rtol=0)
+    top2 = torch.tensor([0.5, 0.3, 0, 0]) / 0.8
+    torch.testing.assert_close(frequencies(SampleConfig(top_k=2)), top2, atol=0.01, rtol=0)
+    greedy = frequencies(SampleConfig(greedy=True), n=10)
+    assert greedy.tolist() == [1.0, 0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"temperature": 0.0}, "temperature must be > 0"),
+        ({"temperature": -1.0}, "temperature must be > 0"),
+        ({"top_p": 0.0}, "top-p must be in"),
+        ({"top_p": 1.5}, "top-p must be in"),
+        ({"top_k": 0}, "top-k must be >= 1"),
+    ],
+)
+def test_bad_sampling_options(kwargs: dict, message: str) -> None:
+    with pytest.raises(NextcharError, match=message):
+        SampleConfig(**kwargs)
+
+
+def tiny_model(tokenizer, cell: str = "lstm"):
+    torch.manual_seed(0)
+    return build_model(ModelConfig(vocab_size=tokenizer.vocab_size, cell=cell, hidden_size=16))
+
+
+def test_prime_runs_once_then_one_step_per_token() -> None:
+    tok = CharTokenizer.build("abcdefgh")
+    model = tiny_model(tok)
+    lengths = []
+    model.register_forward_pre_hook(lambda m, args: lengths.append(args[0].shape[1]))
+    ids = list(generate_ids(model, tok.encode("abcab"), SampleConfig(length=6)))
+    assert len(ids) == 6 and lengths == [5, 1, 1, 1, 1, 1, 1]
+
+
+def test_same_seed_same_text_other_seed_other_text() -> None:
+    tok = CharTokenizer.build("the quick brown fox jumps over the lazy dog")
+    model = tiny_model(tok)
+    a = sample(model, tok, "the", SampleConfig(length=40, seed=1, num_samples=2))
+    b = sample(model, tok, "the", SampleConfig(length=40, seed=1, num_samples=2))
+    c = sample(model, tok, "the", SampleConfig(length=40, seed=2, num_samples=2))
+    assert a == b and a != c and a[0] != a[1] and len(a[0]) == 40
+
+
+def test_byte_model_never_shows_broken_utf8() -> None:
+    tok = ByteTokenizer()
+    model = tiny_model(tok)
+    texts = sample(model, tok, "한", SampleConfig(length=300, seed=0))
+    texts[0].encode("utf-8")  # a str with lone surrogates would fail here
+    stream = tok.stream_decoder()
+    pieces = [stream.feed(b) for b in "한국".encode()]
+    assert pieces == ["", "", "한", "", "", "국"]
+
+
+def test_nfd_sampling_recomposes_syllables() -> None:
+    tok = CharTokenizer.build("한국어 대한민국", normalization="nfd")
+    model = tiny_model(tok)
+    text = sample(model, tok, "한", SampleConfig(length=50, seed=0))[0]
+    import unicodedata
+
+    assert text == unicodedata.normalize("NFC", text)
+
+
+def test_predict_next_is_a_distribution_with_entropy() -> None:
+    tok = CharTokenizer.build("abcd")
+    model = tiny_model(tok)
+    p = predict_next(model, tok, "abc", k=4)
+    assert sorted(t for t, _ in p.candidates) == ["a", "b", "c", "d"]
+    assert abs(sum(q for _, q in p.candidates) - 1.0) < 1e-5
+    probs = torch.tensor([q for _, q in p.candidates])
+    assert p.entropy_bits == pytest.approx(float(-(probs * probs.log2()).sum()), abs=1e-4)
+    assert [q for _, q in p.candidates] == sorted((q for _, q in p.candidates), reverse=True)
+    with pytest.raises(NextcharError, match="not in the vocabulary"):
+        predict_next(model, tok, "abz")

@@ -1,0 +1,152 @@
+import json
+import math
+
+import pytest
+import torch
+
+from nextchar import NextcharError
+from nextchar.checkpoint import load
+from nextchar.config import ModelConfig, TrainConfig
+from nextchar.evaluate import evaluate_text
+from nextchar.train import lr_at, train
+
+TINY = ModelConfig(cell="lstm", hidden_size=16, embedding_dim=8)
+
+
+def corpus(tmp_path, text: str, name: str = "corpus.txt") -> str:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def config(files, **overrides) -> TrainConfig:
+    base = dict(
+        files=(files,),
+        batch_size=4,
+        seq_len=16,
+        max_steps=30,
+        eval_every=10,
+        log_every=1,
+        warmup_steps=5,
+        device="cpu",
+        eval_tokens=None,
+    )
+    return TrainConfig(**{**base, **overrides})
+
+
+def losses(run_dir) -> list[tuple[int, float]]:
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [(r["step"], r["loss"]) for r in rows if "loss" in r]
+
+
+def test_a_tiny_model_learns_a_repetitive_text(tmp_path) -> None:
+    path = corpus(tmp_path, "the cat sat on the mat. " * 200)
+    model = ModelConfig(cell="lstm", hidden_size=32, embedding_dim=16)
+    cfg = config(path, max_steps=300, lr=1e-2, eval_every=100, batch_size=8, seq_len=32)
+    result = train(model, cfg, tmp_path / "run", progress=False)
+    assert result.final_val_bpc < 0.05  # near-zero loss: the text is fully predictable
+    assert losses(tmp_path / "run")[-1][1] < 0.05
+    for name in ("best", "last", "metrics.jsonl", "curves.png"):
+        assert (tmp_path / "run" / name).exists()
+    model, tok = load(tmp_path / "run", device="cpu")
+    assert evaluate_text(model, tok, "the cat sat on the mat. " * 4).bits_per_char < 0.2
+
+
+def test_interrupted_and_resumed_equals_uninterrupted(tmp_path) -> None:
+    text = "".join(f"line {i}: {'abcde'[i % 5] * (i % 7)} end\n" for i in range(400))
+    path = corpus(tmp_path, text)
+    model = ModelConfig(
+        cell="lstm", hidden_size=16, embedding_dim=8, num_layers=2, dropout=0.2
+    )  # dropout: the RNG state must resume too
+    cfg = config(path, max_steps=24, eval_every=8)
+    train(model, cfg, tmp_path / "whole", progress=False)
+    stopped = train(
+        model, cfg, tmp_path / "split", progress=False, should_stop=lambda step: step == 11
+    )
+    assert stopped.interrupted and stopped.step == 11
+    resumed = train(model, cfg, tmp_path / "split", resume=True, progress=False)
+    assert resumed.step == 24 and not resumed.interrupted
+    whole, split = losses(tmp_path / "whole"), losses(tmp_path / "split")
+    assert [s for s, _ in split] == list(range(1, 25))
+    assert split == whole  # identical floats, step by step
+
+
+def test_same_seed_same_losses_other_seed_other_losses(tmp_path) -> None:
+    path = corpus(tmp_path, "abcdefghij" * 100)
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        train(TINY, config(path, max_steps=8, seed=seed), tmp_path / name, progress=False)
+    assert losses(tmp_path / "a") == losses(tmp_path / "b") != losses(tmp_path / "c")
+
+
+def test_random_window_batching_trains_too(tmp_path) -> None:
+    path = corpus(tmp_path, "abcdefghij" * 100)
+    result = train(
+        TINY,
+        config(path, batching="random", max_steps=60, lr=1e-2),
+        tmp_path / "run",
+        progress=False,
+    )
+    assert result.final_val_bpc < 1.0
+
+
+def test_learning_rate_schedule() -> None:
+    cfg = TrainConfig(lr=1.0, warmup_steps=10, max_steps=110, min_lr_ratio=0.1)
+    assert lr_at(0, cfg, 0) == pytest.approx(0.1)
+    assert lr_at(9, cfg, 0) == pytest.approx(1.0)
+    assert lr_at(10, cfg, 0) == pytest.approx(1.0)
+    assert lr_at(60, cfg, 0) == pytest.approx(0.55)  # half way down the cosine
+    assert lr_at(110, cfg, 0) == pytest.approx(0.1)
+    by_time = TrainConfig(lr=1.0, warmup_steps=0, max_steps=None, max_time=10)
+    assert lr_at(5, by_time, 0.5) == pytest.approx(0.05 + 0.5 * 0.95)  # time-based progress
+    step = TrainConfig(lr=1.0, warmup_steps=0, schedule="step", step_every=10, step_gamma=0.5)
+    assert [lr_at(s, step, 0) for s in (0, 9, 10, 25)] == [1.0, 1.0, 0.5, 0.25]
+    assert lr_at(1000, TrainConfig(warmup_steps=0, schedule="constant", lr=0.3), 0) == 0.3
+    assert not math.isnan(lr_at(0, TrainConfig(warmup_steps=0), 0))
+
+
+@pytest.mark.parametrize(
+    ("text", "overrides", "message"),
+    [
+        ("", {}, "empty"),
+        ("aaaaaaaaaaaaaaaaaaaaaaa", {}, "single distinct character"),
+        ("abcdefgh" * 10, {"seq_len": 500}, "too few for batches"),
+    ],
+)
+def test_bad_training_input(tmp_path, text: str, overrides: dict, message: str) -> None:
+    path = corpus(tmp_path, text)
+    with pytest.raises(NextcharError, match=message):
+        train(TINY, config(path, **overrides), tmp_path / "run", progress=False)
+
+
+def test_an_existing_run_is_not_overwritten(tmp_path) -> None:
+    path = corpus(tmp_path, "abcdefghij" * 100)
+    train(TINY, config(path, max_steps=5), tmp_path / "run", progress=False)
+    with pytest.raises(NextcharError, match="--resume"):
+        train(TINY, config(path, max_steps=5), tmp_path / "run", progress=False)
+
+
+def test_resume_refuses_changed_data(tmp_path) -> None:
+    path = corpus(tmp_path, "abcdefghij" * 100)
+    cfg = config(path, max_steps=10)
+    train(TINY, cfg, tmp_path / "run", progress=False, should_stop=lambda s: s == 5)
+    corpus(tmp_path, "jihgfedcba" + "abcdefghij" * 99)
+    with pytest.raises(NextcharError, match="text differs"):
+        train(TINY, cfg, tmp_path / "run", resume=True, progress=False)
+
+
+def test_budget_is_required() -> None:
+    with pytest.raises(NextcharError, match="budget"):
+        TrainConfig(max_steps=None, max_time=None)
+
+
+def test_time_budget_stops_the_run(tmp_path) -> None:
+    path = corpus(tmp_path, "abcdefghij" * 100)
+    result = train(
+        TINY,
+        config(path, max_steps=None, max_time=0.5, eval_every=10**6),
+        tmp_path / "run",
+        progress=False,
+    )
+    assert result.step >= 1 and not result.interrupted
+    assert (tmp_path / "run" / "best").exists() and (tmp_path / "run" / "last").exists()
+    assert torch.isfinite(torch.tensor(result.final_val_bpc))

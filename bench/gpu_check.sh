@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # One prepared check for a CUDA machine: the CUDA-marked tests, the lab on the GPU, and a short
 # training run in fp32 and bf16 with sample/eval. Usage (from the repository root, with a CUDA
-# build of torch installed): bash bench/gpu_check.sh [TRAIN_TEXT]
+# build of torch installed): bash bench/gpu_check.sh [TRAIN_TEXT [VAL_TEXT]]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 text=${1:-../shared/data/shakespeare_train.txt}
+val=${2:-$(dirname "$text")/shakespeare_val.txt}
 nc() { python3 -m nextchar "$@"; }
 python3 - <<'PY'
 import torch
@@ -30,4 +31,4 @@ print(f"{sys.argv[2]}: {speed:,.0f} chars/s on cuda, last val bpc {[r for r in r
 PY
 done
 nc sample "$out/bf16" --prime "ROMEO:" --length 200 --device cuda --seed 0
-nc eval "$out/bf16" ../shared/data/shakespeare_val.txt --device cuda
+nc eval "$out/bf16" "$val" --device cuda

@@ -52,12 +52,12 @@ def test_a_crash_during_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch
     save_checkpoint(tmp_path / "ckpt", old_model, tok)
     new_model, _ = make(seed=1)
 
-    def crash(model, filename, *args, **kwargs):
+    def crash(tensors, filename, *args, **kwargs):
         with open(filename, "wb") as f:
             f.write(b"half a file")  # the process dies mid-write
         raise OSError("disk full")
 
-    monkeypatch.setattr(ckpt_module, "save_model", crash)
+    monkeypatch.setattr(ckpt_module, "save_file", crash)
     with pytest.raises(OSError, match="disk full"):
         save_checkpoint(tmp_path / "ckpt", new_model, tok)
     model, tok2 = load(tmp_path / "ckpt", device="cpu")
@@ -99,9 +99,9 @@ def damage(tmp_path, how: str):
         config.write_text(json.dumps({**meta, "format_version": 99}))
     elif how == "other weights":
         other, _ = make(hidden_size=4)
-        from safetensors.torch import save_model
+        from safetensors.torch import save_file
 
-        save_model(other, str(weights))
+        save_file(other.state_dict(), str(weights))
     elif how == "pickle bomb":
         weights.write_bytes(b"\x80\x04\x95" + os.urandom(64))
     return path

@@ -150,3 +150,29 @@ def test_time_budget_stops_the_run(tmp_path) -> None:
     assert result.step >= 1 and not result.interrupted
     assert (tmp_path / "run" / "best").exists() and (tmp_path / "run" / "last").exists()
     assert torch.isfinite(torch.tensor(result.final_val_bpc))
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_training_on_cuda(tmp_path, precision: str) -> None:
+    path = corpus(tmp_path, "the cat sat on the mat. " * 200)
+    model = ModelConfig(cell="lstm", hidden_size=32, embedding_dim=16)
+    cfg = config(
+        path,
+        max_steps=300,
+        lr=1e-2,
+        eval_every=100,
+        batch_size=8,
+        seq_len=32,
+        device="cuda",
+        precision=precision,
+    )
+    result = train(model, cfg, tmp_path / "run", progress=False)
+    assert result.final_val_bpc < 0.2
+    on_gpu, tok = load(tmp_path / "run", device="cuda")
+    on_cpu, _ = load(tmp_path / "run", device="cpu")
+    ids = torch.tensor([tok.encode("the cat sat")])
+    with torch.no_grad():
+        torch.testing.assert_close(
+            on_gpu(ids.cuda())[0].cpu(), on_cpu(ids)[0], rtol=1e-3, atol=1e-3
+        )

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_file, save_file
 
 from nextchar.config import ModelConfig
 from nextchar.errors import NextcharError
@@ -74,8 +74,7 @@ def save_checkpoint(
         (tmp / CONFIG).write_text(
             json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )
-        # save_model handles tied (shared) weights, which plain save_file refuses.
-        save_model(model, str(tmp / WEIGHTS))
+        save_file(weights_to_save(model), str(tmp / WEIGHTS))
         if resume_state is not None:
             torch.save(resume_state, tmp / OPTIMIZER)
         if trainer_state is not None:
@@ -85,6 +84,24 @@ def save_checkpoint(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+def weights_to_save(model: RecurrentLM) -> dict[str, torch.Tensor]:
+    """The state dict as independent CPU tensors. cuDNN packs all RNN weights into one flat
+    buffer (so they are views of one storage) and tied weights share a tensor; safetensors
+    stores neither, so each tensor is copied out, and a tied head is left to config.json."""
+    state = model.state_dict()
+    if model.config.tie_weights:
+        state.pop("head.weight")
+    return {name: t.detach().to("cpu", copy=True).contiguous() for name, t in state.items()}
+
+
+def load_weights(model: RecurrentLM, path: str | Path) -> None:
+    """Load model.safetensors into `model` (strict), re-tying a tied head."""
+    state = load_file(str(path))
+    if model.config.tie_weights and "embedding.weight" in state:
+        state["head.weight"] = state["embedding.weight"]
+    model.load_state_dict(state, strict=True)
 
 
 def _swap_into_place(tmp: Path, path: Path) -> None:
@@ -156,17 +173,16 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "auto") -> Ch
     if not weights.exists():
         raise NextcharError(f"{ckpt} has no {WEIGHTS}; the checkpoint is incomplete")
     try:
-        missing, unexpected = load_model(model, str(weights), strict=False)
-    except (SafetensorError, OSError, RuntimeError, ValueError) as exc:
+        load_weights(model, weights)
+    except (SafetensorError, OSError, ValueError) as exc:
         raise NextcharError(
             f"{weights} cannot be read ({str(exc).splitlines()[0]}); "
             "the file is truncated or not a safetensors file"
         ) from None
-    if missing or unexpected:
+    except RuntimeError as exc:  # load_state_dict: names or shapes differ
         raise NextcharError(
-            f"{weights} does not match its config.json (missing "
-            f"{sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})"
-        )
+            f"{weights} does not match its config.json ({str(exc).splitlines()[0][:160]})"
+        ) from None
     device = pick_device(device) if isinstance(device, str) else device
     model.to(device).eval()
     return Checkpoint(model, tokenizer, meta, ckpt)

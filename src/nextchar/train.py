@@ -25,11 +25,16 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_model
 from tqdm.auto import tqdm
 
 from nextchar import __version__
-from nextchar.checkpoint import WEIGHTS, load_resume_state, read_meta, save_checkpoint
+from nextchar.checkpoint import (
+    WEIGHTS,
+    load_resume_state,
+    load_weights,
+    read_meta,
+    save_checkpoint,
+)
 from nextchar.config import ModelConfig, TrainConfig
 from nextchar.data import Batches, encode, read_text, split_text
 from nextchar.errors import NextcharError
@@ -292,7 +297,7 @@ def train(
     start_step, best, elapsed_before = 0, math.inf, 0.0
     carry: State | None = None
     if resume:
-        load_model(model, str(run_dir / "last" / WEIGHTS))
+        load_weights(model, run_dir / "last" / WEIGHTS)
         optimizer.load_state_dict(resume_state["optimizer"])
         carry = _state_from_list(resume_state["carry"], model_config.cell, device)
         torch.set_rng_state(resume_state["rng_cpu"])
@@ -441,7 +446,7 @@ def train(
     final = best
     if not interrupted:
         best_model = build_model(model_config).to(device)
-        load_model(best_model, str(run_dir / "best" / WEIGHTS))
+        load_weights(best_model, run_dir / "best" / WEIGHTS)
         nll, tokens, _ = evaluate_ids(best_model, corpus.val_ids, 16, 256)
         final = bits(nll / (tokens * val_chars_per_token))
     return TrainResult(

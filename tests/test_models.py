@@ -8,7 +8,14 @@ GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
 def tiny(**overrides) -> ModelConfig:
-    return ModelConfig(**{"vocab_size": 8, "hidden_size": 8, **overrides})
+    base = {
+        "vocab_size": 8,
+        "hidden_size": 8,
+        "cell": "lstm",
+        "num_layers": 1,
+        "embedding_dim": None,
+    }
+    return ModelConfig(**{**base, **overrides})
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])

@@ -34,12 +34,13 @@ class ModelConfig:
 
     # Set from the tokenizer when training starts; None only before that.
     vocab_size: int | None = None
-    cell: Cell = "lstm"
+    # The defaults are the documented CPU default (README, "The CPU default").
+    cell: Cell = "gru"
     hidden_size: int = 256
-    num_layers: int = 1
+    num_layers: int = 2
     input: InputKind = "embedding"
     # Width of the embedding; None means hidden_size. Unused for one-hot input (width = vocab).
-    embedding_dim: int | None = None
+    embedding_dim: int | None = 64
     nonlinearity: str = "tanh"  # rnn only
     bias: bool = True
     dropout: float = 0.0  # between layers (torch's `dropout`) and before the output layer
@@ -137,12 +138,12 @@ class TrainConfig:
     normalization: str = "nfc"  # nfc | nfd | none
     unk: bool = False  # reserve U+FFFD for characters unseen in training
     # batching: B contiguous streams with the state carried across windows, or random windows
-    batch_size: int = 32
-    seq_len: int = 128
+    batch_size: int = 64
+    seq_len: int = 64
     batching: str = "streams"
     # optimisation
     optimizer: str = "adamw"  # adam | adamw
-    lr: float = 3e-3
+    lr: float = 6e-3
     min_lr_ratio: float = 0.05  # the schedule decays to lr * min_lr_ratio
     warmup_steps: int = 100
     schedule: str = "cosine"  # cosine | constant | step
@@ -151,7 +152,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     grad_clip: float = 1.0  # max global gradient norm; 0 = off
     # budget and bookkeeping
-    max_steps: int | None = 4000
+    max_steps: int | None = 2100
     max_time: float | None = None  # seconds of wall clock; stops early when reached
     eval_every: int = 250
     eval_tokens: int | None = 100_000  # validation tokens per periodic evaluation (None: all)

@@ -86,7 +86,11 @@ def evaluate_ids(
         nll += F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), reduction="sum")
         correct += (logits.argmax(-1) == y).sum()
     if b * length < m:  # the tail continues stream b-1, which ended right before it
-        last = tuple(s[:, -1:].contiguous() for s in state) if isinstance(state, tuple) else state[:, -1:].contiguous()
+        last = (
+            tuple(s[:, -1:].contiguous() for s in state)
+            if isinstance(state, tuple)
+            else state[:, -1:].contiguous()
+        )
         x = x_all[b * length :].unsqueeze(0).to(device)
         y = y_all[b * length :].unsqueeze(0).to(device)
         logits, _ = model(x, detach_state(last))

@@ -348,6 +348,18 @@ def train(
         }
         save_checkpoint(run_dir / "last", model, corpus.tokenizer, info, resume_blob, state)
 
+    def evaluate_and_save(step: int, elapsed: float) -> float:
+        """Validation bpc now; `best/` if it improved; always a resumable `last/`."""
+        nonlocal best
+        val_bpc = validate(val_ids)
+        metrics.write(step=step, val_bpc=val_bpc)
+        if val_bpc < best:
+            best = val_bpc
+            info = {**meta, "step": step, "val_bpc": val_bpc}
+            save_checkpoint(run_dir / "best", model, corpus.tokenizer, info)
+        save(step, val_bpc, elapsed)
+        return val_bpc
+
     step = start_step
     interrupted = False
     val_bpc: float | None = None
@@ -407,17 +419,7 @@ def train(
                 )
             stop = flag["stop"] or (should_stop is not None and should_stop(step))
             if step % config.eval_every == 0 or step == total or stop:
-                val_bpc = validate(val_ids)
-                metrics.write(step=step, val_bpc=val_bpc)
-                if val_bpc < best:
-                    best = val_bpc
-                    save_checkpoint(
-                        run_dir / "best",
-                        model,
-                        corpus.tokenizer,
-                        {**meta, "step": step, "val_bpc": val_bpc},
-                    )
-                save(step, val_bpc, elapsed_before + time.perf_counter() - start)
+                val_bpc = evaluate_and_save(step, elapsed_before + time.perf_counter() - start)
                 window_start = time.perf_counter()  # evaluation is not training speed
             if stop:
                 interrupted = True
@@ -426,17 +428,7 @@ def train(
     elapsed = elapsed_before + time.perf_counter() - start
     if not interrupted and (val_bpc is None or step % config.eval_every):
         # stopped by the time budget between evaluations: record and save where we are
-        val_bpc = validate(val_ids)
-        metrics.write(step=step, val_bpc=val_bpc)
-        if val_bpc < best:
-            best = val_bpc
-            save_checkpoint(
-                run_dir / "best",
-                model,
-                corpus.tokenizer,
-                {**meta, "step": step, "val_bpc": val_bpc},
-            )
-        save(step, val_bpc, elapsed)
+        val_bpc = evaluate_and_save(step, elapsed)
     plot_curves(
         metrics,
         run_dir / "curves.png",

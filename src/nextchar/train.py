@@ -284,6 +284,11 @@ def train(
                 "was trained on; resume with the same files, or start a new run"
             )
     else:
+        if (run_dir / "last").exists():
+            raise NextcharError(
+                f"{run_dir} already holds a run; continue it with --resume "
+                f"{run_dir}, or choose another --out directory"
+            )
         corpus = corpus or load_corpus(config)
     model_config = dataclasses.replace(model_config, vocab_size=corpus.tokenizer.vocab_size)
 
@@ -306,11 +311,6 @@ def train(
         start_step = int(trainer_state["step"])
         best = float(trainer_state["best_val_bpc"])
         elapsed_before = float(trainer_state["elapsed"])
-    elif (run_dir / "last").exists():
-        raise NextcharError(
-            f"{run_dir} already holds a run; continue it with --resume "
-            f"{run_dir}, or choose another --out directory"
-        )
     run_dir.mkdir(parents=True, exist_ok=True)
 
     bf16 = _use_bf16(config, device)

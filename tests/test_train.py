@@ -46,6 +46,8 @@ def test_a_tiny_model_learns_a_repetitive_text(tmp_path) -> None:
     result = train(model, cfg, tmp_path / "run", progress=False)
     assert result.final_val_bpc < 0.05  # near-zero loss: the text is fully predictable
     assert losses(tmp_path / "run")[-1][1] < 0.05
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
+    assert [r["step"] for r in rows if "val_bpc" in r] == [100, 200, 300]  # each once
     for name in ("best", "last", "metrics.jsonl", "curves.png"):
         assert (tmp_path / "run" / name).exists()
     model, tok = load(tmp_path / "run", device="cpu")

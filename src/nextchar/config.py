@@ -36,7 +36,7 @@ class ModelConfig:
     vocab_size: int | None = None
     # The defaults are the documented CPU default (README, "The CPU default").
     cell: Cell = "gru"
-    hidden_size: int = 256
+    hidden_size: int = 384
     num_layers: int = 2
     input: InputKind = "embedding"
     # Width of the embedding; None means hidden_size. Unused for one-hot input (width = vocab).
@@ -152,7 +152,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     grad_clip: float = 1.0  # max global gradient norm; 0 = off
     # budget and bookkeeping
-    max_steps: int | None = 2100
+    max_steps: int | None = 1250
     max_time: float | None = None  # seconds of wall clock; stops early when reached
     eval_every: int = 250
     eval_tokens: int | None = 100_000  # validation tokens per periodic evaluation (None: all)

@@ -350,7 +350,7 @@ def train(
 
     def evaluate_and_save(step: int, elapsed: float) -> float:
         """Validation bpc now; `best/` if it improved; always a resumable `last/`."""
-        nonlocal best
+        nonlocal best, last_eval_step
         val_bpc = validate(val_ids)
         metrics.write(step=step, val_bpc=val_bpc)
         if val_bpc < best:
@@ -358,9 +358,11 @@ def train(
             info = {**meta, "step": step, "val_bpc": val_bpc}
             save_checkpoint(run_dir / "best", model, corpus.tokenizer, info)
         save(step, val_bpc, elapsed)
+        last_eval_step = step
         return val_bpc
 
     step = start_step
+    last_eval_step = -1
     interrupted = False
     val_bpc: float | None = None
     start = time.perf_counter()
@@ -426,7 +428,7 @@ def train(
                 break
     bar.close()
     elapsed = elapsed_before + time.perf_counter() - start
-    if not interrupted and (val_bpc is None or step % config.eval_every):
+    if not interrupted and last_eval_step != step:
         # stopped by the time budget between evaluations: record and save where we are
         val_bpc = evaluate_and_save(step, elapsed)
     plot_curves(

@@ -209,14 +209,27 @@ def test_ctrl_c_saves_and_resume_continues(tmp_path) -> None:
 
 
 def test_korean_nfc_and_nfd_compare_in_bits_per_nfc_character(tmp_path, run_cli) -> None:
-    korean = "대한민국은 민주공화국이다. 대한민국의 주권은 국민에게 있고, 모든 권력은 국민으로부터 나온다.\n"
+    korean = (
+        "대한민국은 민주공화국이다. 대한민국의 주권은 국민에게 있고, "
+        "모든 권력은 국민으로부터 나온다.\n"
+    )
     (tmp_path / "ko.txt").write_text(korean * 30, encoding="utf-8")
     held = "대한민국의 국민이 되는 요건은 법률로 정한다.\n"  # syllables never seen in training
     (tmp_path / "held.txt").write_text(held, encoding="utf-8")
     results = {}
     for name, extra in (("nfc", []), ("nfd", ["--normalization", "nfd"])):
-        trained = run_cli("train", "ko.txt", "--out", name, "--max-steps", "10", "--unk",
-                          *extra, *TINY, cwd=tmp_path)
+        trained = run_cli(
+            "train",
+            "ko.txt",
+            "--out",
+            name,
+            "--max-steps",
+            "10",
+            "--unk",
+            *extra,
+            *TINY,
+            cwd=tmp_path,
+        )
         assert trained.returncode == 0, trained.stderr
         proc = run_cli("eval", name, "held.txt", "--json", cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr
@@ -225,7 +238,17 @@ def test_korean_nfc_and_nfd_compare_in_bits_per_nfc_character(tmp_path, run_cli)
     assert nfc["chars"] == nfd["chars"] == len(held) - 1  # both per NFC character
     assert nfd["tokens"] > nfd["chars"] == nfc["tokens"]
     assert 0 <= nfd["unknown_chars"] < nfc["unknown_chars"]  # jamo cover unseen syllables
-    refused = run_cli("train", "ko.txt", "--out", "strict", "--max-steps", "1",
-                      "--val-file", "held.txt", *TINY, cwd=tmp_path)
+    refused = run_cli(
+        "train",
+        "ko.txt",
+        "--out",
+        "strict",
+        "--max-steps",
+        "1",
+        "--val-file",
+        "held.txt",
+        *TINY,
+        cwd=tmp_path,
+    )
     assert refused.returncode == 2 and "validation text" in refused.stderr
     assert "--unk" in refused.stderr

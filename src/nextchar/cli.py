@@ -346,7 +346,7 @@ def _run_train(args: argparse.Namespace) -> int:
         f"text, best checkpoint)"
     )
     print(f"run directory: {run_dir}  (best/, last/, metrics.jsonl, curves.png)")
-    print(f"next: nextchar sample {run_dir} --prime 'ROMEO:'")
+    print(f"next: nextchar sample {run_dir} --length 300")
     return 0
 
 
@@ -441,7 +441,7 @@ def _run_predict(args: argparse.Namespace) -> int:
     width = max(len(_shown(t)) for t, _ in prediction.candidates)
     top = prediction.candidates[0][1]
     for token, p in prediction.candidates:
-        bar = "█" * max(1, round(30 * p / top)) if p > 0 else ""
+        bar = "█" * round(30 * p / top) or "▏"
         print(f"  {_shown(token):>{width}}  {p:6.1%}  {bar}")
     return 0
 

@@ -252,3 +252,12 @@ def test_korean_nfc_and_nfd_compare_in_bits_per_nfc_character(tmp_path, run_cli)
     )
     assert refused.returncode == 2 and "validation text" in refused.stderr
     assert "--unk" in refused.stderr
+
+
+def test_sample_without_prime_on_a_text_without_newlines(tmp_path, run_cli) -> None:
+    (tmp_path / "ab.txt").write_text("abababbaab" * 80)
+    trained = run_cli("train", "ab.txt", "--out", "run", "--max-steps", "3", *TINY, cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    proc = run_cli("sample", "run", "--length", "15", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert set(proc.stdout.strip()) <= {"a", "b"} and len(proc.stdout.strip()) == 16

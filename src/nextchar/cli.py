@@ -362,7 +362,11 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
         "and each new character costs one recurrent step.",
     )
     p.add_argument("checkpoint", help="checkpoint or run directory")
-    p.add_argument("--prime", default="\n", help="text to start from (default: a newline)")
+    p.add_argument(
+        "--prime",
+        default=None,
+        help="text to start from (default: a newline, if the model knows one)",
+    )
     p.add_argument("--length", type=int, default=d.length, help="tokens to generate")
     p.add_argument(
         "--temperature",
@@ -398,15 +402,18 @@ def _run_sample(args: argparse.Namespace) -> int:
         num_samples=args.num_samples,
     )
     model, tokenizer = load(args.checkpoint, args.device)
-    tokenizer.encode(args.prime)  # unknown characters: one clear error before any output
+    prime = args.prime
+    if prime is None:  # a newline starts a fresh line; a text without one gets its first symbol
+        prime = "\n" if tokenizer.count_unknown("\n") == 0 else tokenizer.decode([0])
+    tokenizer.encode(prime)  # unknown characters: one clear error before any output
     current = -1
-    for index, piece in sample_texts(model, tokenizer, args.prime, config):
+    for index, piece in sample_texts(model, tokenizer, prime, config):
         if index != current:
             if index:
                 print()
             if config.num_samples > 1:
                 print(f"--- sample {index + 1} ---")
-            print(args.prime, end="")
+            print(prime, end="")
             current = index
         print(piece, end="", flush=True)
     print()

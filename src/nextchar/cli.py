@@ -521,6 +521,81 @@ def _run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- experiment
+
+
+def _add_experiment(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "experiment",
+        help="experiments that explain recurrent networks",
+        description="Experiments that explain recurrent networks.",
+    )
+    kinds = p.add_subparsers(dest="experiment", metavar="EXPERIMENT", parser_class=_Parser)
+    kinds.required = True
+    lr = kinds.add_parser(
+        "long-range",
+        help="why LSTM: a plain RNN forgets, LSTM/GRU remember",
+        description="Train rnn, lstm and gru with the same budget on tasks "
+        "whose answer depends on a symbol D steps back; print accuracy per "
+        "distance and plot it with the gradient that reaches back.",
+    )
+    preset = lr.add_mutually_exclusive_group()
+    preset.add_argument(
+        "--quick", action="store_true", help="the default: about 75 seconds on 2 CPU cores"
+    )
+    preset.add_argument(
+        "--full",
+        action="store_true",
+        help="longer distances, more seeds and steps (a GPU or a long CPU run)",
+    )
+    lr.add_argument("--tasks", help="comma-separated: remember,brackets")
+    lr.add_argument("--cells", help="comma-separated: rnn,lstm,gru")
+    lr.add_argument("--distances", help="comma-separated distances, e.g. 2,5,10,20,40")
+    lr.add_argument("--seeds", type=int, help="seeds per setting")
+    lr.add_argument("--steps", type=int, help="training steps per model")
+    lr.add_argument("--hidden-size", type=int, help="hidden units")
+    lr.add_argument("--device", choices=DEVICE_CHOICES, help="where to run")
+    lr.add_argument(
+        "--out",
+        default="runs/long-range",
+        help="where to write JSON and plots (default: runs/long-range)",
+    )
+    lr.set_defaults(run=_run_long_range)
+
+
+def _run_long_range(args: argparse.Namespace) -> int:
+    from nextchar.experiments import long_range as exp
+
+    overrides: dict[str, object] = {}
+    if args.tasks:
+        overrides["tasks"] = exp.parse_names(args.tasks)
+    if args.cells:
+        overrides["cells"] = exp.parse_names(args.cells)
+    if args.distances:
+        overrides["distances"] = exp.parse_ints(args.distances)
+    for name in ("seeds", "steps", "hidden_size", "device"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    config = dataclasses.replace(exp.FULL if args.full else exp.QUICK, **overrides)
+
+    def show(task: str, cell: str, distance: int, accs: list[float]) -> None:
+        mean = sum(accs) / len(accs)
+        print(f"  {task:<9} {cell:<5} D={distance:<4} accuracy {mean:6.1%}", flush=True)
+
+    print(
+        f"training {len(config.tasks) * len(config.cells) * len(config.distances)} settings "
+        f"x {config.seeds} seeds, {config.steps} steps each (chance: remember 1/8, "
+        f"brackets 1/4)",
+        flush=True,
+    )
+    result = exp.run_long_range(config, on_result=show)
+    print()
+    print(exp.summary_table(result), end="")
+    paths = exp.write_outputs(result, Path(args.out))
+    print(f"{result.seconds:.0f} s; wrote {', '.join(str(p) for p in paths)}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- main
 
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
@@ -530,6 +605,7 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_sample,
     _add_predict,
     _add_eval,
+    _add_experiment,
 )
 
 

@@ -58,7 +58,12 @@ class RecurrentLM(nn.Module):
         return self.embedding(ids)
 
     def forward(self, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
-        x = self.embed(ids)  # [B, T, H_in]
+        return self.forward_inputs(self.embed(ids), state)
+
+    def forward_inputs(
+        self, x: torch.Tensor, state: State | None = None
+    ) -> tuple[torch.Tensor, State]:
+        """From input vectors x [B, T, H_in] (so gradients can be taken w.r.t. them)."""
         out, state = self.rnn(x, state)  # [B, T, H_out]
         return self.head(self.drop(out)), state  # [B, T, V]
 

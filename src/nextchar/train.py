@@ -39,7 +39,7 @@ from nextchar.config import ModelConfig, TrainConfig
 from nextchar.data import Batches, encode, read_text, split_text
 from nextchar.errors import NextcharError
 from nextchar.evaluate import evaluate_ids
-from nextchar.models import State, build_model, count_parameters, detach_state
+from nextchar.models import RecurrentLM, State, build_model, count_parameters, detach_state
 from nextchar.runtime import pick_device, seed_everything
 from nextchar.tokenizers import Tokenizer, build_tokenizer, tokenizer_from_dict
 
@@ -256,6 +256,151 @@ def plot_curves(metrics: _Metrics, path: Path, title: str) -> None:
     plt.close(fig)
 
 
+@dataclass
+class _Run:
+    """What one run owns between steps; its methods are the pieces of the loop."""
+
+    config: TrainConfig
+    run_dir: Path
+    device: torch.device
+    corpus: Corpus
+    model: RecurrentLM
+    optimizer: torch.optim.Optimizer
+    batches: Batches
+    streams: torch.Tensor | None  # [B, N/B] on the device (streams mode)
+    metrics: _Metrics
+    meta: dict[str, Any]  # what every checkpoint's config.json records
+    step: int = 0
+    best: float = math.inf
+    elapsed_before: float = 0.0  # seconds spent before a resume
+    carry: State | None = None  # the hidden state carried into the next window
+    last_eval_step: int = -1
+
+    @property
+    def val_chars_per_token(self) -> float:
+        # bits per *character*: a token of a byte or NFD tokenizer is less than one character
+        return self.corpus.val_chars / self.corpus.val_ids.numel()
+
+    def validate(self, model: RecurrentLM, full: bool = False) -> float:
+        ids = self.corpus.val_ids
+        if not full and self.config.eval_tokens is not None:
+            ids = ids[: self.config.eval_tokens]
+        nll, tokens, _ = evaluate_ids(model, ids, batch_size=16, seq_len=256)
+        return bits(nll / (tokens * self.val_chars_per_token))
+
+    def train_step(self, lr: float, autocast: contextlib.AbstractContextManager) -> torch.Tensor:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        if self.streams is None or self.batches.starts_epoch(self.step):
+            self.carry = None  # random windows, or a new pass over the streams
+        x, y = self.batches.get(self.step, self.streams)
+        x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        with autocast:
+            logits, new_carry = self.model(x, self.carry)  # [B, T, V]
+        loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        self.carry = detach_state(new_carry)
+        self.step += 1
+        return loss
+
+    def evaluate_and_save(self, elapsed: float) -> float:
+        """Validation bpc now; `best/` if it improved; always a resumable `last/`."""
+        val_bpc = self.validate(self.model)
+        self.metrics.write(step=self.step, val_bpc=val_bpc)
+        info = {**self.meta, "step": self.step, "val_bpc": val_bpc}
+        if val_bpc < self.best:
+            self.best = val_bpc
+            save_checkpoint(self.run_dir / "best", self.model, self.corpus.tokenizer, info)
+        # Saved at a step boundary: the RNG state is the one the next step starts from, so
+        # dropout masks after a resume are those of an uninterrupted run.
+        cuda = self.device.type == "cuda"
+        resume_blob = {
+            "optimizer": self.optimizer.state_dict(),
+            "carry": _state_list(self.carry),
+            "rng_cpu": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state(self.device) if cuda else None,
+        }
+        state = {
+            "step": self.step,
+            "best_val_bpc": self.best,
+            "elapsed": elapsed,
+            "fingerprint": self.corpus.fingerprint,
+        }
+        save_checkpoint(
+            self.run_dir / "last", self.model, self.corpus.tokenizer, info, resume_blob, state
+        )
+        self.last_eval_step = self.step
+        return val_bpc
+
+
+def _open_run(
+    model_config: ModelConfig,
+    config: TrainConfig,
+    run_dir: Path,
+    resume: bool,
+    corpus: Corpus | None,
+) -> _Run:
+    """Read the data and build (or, resuming, restore) model, optimizer and position."""
+    device = pick_device(config.device)
+    if resume:
+        ckpt, saved = read_meta(run_dir / "last")
+        resume_state, trainer_state = load_resume_state(ckpt)
+        corpus = corpus or load_corpus(config, tokenizer_from_dict(saved["tokenizer"]))
+        if trainer_state.get("fingerprint") != corpus.fingerprint:
+            raise NextcharError(
+                f"the training or validation text differs from what {run_dir} "
+                "was trained on; resume with the same files, or start a new run"
+            )
+    elif (run_dir / "last").exists():
+        raise NextcharError(
+            f"{run_dir} already holds a run; continue it with --resume "
+            f"{run_dir}, or choose another --out directory"
+        )
+    corpus = corpus or load_corpus(config)
+    model_config = dataclasses.replace(model_config, vocab_size=corpus.tokenizer.vocab_size)
+    seed_everything(config.seed)
+    model = build_model(model_config).to(device)
+    optimizer = _optimizer(model, config)
+    batches = Batches(
+        corpus.train_ids, config.batch_size, config.seq_len, config.batching, config.seed
+    )
+    streams = batches.streams.to(device) if config.batching == "streams" else None
+    start_step = int(trainer_state["step"]) if resume else 0
+    run_dir.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "train": config.to_dict(),
+        "nextchar_version": __version__,
+        "parameters": count_parameters(model),
+    }
+    run = _Run(
+        config,
+        run_dir,
+        device,
+        corpus,
+        model,
+        optimizer,
+        batches,
+        streams,
+        _Metrics(run_dir / "metrics.jsonl", start_step),
+        meta,
+        step=start_step,
+    )
+    if resume:
+        load_weights(model, run_dir / "last" / WEIGHTS)
+        optimizer.load_state_dict(resume_state["optimizer"])
+        run.carry = _state_from_list(resume_state["carry"], model_config.cell, device)
+        torch.set_rng_state(resume_state["rng_cpu"])
+        if device.type == "cuda" and resume_state.get("rng_cuda") is not None:
+            torch.cuda.set_rng_state(resume_state["rng_cuda"], device)
+        run.best = float(trainer_state["best_val_bpc"])
+        run.elapsed_before = float(trainer_state["elapsed"])
+    return run
+
+
 def train(
     model_config: ModelConfig,
     config: TrainConfig,
@@ -270,188 +415,86 @@ def train(
     `should_stop(step)` is checked after every step, like Ctrl-C: the run stops there and
     saves a resumable checkpoint.
     """
-    run_dir = Path(run_dir)
-    device = pick_device(config.device)
-    resume_state: dict[str, Any] = {}
-    trainer_state: dict[str, Any] = {}
-    if resume:
-        ckpt, meta = read_meta(run_dir / "last")
-        resume_state, trainer_state = load_resume_state(ckpt)
-        corpus = corpus or load_corpus(config, tokenizer_from_dict(meta["tokenizer"]))
-        if trainer_state.get("fingerprint") != corpus.fingerprint:
-            raise NextcharError(
-                f"the training or validation text differs from what {run_dir} "
-                "was trained on; resume with the same files, or start a new run"
-            )
-    else:
-        if (run_dir / "last").exists():
-            raise NextcharError(
-                f"{run_dir} already holds a run; continue it with --resume "
-                f"{run_dir}, or choose another --out directory"
-            )
-        corpus = corpus or load_corpus(config)
-    model_config = dataclasses.replace(model_config, vocab_size=corpus.tokenizer.vocab_size)
-
-    seed_everything(config.seed)
-    model = build_model(model_config).to(device)
-    optimizer = _optimizer(model, config)
-    batches = Batches(
-        corpus.train_ids, config.batch_size, config.seq_len, config.batching, config.seed
+    run = _open_run(model_config, config, Path(run_dir), resume, corpus)
+    use_bf16 = _use_bf16(config, run.device)
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
     )
-    streams = batches.streams.to(device) if config.batching == "streams" else None
-    start_step, best, elapsed_before = 0, math.inf, 0.0
-    carry: State | None = None
-    if resume:
-        load_weights(model, run_dir / "last" / WEIGHTS)
-        optimizer.load_state_dict(resume_state["optimizer"])
-        carry = _state_from_list(resume_state["carry"], model_config.cell, device)
-        torch.set_rng_state(resume_state["rng_cpu"])
-        if device.type == "cuda" and resume_state.get("rng_cuda") is not None:
-            torch.cuda.set_rng_state(resume_state["rng_cuda"], device)
-        start_step = int(trainer_state["step"])
-        best = float(trainer_state["best_val_bpc"])
-        elapsed_before = float(trainer_state["elapsed"])
-    run_dir.mkdir(parents=True, exist_ok=True)
-
-    bf16 = _use_bf16(config, device)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
-    chars_per_token = corpus.train_chars / max(1, corpus.train_ids.numel())
-    val_ids = corpus.val_ids if config.eval_tokens is None else corpus.val_ids[: config.eval_tokens]
-    # bits per *character*: a token of a byte or NFD tokenizer is less than one character
-    val_chars_per_token = corpus.val_chars / corpus.val_ids.numel()
-    metrics = _Metrics(run_dir / "metrics.jsonl", start_step)
-    meta = {
-        "train": config.to_dict(),
-        "nextchar_version": __version__,
-        "parameters": count_parameters(model),
-    }
-
-    def validate(ids: torch.Tensor) -> float:
-        nll, tokens, _ = evaluate_ids(model, ids, batch_size=16, seq_len=256)
-        return bits(nll / (tokens * val_chars_per_token))
-
-    def save(step: int, val_bpc: float | None, elapsed: float) -> None:
-        info = {**meta, "step": step, "val_bpc": val_bpc}
-        # Saved at a step boundary: the RNG state is the one the next step starts from, so
-        # dropout masks after a resume are those of an uninterrupted run.
-        resume_blob = {
-            "optimizer": optimizer.state_dict(),
-            "carry": _state_list(carry),
-            "rng_cpu": torch.get_rng_state(),
-            "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-        }
-        state = {
-            "step": step,
-            "best_val_bpc": best,
-            "elapsed": elapsed,
-            "fingerprint": corpus.fingerprint,
-        }
-        save_checkpoint(run_dir / "last", model, corpus.tokenizer, info, resume_blob, state)
-
-    def evaluate_and_save(step: int, elapsed: float) -> float:
-        """Validation bpc now; `best/` if it improved; always a resumable `last/`."""
-        nonlocal best, last_eval_step
-        val_bpc = validate(val_ids)
-        metrics.write(step=step, val_bpc=val_bpc)
-        if val_bpc < best:
-            best = val_bpc
-            info = {**meta, "step": step, "val_bpc": val_bpc}
-            save_checkpoint(run_dir / "best", model, corpus.tokenizer, info)
-        save(step, val_bpc, elapsed)
-        last_eval_step = step
-        return val_bpc
-
-    step = start_step
-    last_eval_step = -1
-    interrupted = False
-    val_bpc: float | None = None
+    chars_per_token = run.corpus.train_chars / max(1, run.corpus.train_ids.numel())
+    total, interrupted, val_bpc = config.max_steps, False, None
     start = time.perf_counter()
     window_start, window_tokens = start, 0
-    total = config.max_steps
+
+    def elapsed() -> float:
+        return run.elapsed_before + time.perf_counter() - start
+
     bar = tqdm(
         total=total,
-        initial=start_step,
+        initial=run.step,
         disable=not progress,
         unit="step",
         dynamic_ncols=True,
-        desc=run_dir.name,
+        desc=run.run_dir.name,
     )
     with _interrupt_flag() as flag:
-        while total is None or step < total:
-            elapsed = elapsed_before + time.perf_counter() - start
-            if config.max_time is not None and elapsed >= config.max_time:
+        while total is None or run.step < total:
+            spent = elapsed()
+            if config.max_time is not None and spent >= config.max_time:
                 break
-            progress_frac = elapsed / config.max_time if config.max_time else 0.0
-            lr = lr_at(step, config, progress_frac)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            if streams is None or batches.starts_epoch(step):
-                carry = None  # random windows, or a new pass over the streams
-            x, y = batches.get(step, streams)
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            with autocast:
-                logits, new_carry = model(x, carry)  # [B, T, V]
-            loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            carry = detach_state(new_carry)
-            step += 1
-            window_tokens += x.numel()
+            lr = lr_at(run.step, config, spent / config.max_time if config.max_time else 0.0)
+            loss = run.train_step(lr, autocast)
+            window_tokens += config.batch_size * config.seq_len
             bar.update(1)
-
-            if step % config.log_every == 0 or step == total:
+            if run.step % config.log_every == 0 or run.step == total:
                 now = time.perf_counter()
                 cps = window_tokens * chars_per_token / max(now - window_start, 1e-9)
                 window_start, window_tokens = now, 0
                 loss_value = loss.item()
-                metrics.write(
-                    step=step,
+                run.metrics.write(
+                    step=run.step,
                     loss=loss_value,
                     lr=lr,
                     chars_per_sec=round(cps),
-                    elapsed=round(elapsed_before + now - start, 3),
+                    elapsed=round(elapsed(), 3),
                 )
                 bar.set_postfix_str(
                     f"loss {loss_value:.3f}  val {val_bpc or float('nan'):.3f} "
                     f"bpc  {cps:,.0f} char/s",
                     refresh=False,
                 )
-            stop = flag["stop"] or (should_stop is not None and should_stop(step))
-            if step % config.eval_every == 0 or step == total or stop:
-                val_bpc = evaluate_and_save(step, elapsed_before + time.perf_counter() - start)
+            stop = flag["stop"] or (should_stop is not None and should_stop(run.step))
+            if run.step % config.eval_every == 0 or run.step == total or stop:
+                val_bpc = run.evaluate_and_save(elapsed())
                 window_start = time.perf_counter()  # evaluation is not training speed
             if stop:
                 interrupted = True
                 break
     bar.close()
-    elapsed = elapsed_before + time.perf_counter() - start
-    if not interrupted and last_eval_step != step:
+    seconds = elapsed()
+    if not interrupted and run.last_eval_step != run.step:
         # stopped by the time budget between evaluations: record and save where we are
-        val_bpc = evaluate_and_save(step, elapsed)
+        run.evaluate_and_save(seconds)
+    mc = run.model.config
     plot_curves(
-        metrics,
-        run_dir / "curves.png",
-        f"{run_dir.name}: {model_config.cell} {model_config.num_layers}x"
-        f"{model_config.hidden_size}, {count_parameters(model):,} parameters",
+        run.metrics,
+        run.run_dir / "curves.png",
+        f"{run.run_dir.name}: {mc.cell} {mc.num_layers}x{mc.hidden_size}, "
+        f"{count_parameters(run.model):,} parameters",
     )
-    final = best
-    if not interrupted:
-        best_model = build_model(model_config).to(device)
-        load_weights(best_model, run_dir / "best" / WEIGHTS)
-        nll, tokens, _ = evaluate_ids(best_model, corpus.val_ids, 16, 256)
-        final = bits(nll / (tokens * val_chars_per_token))
+    final = run.best
+    if not interrupted:  # the number users quote: the best checkpoint on all validation text
+        best_model = build_model(mc).to(run.device)
+        load_weights(best_model, run.run_dir / "best" / WEIGHTS)
+        final = run.validate(best_model, full=True)
     return TrainResult(
-        run_dir,
-        step,
-        best,
+        run.run_dir,
+        run.step,
+        run.best,
         final,
-        elapsed,
-        _mean_speed(run_dir / "metrics.jsonl"),
+        seconds,
+        _mean_speed(run.run_dir / "metrics.jsonl"),
         interrupted,
-        count_parameters(model),
+        count_parameters(run.model),
     )
 
 

@@ -308,21 +308,17 @@ def _default_run_dir(files: list[str]) -> Path:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from nextchar.train import resume_config, train
+    from nextchar.train import RESUME_OVERRIDES, resume_config, train
 
     given = vars(args)
     model_kw = {k: given[k] for k in _MODEL_HELP if k in given}
     train_kw = {k: given[k] for k in _TRAIN_HELP if k in given}
     if args.resume:
-        if (
-            args.files
-            or model_kw
-            or set(train_kw) - {"max_steps", "max_time", "device", "eval_every", "log_every"}
-        ):
+        if args.files or model_kw or set(train_kw) - set(RESUME_OVERRIDES):
+            flags = ", ".join("--" + name.replace("_", "-") for name in RESUME_OVERRIDES)
             raise NextcharError(
-                "--resume continues a run with its own files and settings; "
-                "only --max-steps, --max-time, --device, --eval-every and "
-                "--log-every may be given with it"
+                f"--resume continues a run with its own files and settings; only {flags} "
+                "may be given with it"
             )
         model_config, config = resume_config(args.resume, **train_kw)
         run_dir = Path(args.resume)

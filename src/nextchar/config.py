@@ -18,12 +18,12 @@ NONLINEARITIES: tuple[str, ...] = ("tanh", "relu")
 T = TypeVar("T")
 
 
-def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+def one_of(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise NextcharError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
 
 
-def _at_least(name: str, value: int, low: int) -> None:
+def at_least(name: str, value: int, low: int) -> None:
     if value < low:
         raise NextcharError(f"{name} must be >= {low}, got {value}")
 
@@ -52,14 +52,14 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if self.vocab_size is not None:
-            _at_least("vocab_size", self.vocab_size, 2)
-        _choice("cell", self.cell, CELLS)
-        _choice("input", self.input, INPUT_KINDS)
-        _choice("nonlinearity", self.nonlinearity, NONLINEARITIES)
-        _at_least("hidden_size", self.hidden_size, 1)
-        _at_least("num_layers", self.num_layers, 1)
+            at_least("vocab_size", self.vocab_size, 2)
+        one_of("cell", self.cell, CELLS)
+        one_of("input", self.input, INPUT_KINDS)
+        one_of("nonlinearity", self.nonlinearity, NONLINEARITIES)
+        at_least("hidden_size", self.hidden_size, 1)
+        at_least("num_layers", self.num_layers, 1)
         if self.embedding_dim is not None:
-            _at_least("embedding_dim", self.embedding_dim, 1)
+            at_least("embedding_dim", self.embedding_dim, 1)
         if not 0.0 <= self.dropout < 1.0:
             raise NextcharError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.nonlinearity != "tanh" and self.cell != "rnn":
@@ -162,23 +162,23 @@ class TrainConfig:
     precision: str = "auto"  # auto (bf16 on CUDA where supported, else fp32) | fp32 | bf16
 
     def __post_init__(self) -> None:
-        _choice("tokenizer", self.tokenizer, ("char", "byte"))
-        _choice("normalization", self.normalization, ("nfc", "nfd", "none"))
-        _choice("errors", self.errors, ("strict", "replace"))
-        _choice("batching", self.batching, ("streams", "random"))
-        _choice("optimizer", self.optimizer, ("adam", "adamw"))
-        _choice("schedule", self.schedule, ("cosine", "constant", "step"))
-        _choice("precision", self.precision, ("auto", "fp32", "bf16"))
-        _at_least("batch_size", self.batch_size, 1)
-        _at_least("seq_len", self.seq_len, 1)
-        _at_least("warmup_steps", self.warmup_steps, 0)
-        _at_least("eval_every", self.eval_every, 1)
-        _at_least("log_every", self.log_every, 1)
-        _at_least("step_every", self.step_every, 1)
+        one_of("tokenizer", self.tokenizer, ("char", "byte"))
+        one_of("normalization", self.normalization, ("nfc", "nfd", "none"))
+        one_of("errors", self.errors, ("strict", "replace"))
+        one_of("batching", self.batching, ("streams", "random"))
+        one_of("optimizer", self.optimizer, ("adam", "adamw"))
+        one_of("schedule", self.schedule, ("cosine", "constant", "step"))
+        one_of("precision", self.precision, ("auto", "fp32", "bf16"))
+        at_least("batch_size", self.batch_size, 1)
+        at_least("seq_len", self.seq_len, 1)
+        at_least("warmup_steps", self.warmup_steps, 0)
+        at_least("eval_every", self.eval_every, 1)
+        at_least("log_every", self.log_every, 1)
+        at_least("step_every", self.step_every, 1)
         if self.max_steps is not None:
-            _at_least("max_steps", self.max_steps, 1)
+            at_least("max_steps", self.max_steps, 1)
         if self.eval_tokens is not None:
-            _at_least("eval_tokens", self.eval_tokens, 2)
+            at_least("eval_tokens", self.eval_tokens, 2)
         if self.max_steps is None and self.max_time is None:
             raise NextcharError("give a budget: --max-steps N and/or --max-time SECONDS")
         if self.max_time is not None and not self.max_time > 0:
@@ -214,8 +214,8 @@ class SampleConfig:
     num_samples: int = 1
 
     def __post_init__(self) -> None:
-        _at_least("length", self.length, 0)
-        _at_least("num_samples", self.num_samples, 1)
+        at_least("length", self.length, 0)
+        at_least("num_samples", self.num_samples, 1)
         if not self.temperature > 0:
             raise NextcharError(
                 f"--temperature must be > 0 (use --greedy for the most likely "

@@ -4,7 +4,6 @@ and cut [B, T] batches from it. Knows tokenizers by their protocol only; nothing
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,8 +12,6 @@ import torch
 
 from nextchar.errors import NextcharError
 from nextchar.tokenizers import Tokenizer
-
-log = logging.getLogger(__name__)
 
 
 def _files(paths: Sequence[str | Path]) -> list[Path]:

@@ -19,6 +19,11 @@ from nextchar.models import RecurrentLM, detach_state
 from nextchar.tokenizers import Tokenizer
 
 
+def bits(nats: float) -> float:
+    """Nats to bits."""
+    return nats / math.log(2)
+
+
 @dataclass(frozen=True)
 class EvalResult:
     nll: float  # total negative log-likelihood in nats over the predicted tokens
@@ -37,7 +42,7 @@ class EvalResult:
 
     @property
     def bits_per_char(self) -> float:
-        return self.nats_per_char / math.log(2)
+        return bits(self.nats_per_char)
 
     @property
     def perplexity(self) -> float:

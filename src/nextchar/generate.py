@@ -5,7 +5,6 @@ stream decoder out). The prime is run once; each new token costs one recurrent s
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -13,6 +12,7 @@ import torch
 
 from nextchar.config import SampleConfig
 from nextchar.errors import NextcharError
+from nextchar.evaluate import bits
 from nextchar.models import RecurrentLM, State
 from nextchar.tokenizers import Tokenizer
 
@@ -120,7 +120,7 @@ def predict_next(model: RecurrentLM, tokenizer: Tokenizer, text: str, k: int = 1
     logits, _ = prime_state(model, tokenizer.encode(text))
     log_probs = logits[0].float().log_softmax(-1)
     probs = log_probs.exp()
-    entropy = float(-(probs * log_probs).nan_to_num().sum()) / math.log(2)
+    entropy = bits(float(-(probs * log_probs).nan_to_num().sum()))
     top = torch.topk(probs, min(k, probs.numel()))
     candidates = [
         (tokenizer.token_text(int(i)), float(p))

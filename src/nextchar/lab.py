@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from nextchar.config import CELLS, ModelConfig, _at_least, _choice
+from nextchar.config import CELLS, ModelConfig, at_least, one_of
 from nextchar.errors import NextcharError
 from nextchar.models import RecurrentLM, build_model, count_parameters
 from nextchar.runtime import pick_device, seed_everything
@@ -40,9 +40,9 @@ class LabConfig:
     every: int = 50  # print every this many epochs (plus the first and the last)
 
     def __post_init__(self) -> None:
-        _choice("cell", self.cell, CELLS)
-        _at_least("epochs", self.epochs, 1)
-        _at_least("every", self.every, 1)
+        one_of("cell", self.cell, CELLS)
+        at_least("epochs", self.epochs, 1)
+        at_least("every", self.every, 1)
         if not self.lr > 0:
             raise NextcharError(f"lr must be > 0, got {self.lr}")
         if len(self.sentence) < 2:

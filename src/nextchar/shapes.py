@@ -10,8 +10,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from nextchar.config import CELLS, _at_least, _choice
+from nextchar.config import CELLS, at_least, one_of
 from nextchar.errors import NextcharError
+from nextchar.models.recurrent import CELL_MODULES
 
 # Gates per cell: the input/hidden weights stack this many H_cell-sized blocks.
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -33,10 +34,10 @@ class ShapeArgs:
     bias: bool = True
 
     def __post_init__(self) -> None:
-        _choice("cell", self.cell, CELLS)
+        one_of("cell", self.cell, CELLS)
         for name in ("input_size", "hidden_size", "num_layers", "batch", "seq_len"):
-            _at_least(name, getattr(self, name), 1)
-        _at_least("proj_size", self.proj_size, 0)
+            at_least(name, getattr(self, name), 1)
+        at_least("proj_size", self.proj_size, 0)
         if self.proj_size and self.cell != "lstm":
             raise NextcharError(f"--proj-size is an LSTM option; nn.{self.module_name} has none")
         if self.proj_size >= self.hidden_size:
@@ -47,7 +48,7 @@ class ShapeArgs:
 
     @property
     def module_name(self) -> str:
-        return {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}[self.cell]
+        return CELL_MODULES[self.cell].__name__
 
     @property
     def d(self) -> int:
@@ -77,7 +78,7 @@ def build_module(args: ShapeArgs) -> nn.RNNBase:
     )
     if args.proj_size:
         kwargs["proj_size"] = args.proj_size
-    return getattr(nn, args.module_name)(**kwargs)
+    return CELL_MODULES[args.cell](**kwargs)
 
 
 def module_repr(args: ShapeArgs) -> str:

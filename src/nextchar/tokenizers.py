@@ -93,6 +93,20 @@ def _describe(chars: Sequence[str], limit: int = 8) -> str:
     return shown + more
 
 
+def _check_normalization(normalization: str) -> None:
+    if normalization not in NORMALIZATIONS:
+        raise NextcharError(
+            f"unknown normalization {normalization!r}; choose one of {', '.join(NORMALIZATIONS)}"
+        )
+
+
+def normalize_text(text: str, normalization: str) -> str:
+    """The text in the given Unicode normal form ("none": unchanged)."""
+    if normalization == "none":
+        return text
+    return unicodedata.normalize(normalization.upper(), text)
+
+
 def _code_points(text: str) -> np.ndarray:
     # UTF-32 turns a str into one uint32 per code point without a Python-level loop.
     return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
@@ -112,11 +126,7 @@ class CharTokenizer:
     def __init__(
         self, vocab: Sequence[str], normalization: Normalization = "nfc", unk: bool = False
     ) -> None:
-        if normalization not in NORMALIZATIONS:
-            raise NextcharError(
-                f"unknown normalization {normalization!r}; "
-                f"choose one of {', '.join(NORMALIZATIONS)}"
-            )
+        _check_normalization(normalization)
         if any(len(c) != 1 for c in vocab):
             raise NextcharError("a character vocabulary holds single characters only")
         vocab = sorted(set(vocab) | ({UNK} if unk else set()))
@@ -134,20 +144,10 @@ class CharTokenizer:
         cls, text: str, normalization: Normalization = "nfc", unk: bool = False
     ) -> CharTokenizer:
         """Vocabulary = the distinct characters of `text` (after normalisation), by code point."""
-        if normalization not in NORMALIZATIONS:
-            raise NextcharError(
-                f"unknown normalization {normalization!r}; "
-                f"choose one of {', '.join(NORMALIZATIONS)}"
-            )
-        normalised = cls._normalize(text, normalization)
+        _check_normalization(normalization)
+        normalised = normalize_text(text, normalization)
         chars = np.unique(_code_points(normalised))
         return cls([chr(int(c)) for c in chars], normalization, unk)
-
-    @staticmethod
-    def _normalize(text: str, normalization: str) -> str:
-        if normalization == "none":
-            return text
-        return unicodedata.normalize(normalization.upper(), text)
 
     @property
     def vocab_size(self) -> int:
@@ -155,7 +155,7 @@ class CharTokenizer:
 
     def normalize(self, text: str) -> str:
         """The text as this tokenizer sees it (what the ids describe, character for character)."""
-        return self._normalize(text, self.normalization)
+        return normalize_text(text, self.normalization)
 
     def encode_array(self, text: str) -> np.ndarray:
         """Ids as an int64 array; vectorised, so encoding a whole corpus is one pass in C."""
@@ -230,16 +230,12 @@ class ByteTokenizer:
     vocab_size = 256
 
     def __init__(self, normalization: Normalization = "nfc") -> None:
-        if normalization not in NORMALIZATIONS:
-            raise NextcharError(
-                f"unknown normalization {normalization!r}; "
-                f"choose one of {', '.join(NORMALIZATIONS)}"
-            )
+        _check_normalization(normalization)
         self.normalization: Normalization = normalization
         self.unk = False
 
     def normalize(self, text: str) -> str:
-        return CharTokenizer._normalize(text, self.normalization)
+        return normalize_text(text, self.normalization)
 
     def encode_array(self, text: str) -> np.ndarray:
         data = self.normalize(text).encode("utf-8", "surrogatepass")

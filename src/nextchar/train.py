@@ -13,7 +13,6 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import logging
 import math
 import signal
 import time
@@ -38,13 +37,10 @@ from nextchar.checkpoint import (
 from nextchar.config import ModelConfig, TrainConfig
 from nextchar.data import Batches, encode, read_text, split_text
 from nextchar.errors import NextcharError
-from nextchar.evaluate import evaluate_ids
+from nextchar.evaluate import bits, evaluate_ids
 from nextchar.models import RecurrentLM, State, build_model, count_parameters, detach_state
 from nextchar.runtime import pick_device, seed_everything
 from nextchar.tokenizers import Tokenizer, build_tokenizer, tokenizer_from_dict
-
-log = logging.getLogger(__name__)
-
 
 # ----------------------------------------------------------------------------- pure maths
 
@@ -65,10 +61,6 @@ def lr_at(step: int, config: TrainConfig, progress: float) -> float:
         progress = (step - config.warmup_steps) / span
     progress = min(max(progress, 0.0), 1.0)
     return floor + 0.5 * (config.lr - floor) * (1.0 + math.cos(math.pi * progress))
-
-
-def bits(nats: float) -> float:
-    return nats / math.log(2)
 
 
 # ----------------------------------------------------------------------------- data
@@ -507,16 +499,19 @@ def _mean_speed(path: Path) -> float:
     return sum(speeds) / len(speeds) if speeds else 0.0
 
 
+# What may change when a run is resumed: its budget and bookkeeping, never what it learns from.
+RESUME_OVERRIDES = ("max_steps", "max_time", "device", "eval_every", "log_every")
+
+
 def resume_config(run_dir: str | Path, **overrides: Any) -> tuple[ModelConfig, TrainConfig]:
     """The model and training configs a run was started with, with budget overrides."""
     _, meta = read_meta(Path(run_dir) / "last")
     config = TrainConfig.from_dict(meta["train"])
-    allowed = {"max_steps", "max_time", "device", "eval_every", "log_every"}
-    unknown = set(overrides) - allowed
+    unknown = set(overrides) - set(RESUME_OVERRIDES)
     if unknown:
         raise NextcharError(
             f"cannot change {', '.join(sorted(unknown))} when resuming; only "
-            f"{', '.join(sorted(allowed))}"
+            f"{', '.join(RESUME_OVERRIDES)}"
         )
     config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
     return ModelConfig.from_dict(meta["model"]), config

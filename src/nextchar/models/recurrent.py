@@ -16,7 +16,7 @@ from nextchar.config import ModelConfig
 # c [num_layers, B, H]).
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 
-_MODULES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+CELL_MODULES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
 class RecurrentLM(nn.Module):
@@ -45,7 +45,7 @@ class RecurrentLM(nn.Module):
             kwargs["nonlinearity"] = config.nonlinearity
         if config.proj_size:
             kwargs["proj_size"] = config.proj_size
-        self.rnn = _MODULES[config.cell](**kwargs)
+        self.rnn = CELL_MODULES[config.cell](**kwargs)
         self.drop = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.output_size, config.vocab_size)
         if config.tie_weights and self.embedding is not None:

@@ -237,7 +237,7 @@ def test_korean_nfc_and_nfd_compare_in_bits_per_nfc_character(tmp_path, run_cli)
     nfc, nfd = results["nfc"], results["nfd"]
     assert nfc["chars"] == nfd["chars"] == len(held) - 1  # both per NFC character
     assert nfd["tokens"] > nfd["chars"] == nfc["tokens"]
-    assert 0 <= nfd["unknown_chars"] < nfc["unknown_chars"]  # jamo cover unseen syllables
+    assert 0 <= nfd["unknown"] < nfc["unknown"]  # jamo cover unseen syllables
     refused = run_cli(
         "train",
         "ko.txt",

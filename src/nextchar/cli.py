@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from nextchar import __version__
-from nextchar.config import CELLS, ModelConfig, SampleConfig, TrainConfig
+from nextchar.config import CELLS, TOKENIZERS, WORD_LEVEL, ModelConfig, SampleConfig, TrainConfig
 from nextchar.errors import NextcharError
 from nextchar.runtime import DEVICE_CHOICES
 
@@ -197,9 +197,19 @@ _TRAIN_HELP = {
     "val_fraction": "share of the text held out for validation when no --val-file is given",
     "encoding": "text encoding of the files",
     "errors": "invalid bytes: strict (error naming file and offset) or replace (U+FFFD)",
-    "tokenizer": "char (one id per character) or byte (UTF-8 bytes, vocabulary 256)",
+    "tokenizer": "char (one id per character), byte (UTF-8 bytes, vocabulary 256) or word",
     "normalization": "nfc (Hangul syllables whole), nfd (jamo), none (text as is)",
     "unk": "reserve U+FFFD for characters unseen in training (eval then counts them)",
+    "min_freq": "word level: words seen fewer times share the <unk> id",
+    "max_vocab": "word level: keep at most this many words, most frequent first (with <unk>)",
+    "word_split": "word level: unicode (words and punctuation apart) or whitespace",
+    "lowercase": "word level: fold case before counting and reading words",
+    "embeddings": "initialise the input embedding: 'word2vec' (trained with gensim on the "
+    "training text) or a vectors file (word2vec text/binary, GloVe, gensim KeyedVectors)",
+    "freeze_embeddings": "keep the initialised embedding fixed (default: fine-tune it)",
+    "w2v_algorithm": "word2vec: skipgram or cbow",
+    "w2v_window": "word2vec: context window (words each side)",
+    "w2v_epochs": "word2vec: passes over the training text",
     "batch_size": "B: parallel streams per batch",
     "seq_len": "T: characters per window (back-propagation through time length)",
     "batching": "streams (state carried across windows) or random windows",
@@ -225,7 +235,9 @@ _CHOICES = {
     "cell": CELLS,
     "input": ("onehot", "embedding"),
     "errors": ("strict", "replace"),
-    "tokenizer": ("char", "byte"),
+    "tokenizer": TOKENIZERS,
+    "word_split": ("unicode", "whitespace"),
+    "w2v_algorithm": ("skipgram", "cbow"),
     "normalization": ("nfc", "nfd", "none"),
     "batching": ("streams", "random"),
     "optimizer": ("adam", "adamw"),
@@ -233,6 +245,9 @@ _CHOICES = {
     "device": DEVICE_CHOICES,
     "precision": ("auto", "fp32", "bf16"),
 }
+
+
+_ALIASES = {"embedding_dim": ("--emb-dim",)}
 
 
 def parse_duration(text: str) -> float:
@@ -267,6 +282,7 @@ def _add_config_flags(p: argparse.ArgumentParser, cls: type, helps: dict[str, st
         metavar = None if name in _CHOICES else name.split("_")[-1].upper()
         p.add_argument(
             flag,
+            *_ALIASES.get(name, ()),
             type=kind,
             choices=_CHOICES.get(name),
             default=argparse.SUPPRESS,
@@ -278,9 +294,10 @@ def _add_config_flags(p: argparse.ArgumentParser, cls: type, helps: dict[str, st
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
-        help="train a character language model on text files",
-        description="Train an RNN/LSTM/GRU language model on text; reports "
-        "validation bits per character and writes checkpoints to a run directory.",
+        help="train a character or word language model on text files",
+        description="Train an RNN/LSTM/GRU language model on text, one character (or word) "
+        "at a time; reports validation bits per character and writes checkpoints to a run "
+        "directory.",
     )
     p.add_argument("files", nargs="*", help="training text: files or directories")
     p.add_argument(
@@ -293,6 +310,13 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "checkpoint (files, model and settings come from the run)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--level",
+        choices=("char", "word"),
+        help="predict characters (default) or words; --level word is --tokenizer word and "
+        "starts from the word-level defaults (LSTM 1x256, embedding 128, dropout 0.3, batch "
+        "32x32, lr 3e-3, 1000 steps) instead of the character ones shown below",
+    )
     _add_config_flags(p, ModelConfig, _MODEL_HELP)
     _add_config_flags(p, TrainConfig, _TRAIN_HELP)
     p.set_defaults(run=_run_train)
@@ -313,6 +337,18 @@ def _run_train(args: argparse.Namespace) -> int:
     given = vars(args)
     model_kw = {k: given[k] for k in _MODEL_HELP if k in given}
     train_kw = {k: given[k] for k in _TRAIN_HELP if k in given}
+    if args.level is not None:
+        tokenizer = train_kw.get("tokenizer")
+        if tokenizer is not None and (tokenizer == "word") != (args.level == "word"):
+            raise NextcharError(
+                f"--level {args.level} contradicts --tokenizer {tokenizer}; give one of them"
+            )
+        if args.level == "word":
+            train_kw["tokenizer"] = "word"
+    if train_kw.get("tokenizer") == "word" and not args.resume:
+        # word level starts from its own measured defaults; flags given explicitly win
+        model_kw = {**WORD_LEVEL["model"], **model_kw}
+        train_kw = {**WORD_LEVEL["train"], **train_kw}
     if args.resume:
         if args.files or model_kw or set(train_kw) - set(RESUME_OVERRIDES):
             flags = ", ".join("--" + name.replace("_", "-") for name in RESUME_OVERRIDES)
@@ -328,7 +364,14 @@ def _run_train(args: argparse.Namespace) -> int:
         model_config = ModelConfig(**model_kw)
         config = TrainConfig(files=tuple(args.files), **train_kw)
         run_dir = Path(args.out) if args.out else _default_run_dir(args.files)
-    result = train(model_config, config, run_dir, resume=bool(args.resume), progress=not args.quiet)
+    result = train(
+        model_config,
+        config,
+        run_dir,
+        resume=bool(args.resume),
+        progress=not args.quiet,
+        log=lambda line: print(line, flush=True),
+    )
     status = "interrupted" if result.interrupted else "done"
     print(
         f"{status}: {result.step} steps in {result.seconds:.0f} s, "
@@ -338,8 +381,9 @@ def _run_train(args: argparse.Namespace) -> int:
         print(f"saved {run_dir / 'last'}; continue with: nextchar train --resume {run_dir}")
         return 130
     print(
-        f"validation: best {result.final_val_bpc:.4f} bits per character (whole validation "
-        f"text, best checkpoint)"
+        f"validation: best {result.final_val_bpc:.4f} bits per character, perplexity "
+        f"{result.final_val_perplexity:.2f} per {result.unit} (whole validation text, best "
+        "checkpoint)"
     )
     print(f"run directory: {run_dir}  (best/, last/, metrics.jsonl, curves.png)")
     print(f"next: nextchar sample {run_dir} --length 300")
@@ -431,7 +475,9 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
 
 
 def _shown(token: str) -> str:
-    return repr(token) if not token.isprintable() or token == " " or len(token) != 1 else token
+    """A token as printed in a table: words and characters as they are; whitespace and
+    control characters quoted, so a space or newline is visible."""
+    return token if token.isprintable() and token.strip() == token and token else repr(token)
 
 
 def _run_predict(args: argparse.Namespace) -> int:
@@ -440,12 +486,50 @@ def _run_predict(args: argparse.Namespace) -> int:
 
     model, tokenizer = load(args.checkpoint, args.device)
     prediction = predict_next(model, tokenizer, args.text, args.top_k)
-    print(f"after {args.text[-40:]!r}: entropy {prediction.entropy_bits:.2f} bits")
+    unknown = tokenizer.count_unknown(args.text)
+    if unknown:
+        print(
+            f"note: {unknown} {tokenizer.unit}(s) of the text are not in the vocabulary "
+            "and are read as unknown"
+        )
+    print(
+        f"after {args.text[-40:]!r}: entropy {prediction.entropy_bits:.2f} bits "
+        f"over {tokenizer.vocab_size:,} {tokenizer.unit}s"
+    )
     width = max(len(_shown(t)) for t, _ in prediction.candidates)
     top = prediction.candidates[0][1]
     for token, p in prediction.candidates:
         bar = "█" * round(30 * p / top) or "▏"
         print(f"  {_shown(token):>{width}}  {p:6.1%}  {bar}")
+    return 0
+
+
+def _add_neighbors(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "neighbors",
+        help="nearest words (or characters) by cosine similarity of the model's embedding",
+        description="List the vocabulary entries whose input-embedding rows are closest to "
+        "WORD's by cosine similarity. One-hot vectors cannot do this: every pair of distinct "
+        "words is equally far apart (cosine 0).",
+    )
+    p.add_argument("checkpoint", help="checkpoint or run directory")
+    p.add_argument("word", help="a word (or character) in the model's vocabulary")
+    p.add_argument("--top-k", type=int, default=10, help="how many neighbours (default: 10)")
+    p.set_defaults(run=_run_neighbors)
+
+
+def _run_neighbors(args: argparse.Namespace) -> int:
+    from nextchar.checkpoint import load
+    from nextchar.embeddings import nearest
+
+    model, tokenizer = load(args.checkpoint, "cpu")
+    result = nearest(model, tokenizer, args.word, args.top_k)
+    print(f"nearest to {_shown(result.word)} (cosine similarity of input embeddings):")
+    width = max(len(_shown(w)) for w, _ in result.neighbours)
+    for word, similarity in result.neighbours:
+        bar = "█" * max(0, round(20 * similarity)) or "▏"
+        print(f"  {_shown(word):<{width}}  {similarity:+.3f}  {bar}")
+    print(f"(one-hot input: every other {tokenizer.unit} would be at cosine 0)")
     return 0
 
 
@@ -501,8 +585,9 @@ def _run_eval(args: argparse.Namespace) -> int:
                         "nats_per_char": r.nats_per_char,
                         "bits_per_char": r.bits_per_char,
                         "perplexity": r.perplexity,
+                        "unit": tokenizer.unit,  # perplexity and accuracy are per unit
                         "accuracy": r.accuracy,
-                        "unknown_chars": r.unknown,
+                        "unknown": r.unknown,  # units of the text outside the vocabulary
                     }
                 )
             )
@@ -510,9 +595,17 @@ def _run_eval(args: argparse.Namespace) -> int:
         print(f"{path}: {r.chars:,} characters predicted ({r.tokens:,} tokens)")
         print(f"  total NLL        {r.nll:,.1f} nats")
         print(f"  per character    {r.nats_per_char:.4f} nats = {r.bits_per_char:.4f} bits")
-        print(f"  perplexity       {r.perplexity:.3f} (per token)")
-        print(f"  next-token acc.  {r.accuracy:.1%}")
-        if getattr(tokenizer, "unk", False):
+        unit = tokenizer.unit
+        print(f"  perplexity       {r.perplexity:.3f} (per {unit})")
+        print(f"  next-{unit} acc.".ljust(19) + f"{r.accuracy:.1%}")
+        if unit == "word":
+            print(
+                f"  unknown words    {r.unknown:,} of {r.tokens + 1:,} "
+                f"({r.unknown / (r.tokens + 1):.1%}) read as <unk>: each costs the NLL of "
+                "<unk>, not of spelling the word, and spaces are placed, not predicted, so a "
+                "word model's bits per character are a lower bound (optimistic)"
+            )
+        elif getattr(tokenizer, "unk", False):
             print(f"  unknown chars    {r.unknown:,} mapped to U+FFFD (counted in the NLL)")
     return 0
 
@@ -600,6 +693,7 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_train,
     _add_sample,
     _add_predict,
+    _add_neighbors,
     _add_eval,
     _add_experiment,
 )

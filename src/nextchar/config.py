@@ -14,6 +14,7 @@ InputKind = Literal["onehot", "embedding"]
 CELLS: tuple[str, ...] = ("rnn", "lstm", "gru")
 INPUT_KINDS: tuple[str, ...] = ("onehot", "embedding")
 NONLINEARITIES: tuple[str, ...] = ("tanh", "relu")
+TOKENIZERS: tuple[str, ...] = ("char", "byte", "word")
 
 T = TypeVar("T")
 
@@ -134,9 +135,21 @@ class TrainConfig:
     val_fraction: float = 0.1
     encoding: str = "utf-8"
     errors: str = "strict"  # or "replace": bad bytes become U+FFFD
-    tokenizer: str = "char"  # char | byte
+    tokenizer: str = "char"  # char | byte | word
     normalization: str = "nfc"  # nfc | nfd | none
     unk: bool = False  # reserve U+FFFD for characters unseen in training
+    # word level: which words get their own id (the rest share <unk>), and how text is split
+    min_freq: int = 2
+    max_vocab: int | None = None
+    word_split: str = "unicode"  # unicode (words and punctuation) | whitespace
+    lowercase: bool = False
+    # input embedding: None = random init; "word2vec" = train word2vec (gensim) on the training
+    # split first; or a path to pretrained vectors (word2vec text/binary, GloVe, KeyedVectors)
+    embeddings: str | None = None
+    freeze_embeddings: bool = False
+    w2v_algorithm: str = "skipgram"  # skipgram | cbow
+    w2v_window: int = 5
+    w2v_epochs: int = 5
     # batching: B contiguous streams with the state carried across windows, or random windows
     batch_size: int = 64
     seq_len: int = 64
@@ -162,7 +175,25 @@ class TrainConfig:
     precision: str = "auto"  # auto (bf16 on CUDA where supported, else fp32) | fp32 | bf16
 
     def __post_init__(self) -> None:
-        one_of("tokenizer", self.tokenizer, ("char", "byte"))
+        one_of("tokenizer", self.tokenizer, TOKENIZERS)
+        one_of("word_split", self.word_split, ("unicode", "whitespace"))
+        one_of("w2v_algorithm", self.w2v_algorithm, ("skipgram", "cbow"))
+        at_least("min_freq", self.min_freq, 1)
+        at_least("w2v_window", self.w2v_window, 1)
+        at_least("w2v_epochs", self.w2v_epochs, 1)
+        if self.max_vocab is not None:
+            at_least("max_vocab", self.max_vocab, 2)
+        word_options = self.min_freq != 2 or self.max_vocab is not None or self.lowercase
+        if self.tokenizer != "word" and (word_options or self.word_split != "unicode"):
+            raise NextcharError(
+                "--min-freq, --max-vocab, --word-split and --lowercase apply to word level "
+                "only; add --level word"
+            )
+        if self.freeze_embeddings and self.embeddings is None:
+            raise NextcharError(
+                "--freeze-embeddings keeps the initial embedding fixed; give --embeddings "
+                "word2vec or a vectors file to initialise it from"
+            )
         one_of("normalization", self.normalization, ("nfc", "nfd", "none"))
         one_of("errors", self.errors, ("strict", "replace"))
         one_of("batching", self.batching, ("streams", "random"))
@@ -225,3 +256,27 @@ class SampleConfig:
             raise NextcharError(f"--top-k must be >= 1, got {self.top_k}")
         if self.top_p is not None and not 0.0 < self.top_p <= 1.0:
             raise NextcharError(f"--top-p must be in (0, 1], got {self.top_p}")
+
+
+# Word level on a laptop CPU: the output layer has one row per word (about 17,000 for the
+# Shakespeare corpus), so the model is narrower and the windows shorter than the character
+# default; dropout because a word corpus of a million tokens overfits within a few epochs.
+# `nextchar train --level word` starts from these; flags given on the command line win.
+# Measured in README ("Word level").
+WORD_LEVEL: dict[str, dict[str, Any]] = {
+    "model": {
+        "cell": "lstm",
+        "hidden_size": 256,
+        "num_layers": 1,
+        "embedding_dim": 128,
+        "dropout": 0.3,
+    },
+    "train": {
+        "tokenizer": "word",
+        "batch_size": 32,
+        "seq_len": 32,
+        "lr": 3e-3,
+        "max_steps": 1000,
+        "eval_every": 200,
+    },
+}

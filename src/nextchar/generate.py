@@ -85,7 +85,7 @@ def sample_texts(
     prime_ids = tokenizer.encode(prime)
     generator = torch.Generator().manual_seed(config.seed)
     for index in range(config.num_samples):
-        decoder = tokenizer.stream_decoder()
+        decoder = tokenizer.stream_decoder(prime_ids)  # words: spaced after the prime
         for token_id in generate_ids(model, prime_ids, config, generator):
             piece = decoder.feed(token_id)
             if piece:

@@ -88,7 +88,16 @@ def load_corpus(config: TrainConfig, tokenizer: Tokenizer | None = None) -> Corp
     if not train_text.strip():
         raise NextcharError(f"the training text in {', '.join(config.files)} is empty")
     if tokenizer is None:
-        tokenizer = build_tokenizer(config.tokenizer, train_text, config.normalization, config.unk)  # type: ignore[arg-type]
+        tokenizer = build_tokenizer(
+            config.tokenizer,
+            train_text,
+            config.normalization,  # type: ignore[arg-type]
+            config.unk,
+            config.min_freq,
+            config.max_vocab,
+            config.word_split,
+            config.lowercase,
+        )
         if tokenizer.vocab_size < 2:
             raise NextcharError(
                 "the training text has a single distinct character: there is nothing to learn"
@@ -132,6 +141,13 @@ class TrainResult:
     chars_per_second: float
     interrupted: bool
     parameters: int
+    unit: str  # what one token is: character, byte, word
+    val_chars_per_token: float
+
+    @property
+    def final_val_perplexity(self) -> float:
+        """exp(nats per token) on the validation text: per word for a word model."""
+        return math.exp(self.final_val_bpc * math.log(2) * self.val_chars_per_token)
 
 
 @contextlib.contextmanager
@@ -158,9 +174,11 @@ def _interrupt_flag() -> Iterator[dict[str, bool]]:
 
 
 def _optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    # Decay matrices only: biases and gains have no scale to regularise.
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    other = [p for p in model.parameters() if p.dim() < 2]
+    # Decay matrices only: biases and gains have no scale to regularise. Frozen parameters
+    # (--freeze-embeddings) are left out, so neither a step nor weight decay moves them.
+    trained = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in trained if p.dim() >= 2]
+    other = [p for p in trained if p.dim() < 2]
     groups = [
         {"params": decay, "weight_decay": config.weight_decay},
         {"params": other, "weight_decay": 0.0},
@@ -329,12 +347,27 @@ class _Run:
         return val_bpc
 
 
+def _check_embedding_options(model_config: ModelConfig, config: TrainConfig) -> None:
+    if config.embeddings is None:
+        return
+    if model_config.input != "embedding":
+        raise NextcharError(
+            "--embeddings initialises an embedding; one-hot input has none: use --input embedding"
+        )
+    if config.freeze_embeddings and model_config.tie_weights:
+        raise NextcharError(
+            "--freeze-embeddings with --tie-weights would freeze the output layer too (they "
+            "share one matrix); drop one of them"
+        )
+
+
 def _open_run(
     model_config: ModelConfig,
     config: TrainConfig,
     run_dir: Path,
     resume: bool,
     corpus: Corpus | None,
+    log: Callable[[str], None],
 ) -> _Run:
     """Read the data and build (or, resuming, restore) model, optimizer and position."""
     device = pick_device(config.device)
@@ -354,8 +387,28 @@ def _open_run(
         )
     corpus = corpus or load_corpus(config)
     model_config = dataclasses.replace(model_config, vocab_size=corpus.tokenizer.vocab_size)
+    _check_embedding_options(model_config, config)
     seed_everything(config.seed)
-    model = build_model(model_config).to(device)
+    model = build_model(model_config)
+    embedding_info = None
+    if config.embeddings is not None and not resume:  # resuming loads the trained rows
+        from nextchar.embeddings import initialise_from_config
+
+        report = initialise_from_config(
+            model,
+            corpus.tokenizer,
+            corpus.train_ids,
+            config.embeddings,
+            config.w2v_algorithm,
+            config.w2v_window,
+            config.w2v_epochs,
+            config.seed,
+        )
+        log(report.line())
+        embedding_info = report.to_dict()
+    if config.freeze_embeddings and model.embedding is not None:
+        model.embedding.weight.requires_grad_(False)
+    model = model.to(device)
     optimizer = _optimizer(model, config)
     batches = Batches(
         corpus.train_ids, config.batch_size, config.seq_len, config.batching, config.seed
@@ -363,11 +416,15 @@ def _open_run(
     streams = batches.streams.to(device) if config.batching == "streams" else None
     start_step = int(trainer_state["step"]) if resume else 0
     run_dir.mkdir(parents=True, exist_ok=True)
-    meta = {
+    meta: dict[str, Any] = {
         "train": config.to_dict(),
         "nextchar_version": __version__,
         "parameters": count_parameters(model),
     }
+    if resume and "embeddings" in saved:
+        meta["embeddings"] = saved["embeddings"]
+    elif embedding_info is not None:
+        meta["embeddings"] = embedding_info
     run = _Run(
         config,
         run_dir,
@@ -401,13 +458,15 @@ def train(
     progress: bool = True,
     should_stop: Callable[[int], bool] | None = None,
     corpus: Corpus | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Train (or, with resume=True, continue the run in `run_dir`) and return the summary.
 
     `should_stop(step)` is checked after every step, like Ctrl-C: the run stops there and
-    saves a resumable checkpoint.
+    saves a resumable checkpoint. `log` receives one-line reports made before training
+    starts (such as how the embedding was initialised).
     """
-    run = _open_run(model_config, config, Path(run_dir), resume, corpus)
+    run = _open_run(model_config, config, Path(run_dir), resume, corpus, log or (lambda _: None))
     use_bf16 = _use_bf16(config, run.device)
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
@@ -487,6 +546,8 @@ def train(
         _mean_speed(run.run_dir / "metrics.jsonl"),
         interrupted,
         count_parameters(run.model),
+        run.corpus.tokenizer.unit,
+        run.val_chars_per_token,
     )
 
 

@@ -18,6 +18,7 @@ from nextchar.tokenizers import (
     ByteTokenizer,
     CharTokenizer,
     Tokenizer,
+    WordTokenizer,
     tokenizer_from_dict,
 )
 from nextchar.train import train
@@ -35,6 +36,7 @@ __all__ = [
     "ShapeArgs",
     "Tokenizer",
     "TrainConfig",
+    "WordTokenizer",
     "__version__",
     "build_model",
     "count_parameters",

@@ -187,7 +187,7 @@ _MODEL_HELP = {
     "hidden_size": "hidden units per layer",
     "num_layers": "stacked recurrent layers",
     "input": "input encoding: embedding (fast) or onehot (the lab's)",
-    "embedding_dim": "embedding width (default: hidden size)",
+    "embedding_dim": "embedding width (None: the hidden size)",
     "dropout": "dropout between layers and before the output layer",
     "proj_size": "LSTM projection size (0 = off)",
     "tie_weights": "share the embedding with the output layer (needs embedding dim = H_out)",
@@ -206,7 +206,7 @@ _TRAIN_HELP = {
     "lowercase": "word level: fold case before counting and reading words",
     "embeddings": "initialise the input embedding: 'word2vec' (trained with gensim on the "
     "training text) or a vectors file (word2vec text/binary, GloVe, gensim KeyedVectors)",
-    "freeze_embeddings": "keep the initialised embedding fixed (default: fine-tune it)",
+    "freeze_embeddings": "keep the initialised embedding fixed instead of fine-tuning it",
     "w2v_algorithm": "word2vec: skipgram or cbow",
     "w2v_window": "word2vec: context window (words each side)",
     "w2v_epochs": "word2vec: passes over the training text",
@@ -280,6 +280,8 @@ def _add_config_flags(p: argparse.ArgumentParser, cls: type, helps: dict[str, st
         base = next((t for t in (int, float, str) if t == hint or t in typing.get_args(hint)), str)
         kind = parse_duration if name == "max_time" else base
         metavar = None if name in _CHOICES else name.split("_")[-1].upper()
+        if name == "embeddings":
+            metavar = "word2vec|PATH"
         p.add_argument(
             flag,
             *_ALIASES.get(name, ()),
@@ -592,7 +594,7 @@ def _run_eval(args: argparse.Namespace) -> int:
                 )
             )
             continue
-        print(f"{path}: {r.chars:,} characters predicted ({r.tokens:,} tokens)")
+        print(f"{path}: {r.chars:,} characters predicted ({r.tokens:,} {tokenizer.unit}s)")
         print(f"  total NLL        {r.nll:,.1f} nats")
         print(f"  per character    {r.nats_per_char:.4f} nats = {r.bits_per_char:.4f} bits")
         unit = tokenizer.unit

@@ -508,9 +508,9 @@ def train(
                     chars_per_sec=round(cps),
                     elapsed=round(elapsed(), 3),
                 )
+                val_text = "-" if val_bpc is None else f"{val_bpc:.3f}"
                 bar.set_postfix_str(
-                    f"loss {loss_value:.3f}  val {val_bpc or float('nan'):.3f} "
-                    f"bpc  {cps:,.0f} char/s",
+                    f"loss {loss_value:.3f}  val {val_text} bpc  {cps:,.0f} char/s",
                     refresh=False,
                 )
             stop = flag["stop"] or (should_stop is not None and should_stop(run.step))

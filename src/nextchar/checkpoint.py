@@ -13,6 +13,7 @@ is renamed into place, so a crash never leaves a half-written checkpoint behind.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -24,6 +25,7 @@ from typing import Any
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+from torch import nn
 
 from nextchar.config import ModelConfig
 from nextchar.errors import NextcharError
@@ -188,8 +190,34 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "auto") -> Ch
     return Checkpoint(model, tokenizer, meta, ckpt)
 
 
-def load(path: str | Path, device: str | torch.device = "auto") -> tuple[RecurrentLM, Tokenizer]:
-    """A ready (model, tokenizer) from a checkpoint or run directory, in eval mode."""
+def _check_transformers_for(path: str | Path) -> None:
+    if importlib.util.find_spec("transformers") is None and not Path(path).exists():
+        raise NextcharError(
+            f"no checkpoint at {path}: the directory does not exist (for a Hugging Face "
+            f'GPT-2 such as "gpt2": pip install "nextchar[gpt2]")'
+        )
+
+
+def load_tokenizer(path: str | Path) -> Tokenizer:
+    """Only the tokenizer of a checkpoint, run directory or transformers GPT-2."""
+    from nextchar.models.gpt2 import is_pretrained_reference, load_pretrained_tokenizer
+
+    if is_pretrained_reference(path):
+        _check_transformers_for(path)
+        return load_pretrained_tokenizer(path)
+    _, meta = read_meta(path)
+    return tokenizer_from_dict(meta["tokenizer"])
+
+
+def load(path: str | Path, device: str | torch.device = "auto") -> tuple[nn.Module, Tokenizer]:
+    """A ready (model, tokenizer) in eval mode from a checkpoint or run directory -- or from a
+    transformers GPT-2: a save_pretrained directory or a hub name such as "gpt2"."""
+    from nextchar.models.gpt2 import is_pretrained_reference, load_pretrained
+
+    if is_pretrained_reference(path):
+        _check_transformers_for(path)
+        resolved = pick_device(device) if isinstance(device, str) else device
+        return load_pretrained(path, resolved)
     loaded = load_checkpoint(path, device)
     return loaded.model, loaded.tokenizer
 

@@ -403,7 +403,10 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
         description="Generate text from a trained model; the prime is run once "
         "and each new character costs one recurrent step.",
     )
-    p.add_argument("checkpoint", help="checkpoint or run directory")
+    p.add_argument(
+        "checkpoint",
+        help="checkpoint or run directory, or a GPT-2 (name such as gpt2, or directory)",
+    )
     p.add_argument(
         "--prime",
         default=None,
@@ -469,7 +472,10 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         description="Print the top-k next characters (tokens) with their "
         "probabilities as a bar chart, and the entropy in bits.",
     )
-    p.add_argument("checkpoint", help="checkpoint or run directory")
+    p.add_argument(
+        "checkpoint",
+        help="checkpoint or run directory, or a GPT-2 (name such as gpt2, or directory)",
+    )
     p.add_argument("text", help="the text so far")
     p.add_argument("--top-k", type=int, default=10, help="how many candidates (default: 10)")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where to run")
@@ -535,6 +541,44 @@ def _run_neighbors(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_tokens(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "tokens",
+        help="how a model's tokenizer cuts a text: tokens per character, byte pieces, unknowns",
+        description="A tokenization report: vocabulary size, tokens per character, byte-"
+        "fallback and unknown rates, the most frequent and the longest tokens, and a warning "
+        "when the text is a poor fit for the tokenizer.",
+    )
+    p.add_argument("model", help="checkpoint or run directory, or a GPT-2 (name or directory)")
+    p.add_argument("files", nargs="+", help="text files or directories")
+    p.add_argument("--encoding", default="utf-8", help="text encoding (default: utf-8)")
+    p.add_argument("--top", type=int, default=10, help="tokens listed (default: 10)")
+    p.set_defaults(run=_run_tokens)
+
+
+def _run_tokens(args: argparse.Namespace) -> int:
+    from nextchar.checkpoint import load_tokenizer
+    from nextchar.data import read_text
+    from nextchar.tokenizers import token_report
+
+    if args.top < 1:
+        raise NextcharError(f"--top must be >= 1, got {args.top}")
+    tokenizer = load_tokenizer(args.model)
+    for path in args.files:
+        r = token_report(tokenizer, read_text(path, args.encoding), args.top)
+        print(f"{path}: {r.chars:,} characters -> {r.tokens:,} {r.unit}s")
+        print(f"  vocabulary        {r.vocab_size:,} {r.unit}s ({r.distinct:,} used here)")
+        print(f"  per character     {r.tokens_per_char:.3f} {r.unit}s")
+        print(f"  byte pieces       {r.partial:,} ({r.partial / max(1, r.tokens):.1%} of tokens)")
+        print(f"  unknown           {r.unknown:,} ({r.unknown / max(1, r.tokens):.1%})")
+        frequent = "  ".join(f"{_shown(t)} {n:,}" for t, n in r.most_frequent)
+        print(f"  most frequent     {frequent}")
+        print(f"  longest           {'  '.join(_shown(t) for t in r.longest)}")
+        for warning in r.warnings():
+            print(f"  warning: {warning}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- eval
 
 
@@ -545,7 +589,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         description="Total NLL (nats), nats and bits per character, perplexity "
         "per token and next-token accuracy; the state is carried across the text.",
     )
-    p.add_argument("checkpoint", help="checkpoint or run directory")
+    p.add_argument("checkpoint", help="checkpoint or run directory, or a GPT-2 (name or directory)")
     p.add_argument("files", nargs="+", help="text files or directories to evaluate")
     p.add_argument("--encoding", default="utf-8", help="text encoding (default: utf-8)")
     p.add_argument(
@@ -556,6 +600,13 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--batch-size", type=int, default=16, help="parallel streams (default: 16)")
     p.add_argument("--seq-len", type=int, default=256, help="window length (default: 256)")
+    p.add_argument(
+        "--stride",
+        type=int,
+        default=None,
+        help="GPT-2: tokens the sliding window moves by; each token is predicted with at "
+        "least context - stride tokens before it (default: half the context)",
+    )
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where to run")
     p.add_argument("--json", action="store_true", help="print one JSON object per file")
     p.set_defaults(run=_run_eval)
@@ -574,7 +625,13 @@ def _run_eval(args: argparse.Namespace) -> int:
     for path in args.files:
         text = read_text(path, args.encoding, args.errors)
         r = evaluate_text(
-            model, tokenizer, text, args.batch_size, args.seq_len, progress=not args.json
+            model,
+            tokenizer,
+            text,
+            args.batch_size,
+            args.seq_len,
+            progress=not args.json,
+            stride=args.stride,
         )
         if args.json:
             print(
@@ -696,6 +753,7 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_sample,
     _add_predict,
     _add_neighbors,
+    _add_tokens,
     _add_eval,
     _add_experiment,
 )

@@ -117,7 +117,9 @@ def train_word2vec(
 
 def load_vectors(path: str | Path) -> KeyedVectors:
     """Pretrained vectors from a word2vec text or binary file, a GloVe text file (no header
-    line) or a gensim KeyedVectors file (`kv.save(path)`), told apart by their content."""
+    line) or a gensim KeyedVectors file (`kv.save(path)`), told apart by their content.
+    gensim's own format is a Python pickle, which can run code when loaded: load only
+    KeyedVectors files you trust (the word2vec and GloVe formats are plain data)."""
     gensim = _gensim()
     path = Path(path)
     if not path.is_file():

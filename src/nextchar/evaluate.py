@@ -11,11 +11,12 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from tqdm.auto import tqdm
 
 from nextchar.data import encode
 from nextchar.errors import NextcharError
-from nextchar.models import RecurrentLM, detach_state
+from nextchar.models import detach_state, model_device
 from nextchar.tokenizers import Tokenizer
 
 
@@ -56,24 +57,65 @@ class EvalResult:
 
 
 @torch.no_grad()
+def _evaluate_windows(
+    model: nn.Module, ids: torch.Tensor, context: int, stride: int, progress: bool
+) -> tuple[float, int, int]:
+    """A bounded-context model (GPT-2): windows of `context` tokens moved by `stride`; each
+    window scores only the tokens the previous one did not, so every token is predicted once,
+    with at least context - stride tokens before it (all of them near the start)."""
+    if not 0 < stride <= context:
+        raise NextcharError(f"--stride must be in 1..{context} (the context), got {stride}")
+    was_training = model.training
+    model.eval()
+    device = model_device(model)
+    ids = ids.long()
+    n = ids.numel()
+    nll = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    scored = 1  # ids[0] is given, never predicted
+    starts = range(0, max(1, n - 1), stride)
+    for begin in tqdm(starts, desc="eval", unit="win", disable=not progress, leave=False):
+        end = min(begin + context, n)
+        if end <= scored:
+            continue
+        window = ids[begin:end].unsqueeze(0).to(device)
+        logits, _ = model(window[:, :-1])
+        targets = window[:, 1:]
+        new = end - scored  # the last `new` targets were not scored by an earlier window
+        logits, targets = logits[:, -new:], targets[:, -new:]
+        nll += F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), reduction="sum")
+        correct += (logits.argmax(-1) == targets).sum()
+        scored = end
+        if end == n:
+            break
+    model.train(was_training)
+    return float(nll), n - 1, int(correct)
+
+
+@torch.no_grad()
 def evaluate_ids(
-    model: RecurrentLM,
+    model: nn.Module,
     ids: torch.Tensor,
     batch_size: int = 16,
     seq_len: int = 256,
     progress: bool = False,
+    stride: int | None = None,
 ) -> tuple[float, int, int]:
     """(total NLL in nats, predicted tokens, correct) for ids [N], predicting ids[1:].
 
-    The text is cut into B contiguous streams whose state is carried from window to window;
-    the few ids left over continue the last stream's state, so every token is predicted and
-    the state is reset only at the B stream starts.
+    Recurrent models: the text is cut into B contiguous streams whose state is carried from
+    window to window; the few ids left over continue the last stream's state, so every token
+    is predicted and the state is reset only at the B stream starts. Models with a bounded
+    context (GPT-2) slide a window instead (`stride`, default half the context).
     """
     if ids.numel() < 2:
         raise NextcharError("the text is too short to evaluate: it needs at least 2 tokens")
+    context = getattr(model, "context_size", None)
+    if context is not None:
+        return _evaluate_windows(model, ids, context, stride or context // 2, progress)
     was_training = model.training
     model.eval()
-    device = model.head.weight.device
+    device = model_device(model)
     x_all, y_all = ids[:-1].long(), ids[1:].long()
     m = x_all.numel()
     b = min(batch_size, max(1, m // seq_len))
@@ -106,16 +148,17 @@ def evaluate_ids(
 
 
 def evaluate_text(
-    model: RecurrentLM,
+    model: nn.Module,
     tokenizer: Tokenizer,
     text: str,
     batch_size: int = 16,
     seq_len: int = 256,
     progress: bool = False,
+    stride: int | None = None,
 ) -> EvalResult:
     """Evaluate a model on a text; characters are counted in NFC, whatever the tokenizer."""
     ids = encode(tokenizer, text)
-    nll, tokens, correct = evaluate_ids(model, ids, batch_size, seq_len, progress)
+    nll, tokens, correct = evaluate_ids(model, ids, batch_size, seq_len, progress, stride)
     # The first character is given as context, not predicted.
     chars = len(unicodedata.normalize("NFC", text)) - 1
     if chars < 1:

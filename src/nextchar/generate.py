@@ -9,11 +9,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from nextchar.config import SampleConfig
 from nextchar.errors import NextcharError
 from nextchar.evaluate import bits
-from nextchar.models import RecurrentLM, State
+from nextchar.models import State, model_device
 from nextchar.tokenizers import Tokenizer
 
 
@@ -45,40 +46,49 @@ def sample_next(
     return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1)
 
 
-def _device(model: RecurrentLM) -> torch.device:
-    return model.head.weight.device
-
-
 @torch.no_grad()
-def prime_state(model: RecurrentLM, prime_ids: list[int]) -> tuple[torch.Tensor, State]:
-    """Run the prime once: (logits for the next token [1, V], state after the prime)."""
+def prime_state(model: nn.Module, prime_ids: list[int]) -> tuple[torch.Tensor, State]:
+    """Run the prime once: (logits for the next token [1, V], state after the prime). A model
+    with a bounded context (GPT-2) sees the prime's last `context_size` tokens."""
     if not prime_ids:
         raise NextcharError("the prime text is empty; give at least one character with --prime")
     model.eval()
-    ids = torch.tensor([prime_ids], device=_device(model))
+    context = getattr(model, "context_size", None)
+    if context is not None:
+        prime_ids = prime_ids[-context:]
+    ids = torch.tensor([prime_ids], device=model_device(model))
     logits, state = model(ids)
     return logits[:, -1], state
 
 
 @torch.no_grad()
 def generate_ids(
-    model: RecurrentLM,
+    model: nn.Module,
     prime_ids: list[int],
     config: SampleConfig,
     generator: torch.Generator | None = None,
 ) -> Iterator[int]:
-    """Yield `config.length` new ids, one recurrent step each (state carried)."""
+    """Yield `config.length` new ids, one step each (state carried). A model with a bounded
+    context re-primes from its most recent half-context of tokens when the cache is full."""
     logits, state = prime_state(model, prime_ids)
+    context = getattr(model, "context_size", None)
+    history = list(prime_ids[-context:]) if context is not None else []
     for _ in range(config.length):
         # sample on the CPU with a CPU generator: the same seed gives the same text on any device
         next_id = sample_next(logits.float().cpu(), config, generator)
         yield int(next_id)
-        logits, state = model(next_id.view(1, 1).to(_device(model)), state)
+        if context is not None:
+            history.append(int(next_id))
+            if len(history) > context:
+                history = history[-(context // 2) :]
+                logits, state = prime_state(model, history)
+                continue
+        logits, state = model(next_id.view(1, 1).to(model_device(model)), state)
         logits = logits[:, -1]
 
 
 def sample_texts(
-    model: RecurrentLM, tokenizer: Tokenizer, prime: str, config: SampleConfig
+    model: nn.Module, tokenizer: Tokenizer, prime: str, config: SampleConfig
 ) -> Iterator[tuple[int, str]]:
     """Yield (sample index, text piece) as the text is made; pieces never split a character.
     Each sample starts with the prime; samples follow each other with one generator."""
@@ -96,7 +106,7 @@ def sample_texts(
 
 
 def sample(
-    model: RecurrentLM, tokenizer: Tokenizer, prime: str, config: SampleConfig | None = None
+    model: nn.Module, tokenizer: Tokenizer, prime: str, config: SampleConfig | None = None
 ) -> list[str]:
     """The samples as strings, each without the prime."""
     config = config or SampleConfig()
@@ -113,7 +123,7 @@ class Prediction:
 
 
 @torch.no_grad()
-def predict_next(model: RecurrentLM, tokenizer: Tokenizer, text: str, k: int = 10) -> Prediction:
+def predict_next(model: nn.Module, tokenizer: Tokenizer, text: str, k: int = 10) -> Prediction:
     """The k most likely next tokens after `text`, and the distribution's entropy in bits."""
     if k < 1:
         raise NextcharError(f"--top-k must be >= 1, got {k}")

@@ -9,10 +9,12 @@ order changes with Python's hash seed.
 from __future__ import annotations
 
 import codecs
+import json
 import re
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -264,6 +266,10 @@ class ByteTokenizer:
         char = bytes([token_id]).decode("latin-1")
         return char if token_id < 128 and char.isprintable() else f"<0x{token_id:02X}>"
 
+    def is_partial(self, token_id: int) -> bool:
+        """Bytes >= 0x80 are pieces of a multi-byte character."""
+        return token_id >= 0x80
+
     def stream_decoder(self, context: Sequence[int] = ()) -> StreamDecoder:
         return _Utf8Stream()
 
@@ -466,6 +472,150 @@ class WordTokenizer:
         )
 
 
+# ----------------------------------------------------------------------------- byte-level BPE
+
+
+def _byte_level_alphabet() -> dict[str, int]:
+    """GPT-2's byte-level BPE writes each byte as a printable character (printable Latin-1
+    bytes as themselves, the rest shifted to U+0100 and up); this maps such a character back
+    to its byte."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(0xA1, 0xAC + 1), *range(0xAE, 0xFF + 1)]
+    chars, shift = {}, 0
+    for byte in range(256):
+        if byte in printable:
+            chars[chr(byte)] = byte
+        else:
+            chars[chr(256 + shift)] = byte
+            shift += 1
+    return chars
+
+
+_BYTE_OF = _byte_level_alphabet()
+
+
+def _tokenizers_library() -> Any:
+    try:
+        import tokenizers
+    except ImportError:
+        raise NextcharError(
+            'BPE tokenizers need the HuggingFace tokenizers package: pip install "nextchar[gpt2]"'
+        ) from None
+    return tokenizers
+
+
+class BPETokenizer:
+    """Byte-level BPE (GPT-2's scheme) through HuggingFace `tokenizers`: every text encodes,
+    nothing is unknown, and a token may be a piece of a character (GPT-2's English merges
+    spend two or three tokens on one Hangul syllable). Ids decode through their exact bytes,
+    so decode(encode(s)) == s."""
+
+    unit = "token"
+
+    def __init__(self, backend: Any) -> None:
+        self.backend = backend
+        self.normalization: Normalization = "none"
+        self.unk = False
+        vocab = backend.get_vocab(with_added_tokens=True)
+        size = max(vocab.values()) + 1
+        added = {t.content for t in backend.get_added_tokens_decoder().values()}
+        pieces: list[bytes] = [b""] * size
+        for token, index in vocab.items():
+            if token in added or any(c not in _BYTE_OF for c in token):
+                pieces[index] = token.encode("utf-8")  # special tokens are literal text
+            else:
+                pieces[index] = bytes(_BYTE_OF[c] for c in token)
+        self.pieces = pieces
+
+    @classmethod
+    def train(cls, text: str, vocab_size: int, min_frequency: int = 2) -> BPETokenizer:
+        """A byte-level BPE vocabulary of `vocab_size` learned from `text` (256 bytes plus
+        merges, plus GPT-2's <|endoftext|>)."""
+        tk = _tokenizers_library()
+        if vocab_size < 257:
+            raise NextcharError(f"--vocab-size must be >= 257 (256 bytes + 1), got {vocab_size}")
+        backend = tk.Tokenizer(tk.models.BPE())
+        backend.pre_tokenizer = tk.pre_tokenizers.ByteLevel(add_prefix_space=False)
+        backend.decoder = tk.decoders.ByteLevel()
+        trainer = tk.trainers.BpeTrainer(
+            vocab_size=vocab_size,
+            min_frequency=min_frequency,
+            initial_alphabet=tk.pre_tokenizers.ByteLevel.alphabet(),
+            special_tokens=["<|endoftext|>"],
+            show_progress=False,
+        )
+        backend.train_from_iterator(text.splitlines(keepends=True), trainer)
+        return cls(backend)
+
+    @classmethod
+    def from_json(cls, data: str) -> BPETokenizer:
+        return cls(_tokenizers_library().Tokenizer.from_str(data))
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.pieces)
+
+    def normalize(self, text: str) -> str:
+        return text  # byte-level BPE reads the text as it is
+
+    def encode_array(self, text: str) -> np.ndarray:
+        # encode_batch runs in parallel in Rust; lines keep each call small
+        lines = text.splitlines(keepends=True) or [""]
+        encodings = self.backend.encode_batch(lines, add_special_tokens=False)
+        ids = [i for e in encodings for i in e.ids]
+        return np.array(ids, dtype=np.int64)
+
+    def encode(self, text: str) -> list[int]:
+        return self.encode_array(text).tolist()
+
+    def decode(self, ids: Sequence[int] | np.ndarray) -> str:
+        ids_list = np.asarray(ids, dtype=np.int64).tolist()
+        if ids_list and (min(ids_list) < 0 or max(ids_list) >= self.vocab_size):
+            raise NextcharError(f"token id out of range 0..{self.vocab_size - 1}")
+        return b"".join(self.pieces[i] for i in ids_list).decode("utf-8", "replace")
+
+    def token_text(self, token_id: int) -> str:
+        """The token as text; a piece of a character shows its bytes (<0xEC><0x84>)."""
+        piece = self.pieces[token_id]
+        try:
+            return piece.decode("utf-8")
+        except UnicodeDecodeError:
+            return "".join(f"<0x{b:02X}>" for b in piece)
+
+    def is_partial(self, token_id: int) -> bool:
+        """True when the token is not whole characters (a byte-fallback piece)."""
+        try:
+            self.pieces[token_id].decode("utf-8")
+        except UnicodeDecodeError:
+            return True
+        return False
+
+    def stream_decoder(self, context: Sequence[int] = ()) -> StreamDecoder:
+        return _PieceStream(self.pieces)
+
+    def count_unknown(self, text: str) -> int:
+        return 0  # every byte has a token
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "bpe", "tokenizer": json.loads(self.backend.to_str())}
+
+    def __repr__(self) -> str:
+        return f"BPETokenizer(vocab_size={self.vocab_size})"
+
+
+class _PieceStream:
+    """Token byte strings arriving one by one, shown only once their characters are whole."""
+
+    def __init__(self, pieces: list[bytes]) -> None:
+        self.pieces = pieces
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def feed(self, token_id: int) -> str:
+        return self.decoder.decode(self.pieces[token_id])
+
+    def flush(self) -> str:
+        return self.decoder.decode(b"", final=True)
+
+
 def build_tokenizer(
     kind: str,
     text: str,
@@ -496,4 +646,72 @@ def tokenizer_from_dict(data: dict[str, Any]) -> Tokenizer:
         return ByteTokenizer(data.get("normalization", "nfc"))
     if kind == "word":
         return WordTokenizer.from_dict(data)
+    if kind == "bpe":
+        return BPETokenizer.from_json(json.dumps(data["tokenizer"]))
     raise NextcharError(f"unknown tokenizer type {kind!r} in the saved description")
+
+
+# ----------------------------------------------------------------------------- report
+
+
+@dataclass(frozen=True)
+class TokenReport:
+    """How a tokenizer cuts one text: the numbers behind "is this tokenizer a fit?"."""
+
+    vocab_size: int
+    unit: str
+    chars: int  # NFC characters of the text
+    tokens: int
+    distinct: int  # vocabulary entries the text uses
+    unknown: int  # units mapped to the unknown symbol
+    partial: int  # tokens that are pieces of a character (byte fallback)
+    most_frequent: list[tuple[str, int]]
+    longest: list[str]
+
+    @property
+    def tokens_per_char(self) -> float:
+        return self.tokens / max(1, self.chars)
+
+    def warnings(self) -> list[str]:
+        """Plain-language reasons this tokenizer may be a poor fit for the text."""
+        out = []
+        if self.tokens_per_char > 1.0:
+            out.append(
+                f"{self.tokens_per_char:.2f} tokens per character: this tokenizer cuts the "
+                "text's characters into pieces (as GPT-2's English BPE does with Hangul); "
+                "each character costs several predictions"
+            )
+        if self.tokens and self.partial / self.tokens > 0.2:
+            out.append(
+                f"{self.partial / self.tokens:.0%} of the tokens are pieces of a character "
+                "(byte fallback): the vocabulary has few merges for this text"
+            )
+        if self.tokens and self.unknown / self.tokens > 0.01:
+            out.append(
+                f"{self.unknown / self.tokens:.1%} of the {self.unit}s are outside the "
+                "vocabulary and are all read as one unknown symbol"
+            )
+        return out
+
+
+def token_report(tokenizer: Tokenizer, text: str, top: int = 10) -> TokenReport:
+    """Count how `tokenizer` cuts `text`."""
+    ids = tokenizer.encode_array(text)
+    counts = np.bincount(ids, minlength=tokenizer.vocab_size) if ids.size else np.zeros(1)
+    used = np.flatnonzero(counts)
+    is_partial = getattr(tokenizer, "is_partial", None)
+    partial_ids = [int(i) for i in used if is_partial is not None and is_partial(int(i))]
+    order = sorted(used.tolist(), key=lambda i: (-int(counts[i]), i))
+    whole = [int(i) for i in used if int(i) not in set(partial_ids)]
+    longest = sorted(whole, key=lambda i: (-len(tokenizer.token_text(i)), i))[:top]
+    return TokenReport(
+        vocab_size=tokenizer.vocab_size,
+        unit=tokenizer.unit,
+        chars=len(unicodedata.normalize("NFC", text)),
+        tokens=int(ids.size),
+        distinct=int(used.size),
+        unknown=tokenizer.count_unknown(text),
+        partial=int(sum(int(counts[i]) for i in partial_ids)),
+        most_frequent=[(tokenizer.token_text(i), int(counts[i])) for i in order[:top]],
+        longest=[tokenizer.token_text(i) for i in longest],
+    )

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from nextchar.config import ModelConfig
 from nextchar.models.recurrent import RecurrentLM, State, detach_state
 
-__all__ = ["RecurrentLM", "State", "build_model", "count_parameters", "detach_state"]
+__all__ = [
+    "RecurrentLM",
+    "State",
+    "build_model",
+    "count_parameters",
+    "detach_state",
+    "model_device",
+]
 
 
 def build_model(config: ModelConfig) -> RecurrentLM:
@@ -19,3 +27,8 @@ def build_model(config: ModelConfig) -> RecurrentLM:
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """Where the model's parameters live (inputs are moved there)."""
+    return next(model.parameters()).device

@@ -1,0 +1,154 @@
+"""GPT2LM: HuggingFace transformers' GPT2LMHeadModel behind the same interface as the
+recurrent models -- forward(ids [B, T], state) -> (logits [B, T, V], state) -- where the state
+is the key/value cache, so sampling costs one step per token here too.
+
+Unlike a recurrent state, the cache cannot grow forever: GPT-2 sees at most `context_size`
+positions (1,024 for the released models). Evaluation therefore slides a window over long
+texts, and sampling re-primes from the most recent tokens when the cache is full.
+
+transformers is an optional dependency (`pip install "nextchar[gpt2]"`), imported only here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from nextchar.errors import NextcharError
+from nextchar.tokenizers import BPETokenizer
+
+INSTALL_HINT = 'pip install "nextchar[gpt2]" (or: pip install transformers tokenizers)'
+
+
+def _transformers() -> Any:
+    try:
+        import transformers
+    except ImportError:
+        raise NextcharError(
+            f"GPT-2 needs transformers, which is not installed: {INSTALL_HINT}"
+        ) from None
+    transformers.logging.set_verbosity_error()  # our errors are the ones users read
+    transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bar per load
+    return transformers
+
+
+class GPT2LM(nn.Module):
+    """A transformers causal LM (GPT-2 family) as a nextchar LanguageModel."""
+
+    def __init__(self, hf_model: nn.Module, name: str = "gpt2") -> None:
+        super().__init__()
+        self.hf = hf_model
+        self.name = name
+        self.context_size: int = int(hf_model.config.n_positions)
+        # transformers 5.2x renamed `past_key_values` to `cache`; accept either release
+        params = inspect.signature(hf_model.forward).parameters
+        self._cache_arg = "cache" if "cache" in params else "past_key_values"
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.hf.config.vocab_size)
+
+    def forward(self, ids: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        out = self.hf(input_ids=ids, use_cache=True, **{self._cache_arg: state})
+        cache = out["cache"] if "cache" in out else out["past_key_values"]
+        return out.logits, cache
+
+    def init_state(self, batch_size: int, device: torch.device | str | None = None) -> None:
+        return None  # an empty cache
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+def _from_pretrained(reference: str, fetch: Callable[[bool], Any]) -> Any:
+    """`fetch(local_only)` from the local directory or cache first, then -- unless
+    HF_HUB_OFFLINE is set -- from the hub; every failure is one NextcharError."""
+    try:
+        return fetch(True)
+    except (OSError, ValueError) as first:
+        if Path(reference).exists() or _offline():
+            where = (
+                "in that directory"
+                if Path(reference).exists()
+                else "here (no such checkpoint directory either) or in the Hugging Face cache"
+            )
+            raise NextcharError(
+                f"cannot load {reference!r} as GPT-2: no usable weights and tokenizer {where} "
+                f"({str(first).splitlines()[0][:120]}); on a machine with internet run once "
+                f"`nextchar predict {reference} hello` (or huggingface-cli download "
+                f"{reference}), or give a directory written by save_pretrained"
+                + ("; HF_HUB_OFFLINE is set, so nothing is downloaded" if _offline() else "")
+            ) from None
+    try:
+        return fetch(False)
+    except Exception as exc:  # network errors come in many types
+        raise NextcharError(
+            f"cannot load {reference!r} as GPT-2: not a checkpoint directory here, not in the "
+            "Hugging Face cache, and the download failed "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); check the name and the "
+            "network, or give a directory written by save_pretrained"
+        ) from None
+
+
+def load_pretrained_tokenizer(reference: str | Path) -> BPETokenizer:
+    """The tokenizer of a transformers GPT-2 (directory or hub name), as a BPETokenizer."""
+    transformers = _transformers()
+    reference = str(reference)
+    hf_tokenizer = _from_pretrained(
+        reference,
+        lambda local: transformers.AutoTokenizer.from_pretrained(reference, local_files_only=local),
+    )
+    backend = getattr(hf_tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        raise NextcharError(f"{reference!r} has no fast (Rust) tokenizer; nextchar needs one")
+    return BPETokenizer(backend)
+
+
+def load_pretrained(reference: str | Path, device: torch.device) -> tuple[GPT2LM, BPETokenizer]:
+    """GPT-2 weights and tokenizer from a local directory (save_pretrained) or a hub name such
+    as "gpt2": the local cache first, then -- unless HF_HUB_OFFLINE is set -- a download."""
+    transformers = _transformers()
+    reference = str(reference)
+    hf_model = _from_pretrained(
+        reference,
+        lambda local: transformers.GPT2LMHeadModel.from_pretrained(
+            reference, local_files_only=local
+        ),
+    )
+    tokenizer = load_pretrained_tokenizer(reference)
+    if tokenizer.vocab_size > hf_model.config.vocab_size:
+        raise NextcharError(
+            f"{reference!r}: the tokenizer has {tokenizer.vocab_size} tokens but the model "
+            f"only {hf_model.config.vocab_size} outputs"
+        )
+    return GPT2LM(hf_model, reference).to(device).eval(), tokenizer
+
+
+def is_pretrained_reference(path: str | Path) -> bool:
+    """Whether `path` names a transformers model: a directory whose config.json has a
+    `model_type`, or a hub name ("gpt2", "openai-community/gpt2") that is not a local path."""
+    text = str(path)
+    config = Path(text) / "config.json"
+    if config.is_file():
+        import json
+
+        with contextlib.suppress(OSError, ValueError):
+            return "model_type" in json.loads(config.read_text(encoding="utf-8"))
+        return False
+    parts = text.split("/")
+    looks_like_path = (
+        text.startswith((".", "/", "~"))
+        or os.sep in text.replace("/", "")
+        or len(parts) > 2
+        or Path(parts[0]).is_dir()
+        or Path(text).exists()
+    )
+    return not looks_like_path and all(parts)

@@ -1,0 +1,200 @@
+"""GPT-2 behind the same interface, without network: a tiny random GPT-2 and a byte-level BPE
+trained on the fly are written with save_pretrained and loaded through the real code path."""
+
+import json
+import math
+import os
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from nextchar import NextcharError, tokenizer_from_dict
+from nextchar.checkpoint import load, load_tokenizer
+from nextchar.config import SampleConfig
+from nextchar.evaluate import evaluate_text
+from nextchar.generate import generate_ids, predict_next
+from nextchar.tokenizers import BPETokenizer, token_report
+
+transformers = pytest.importorskip("transformers")
+
+TEXT = (
+    "Seoul is the capital of South Korea. The king of France is in Paris.\n"
+    "서울은 대한민국의 수도이다. To be, or not to be: that is the question.\n"
+) * 20
+CONTEXT = 24
+
+
+@pytest.fixture(scope="module")
+def tiny_gpt2(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("tiny-gpt2")
+    bpe = BPETokenizer.train(TEXT, vocab_size=300)
+    hf_tokenizer = transformers.GPT2TokenizerFast(
+        tokenizer_object=bpe.backend,
+        bos_token="<|endoftext|>",
+        eos_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
+    )
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(
+        vocab_size=bpe.vocab_size, n_positions=CONTEXT, n_embd=16, n_layer=2, n_head=2
+    )
+    transformers.GPT2LMHeadModel(config).save_pretrained(path)
+    hf_tokenizer.save_pretrained(path)
+    return str(path)
+
+
+def test_bpe_round_trips_any_text_and_its_json() -> None:
+    bpe = BPETokenizer.train(TEXT, vocab_size=300)
+    for text in (TEXT, "unseen: ñandú 👩‍👩‍👧 한국어", ""):
+        assert bpe.decode(bpe.encode(text)) == text
+    again = tokenizer_from_dict(json.loads(json.dumps(bpe.to_dict())))
+    assert again.encode(TEXT) == bpe.encode(TEXT)
+    ids = bpe.encode("서울은 👩‍👩‍👧")
+    stream = bpe.stream_decoder()
+    pieces = [stream.feed(i) for i in ids] + [stream.flush()]
+    assert "".join(pieces) == "서울은 👩‍👩‍👧"
+    assert all("\ufffd" not in p for p in pieces)  # never half a character on screen
+
+
+def test_bpe_shows_byte_pieces_readably() -> None:
+    bpe = BPETokenizer.train("abc abc abc\n", vocab_size=260)
+    ids = bpe.encode("한")  # three UTF-8 bytes, no merges for them
+    assert [bpe.token_text(i) for i in ids] == ["<0xED>", "<0x95>", "<0x9C>"]
+    assert all(bpe.is_partial(i) for i in ids)
+    assert bpe.token_text(bpe.encode(" abc")[0]).startswith(" ")
+
+
+def test_loads_a_save_pretrained_directory(tiny_gpt2: str) -> None:
+    model, tokenizer = load(tiny_gpt2, "cpu")
+    assert model.context_size == CONTEXT
+    assert isinstance(tokenizer, BPETokenizer)
+    assert load_tokenizer(tiny_gpt2).encode(TEXT) == tokenizer.encode(TEXT)
+
+
+def test_cached_incremental_steps_equal_a_full_forward(tiny_gpt2: str) -> None:
+    model, tokenizer = load(tiny_gpt2, "cpu")
+    ids = torch.tensor([tokenizer.encode(TEXT)[:CONTEXT]])
+    with torch.no_grad():
+        full, _ = model(ids)
+        logits, state = model(ids[:, :5])
+        steps = [logits]
+        for t in range(5, ids.shape[1]):
+            logits, state = model(ids[:, t : t + 1], state)
+            steps.append(logits)
+    assert torch.allclose(torch.cat(steps, dim=1), full, atol=1e-5)
+
+
+def test_eval_bits_per_character_equals_a_hand_computation(tiny_gpt2: str) -> None:
+    model, tokenizer = load(tiny_gpt2, "cpu")
+    text = TEXT[:400]
+    ids = torch.tensor(tokenizer.encode(text))
+    assert ids.numel() > 3 * CONTEXT  # several windows
+    stride = 8
+    result = evaluate_text(model, tokenizer, text, stride=stride)
+    # by hand: token t (t >= 1) is predicted from the window that ends right after it,
+    # starting at the largest multiple of the stride that keeps the window within the context
+    nll = 0.0
+    with torch.no_grad():
+        for t in range(1, ids.numel()):
+            begin = 0
+            while begin + CONTEXT < t + 1:
+                begin += stride
+            # a later window never re-scores a token, so the first window covering t wins
+            logits, _ = model(ids[begin:t].unsqueeze(0))
+            nll += F.cross_entropy(logits[0, -1:], ids[t : t + 1], reduction="sum").item()
+    assert result.tokens == ids.numel() - 1
+    assert result.nll == pytest.approx(nll, rel=1e-4)
+    assert result.bits_per_char == pytest.approx(nll / (len(text) - 1) / math.log(2), rel=1e-4)
+
+
+def test_sampling_past_the_context_keeps_going(tiny_gpt2: str) -> None:
+    model, tokenizer = load(tiny_gpt2, "cpu")
+    prime = tokenizer.encode("Seoul is")
+    config = SampleConfig(length=3 * CONTEXT, seed=1)
+    first = list(generate_ids(model, prime, config, torch.Generator().manual_seed(1)))
+    again = list(generate_ids(model, prime, config, torch.Generator().manual_seed(1)))
+    assert len(first) == 3 * CONTEXT and first == again
+    greedy = list(generate_ids(model, prime, SampleConfig(length=4, greedy=True)))
+    with torch.no_grad():
+        logits, _ = model(torch.tensor([prime]))
+    assert greedy[0] == int(logits[0, -1].argmax())
+
+
+def test_predict_lists_tokens_with_probabilities(tiny_gpt2: str) -> None:
+    model, tokenizer = load(tiny_gpt2, "cpu")
+    prediction = predict_next(model, tokenizer, "Seoul is the capital of", k=5)
+    assert len(prediction.candidates) == 5
+    probs = [p for _, p in prediction.candidates]
+    assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1
+
+
+def test_token_report_warns_on_korean_with_an_english_bpe() -> None:
+    english = BPETokenizer.train("the king of france and the queen\n" * 50, vocab_size=280)
+    report = token_report(english, "서울은 대한민국의 수도이다")
+    assert report.tokens_per_char > 2
+    assert report.partial > 0
+    assert any("tokens per character" in w for w in report.warnings())
+    fit = token_report(english, "the king of france")
+    assert fit.tokens_per_char < 1 and not fit.warnings()
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def test_cli_predict_sample_eval_tokens_on_a_local_gpt2(tiny_gpt2: str, run_cli, tmp_path) -> None:
+    env = {"HF_HUB_OFFLINE": "1"}
+    predicted = run_cli("predict", tiny_gpt2, "Seoul is the capital of", "--top-k", "3", env=env)
+    assert predicted.returncode == 0, predicted.stderr
+    assert "over 300 tokens" in predicted.stdout
+    assert len(predicted.stdout.splitlines()) == 4
+
+    sampled = run_cli("sample", tiny_gpt2, "--prime", "Seoul", "--length", "30", env=env)
+    assert sampled.returncode == 0, sampled.stderr
+    assert sampled.stdout.startswith("Seoul")
+
+    (tmp_path / "t.txt").write_text(TEXT[:300])
+    evaluated = run_cli("eval", tiny_gpt2, str(tmp_path / "t.txt"), "--json", env=env)
+    assert evaluated.returncode == 0, evaluated.stderr
+    row = json.loads(evaluated.stdout)
+    assert row["unit"] == "token" and row["chars"] == 299
+    assert row["bits_per_char"] == pytest.approx(row["nll_nats"] / 299 / math.log(2))
+
+    report = run_cli("tokens", tiny_gpt2, str(tmp_path / "t.txt"), env=env)
+    assert report.returncode == 0, report.stderr
+    assert "vocabulary        300 tokens" in report.stdout
+    assert "warning" not in report.stdout  # the BPE was trained on this very text
+
+
+def test_offline_without_weights_is_one_clear_error(run_cli, tmp_path) -> None:
+    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "empty-cache")}
+    result = run_cli("predict", "gpt2", "Seoul is the capital of", env=env, timeout=60)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert "cannot load 'gpt2' as GPT-2" in lines[0] and "HF_HUB_OFFLINE" in lines[0]
+
+
+def test_without_transformers_the_error_says_how_to_install(run_cli, tmp_path) -> None:
+    blocker = tmp_path / "block" / "transformers"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('blocked for the test')\n")
+    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path / "block"), *sys.path])}
+    result = run_cli("predict", "gpt2", "hello", env=env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert 'pip install "nextchar[gpt2]"' in result.stderr
+
+
+def test_a_missing_run_directory_is_still_named(run_cli, tmp_path) -> None:
+    (tmp_path / "runs").mkdir()
+    result = run_cli("predict", "runs/typo", "x", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "no checkpoint at runs/typo" in result.stderr
+
+
+def test_load_rejects_a_model_name_offline_without_hanging(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    with pytest.raises(NextcharError, match="cannot load 'distilgpt2' as GPT-2"):
+        load("distilgpt2", "cpu")

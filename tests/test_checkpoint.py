@@ -93,7 +93,7 @@ def damage(tmp_path, how: str):
     elif how == "bad json":
         config.write_text("{not json")
     elif how == "foreign json":
-        config.write_text(json.dumps({"model_type": "gpt2"}))
+        config.write_text(json.dumps({"architectures": ["SomethingElse"]}))
     elif how == "future version":
         meta = json.loads(config.read_text())
         config.write_text(json.dumps({**meta, "format_version": 99}))

@@ -161,10 +161,13 @@ def test_cli_predict_sample_eval_tokens_on_a_local_gpt2(tiny_gpt2: str, run_cli,
     assert row["unit"] == "token" and row["chars"] == 299
     assert row["bits_per_char"] == pytest.approx(row["nll_nats"] / 299 / math.log(2))
 
-    report = run_cli("tokens", tiny_gpt2, str(tmp_path / "t.txt"), env=env)
+    (tmp_path / "english.txt").write_text("The king of France is in Paris.\n" * 5)
+    report = run_cli("tokens", tiny_gpt2, str(tmp_path / "english.txt"), str(tmp_path / "t.txt"))
     assert report.returncode == 0, report.stderr
-    assert "vocabulary        300 tokens" in report.stdout
-    assert "warning" not in report.stdout  # the BPE was trained on this very text
+    english, mixed = report.stdout.split(str(tmp_path / "t.txt"))
+    assert "vocabulary        300 tokens" in english
+    assert "warning" not in english  # the BPE learned these words
+    assert "pieces of a character" in mixed  # Korean: 300 tokens hold few Hangul merges
 
 
 def test_offline_without_weights_is_one_clear_error(run_cli, tmp_path) -> None:
@@ -198,3 +201,133 @@ def test_load_rejects_a_model_name_offline_without_hanging(monkeypatch, tmp_path
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     with pytest.raises(NextcharError, match="cannot load 'distilgpt2' as GPT-2"):
         load("distilgpt2", "cpu")
+
+
+def test_a_gpt2_directory_with_foreign_weights_is_refused(tiny_gpt2: str, tmp_path) -> None:
+    import shutil
+
+    from safetensors.torch import save_file
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_gpt2, broken)
+    save_file({"rnn.weight": torch.zeros(2, 2)}, str(broken / "model.safetensors"))
+    with pytest.raises(NextcharError, match="do not fit a GPT-2"):
+        load(broken, "cpu")
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def gpt2_config(**kw):
+    from nextchar.config import ModelConfig
+
+    base = dict(kind="gpt2", n_layer=1, n_head=2, n_embd=16, block_size=16)
+    return ModelConfig(**{**base, **kw})
+
+
+def train_config(tmp_path, **kw):
+    from nextchar.config import TrainConfig
+
+    (tmp_path / "train.txt").write_text(TEXT)
+    base = dict(
+        files=(str(tmp_path / "train.txt"),),
+        batch_size=4,
+        seq_len=16,
+        max_steps=30,
+        eval_every=15,
+        warmup_steps=0,
+        lr=3e-3,
+    )
+    return TrainConfig(**{**base, **kw})
+
+
+def test_gpt2_from_scratch_with_a_bpe_learns_and_reloads(tmp_path) -> None:
+    from nextchar.checkpoint import load_checkpoint
+    from nextchar.train import train
+
+    config = train_config(tmp_path, tokenizer="bpe", bpe_vocab=300, log_every=1)
+    result = train(gpt2_config(), config, tmp_path / "run", progress=False)
+    rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in rows if "loss" in r]
+    assert losses[-1] < losses[0] - 0.5  # it learns
+    ckpt = load_checkpoint(tmp_path / "run", "cpu")
+    assert isinstance(ckpt.tokenizer, BPETokenizer) and ckpt.tokenizer.vocab_size == 300
+    assert ckpt.model.context_size == 16
+    again = evaluate_text(ckpt.model, ckpt.tokenizer, TEXT[: len(TEXT) // 10])
+    assert math.isfinite(again.bits_per_char) and result.final_val_bpc > 0
+
+
+def test_gpt2_resume_matches_an_uninterrupted_run(tmp_path) -> None:
+    from nextchar.train import train
+
+    config = train_config(tmp_path, tokenizer="char", max_steps=12, eval_every=6)
+    mc = gpt2_config(dropout=0.1)
+    train(mc, config, tmp_path / "whole", progress=False)
+    train(mc, config, tmp_path / "cut", progress=False, should_stop=lambda step: step == 5)
+    train(mc, config, tmp_path / "cut", resume=True, progress=False)
+
+    def losses(run: str) -> list[float]:
+        lines = (tmp_path / run / "metrics.jsonl").read_text().splitlines()
+        return [r["loss"] for r in map(json.loads, lines) if "loss" in r]
+
+    assert losses("whole") == losses("cut")
+
+
+def test_fine_tuning_a_pretrained_gpt2_lowers_its_loss(tiny_gpt2: str, tmp_path) -> None:
+    from nextchar.checkpoint import load_checkpoint
+    from nextchar.train import train
+
+    text = TEXT[:600]
+    base_model, base_tokenizer = load(tiny_gpt2, "cpu")
+    before = evaluate_text(base_model, base_tokenizer, text).bits_per_char
+    lines: list[str] = []
+    config = train_config(tmp_path, max_steps=40, eval_every=20, seq_len=CONTEXT)
+    train(gpt2_config(init=tiny_gpt2), config, tmp_path / "ft", progress=False, log=lines.append)
+    assert lines and "fine-tuning" in lines[0]
+    tuned = load_checkpoint(tmp_path / "ft", "cpu")
+    assert tuned.meta["model"]["n_embd"] == 16 and tuned.meta["model"]["block_size"] == CONTEXT
+    assert tuned.tokenizer.encode(text) == base_tokenizer.encode(text)
+    after = evaluate_text(tuned.model, tuned.tokenizer, text).bits_per_char
+    assert after < before - 0.5
+
+
+def test_gpt2_options_that_cannot_work_are_refused(tmp_path) -> None:
+    from nextchar.config import ModelConfig
+    from nextchar.train import train
+
+    with pytest.raises(NextcharError, match="longer than the GPT-2 context"):
+        train(gpt2_config(), train_config(tmp_path, seq_len=32), tmp_path / "a", progress=False)
+    with pytest.raises(NextcharError, match="multiple of --n-head"):
+        gpt2_config(n_embd=30, n_head=4)
+    with pytest.raises(NextcharError, match="add --model gpt2"):
+        ModelConfig(init="gpt2")
+
+
+def test_cli_trains_gpt2_and_compares_it_with_a_recurrent_model(run_cli, tmp_path) -> None:
+    (tmp_path / "train.txt").write_text(TEXT)
+    (tmp_path / "val.txt").write_text(TEXT[:500])
+    common = ["--max-steps", "8", "--eval-every", "4", "--batch-size", "4", "--quiet"]
+    gpt = run_cli(
+        "train", "train.txt", "--model", "gpt2", "--tokenizer", "bpe", "--vocab-size", "300",
+        "--n-layer", "1", "--n-embd", "16", "--block-size", "16", "--seq-len", "16",
+        "--out", "gpt", *common, cwd=tmp_path,
+    )  # fmt: skip
+    assert gpt.returncode == 0, gpt.stderr
+    assert "per token" in gpt.stdout
+    rnn = run_cli(
+        "train", "train.txt", "--hidden-size", "16", "--num-layers", "1", "--seq-len", "16",
+        "--out", "rnn", *common, cwd=tmp_path,
+    )  # fmt: skip
+    assert rnn.returncode == 0, rnn.stderr
+    compared = run_cli("compare", "val.txt", "gpt", "rnn", "--out", "c.png", cwd=tmp_path)
+    assert compared.returncode == 0, compared.stderr
+    rows = [line for line in compared.stdout.splitlines() if line.startswith("| gpt") or
+            line.startswith("| rnn")]  # fmt: skip
+    assert len(rows) == 2
+    assert "gpt2 1L" in compared.stdout and "gru 1x16" in compared.stdout
+    assert (tmp_path / "c.png").stat().st_size > 1000
+    as_json = run_cli("compare", "val.txt", "gpt", "rnn", "--json", "--out", "d.png", cwd=tmp_path)
+    values = [json.loads(line) for line in as_json.stdout.splitlines()]
+    ours = {v["model"]: v for v in values}
+    single = run_cli("eval", "rnn", "val.txt", "--json", cwd=tmp_path)
+    assert ours["rnn"]["bits_per_char"] == pytest.approx(json.loads(single.stdout)["bits_per_char"])

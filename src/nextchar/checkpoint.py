@@ -29,7 +29,7 @@ from torch import nn
 
 from nextchar.config import ModelConfig
 from nextchar.errors import NextcharError
-from nextchar.models import RecurrentLM, build_model
+from nextchar.models import build_model
 from nextchar.runtime import pick_device
 from nextchar.tokenizers import Tokenizer, tokenizer_from_dict
 
@@ -47,7 +47,7 @@ CONFIG, WEIGHTS, OPTIMIZER, TRAINER_STATE = (
 class Checkpoint:
     """What a checkpoint directory holds once loaded."""
 
-    model: RecurrentLM
+    model: nn.Module
     tokenizer: Tokenizer
     meta: dict[str, Any]  # the whole config.json
     path: Path
@@ -55,7 +55,7 @@ class Checkpoint:
 
 def save_checkpoint(
     path: str | Path,
-    model: RecurrentLM,
+    model: nn.Module,
     tokenizer: Tokenizer,
     meta: dict[str, Any] | None = None,
     resume_state: dict[str, Any] | None = None,
@@ -88,22 +88,37 @@ def save_checkpoint(
     return path
 
 
-def weights_to_save(model: RecurrentLM) -> dict[str, torch.Tensor]:
+def _tied_names(model: nn.Module) -> set[str]:
+    """Parameter names that are a second name for a tensor already saved under another
+    (an output layer tied to the embedding; GPT-2's lm_head and wte)."""
+    every = {name for name, _ in model.named_parameters(remove_duplicate=False)}
+    return every - {name for name, _ in model.named_parameters()}
+
+
+def weights_to_save(model: nn.Module) -> dict[str, torch.Tensor]:
     """The state dict as independent CPU tensors. cuDNN packs all RNN weights into one flat
     buffer (so they are views of one storage) and tied weights share a tensor; safetensors
-    stores neither, so each tensor is copied out, and a tied head is left to config.json."""
-    state = model.state_dict()
-    if model.config.tie_weights:
-        state.pop("head.weight")
-    return {name: t.detach().to("cpu", copy=True).contiguous() for name, t in state.items()}
+    stores neither, so each tensor is copied out and a tied duplicate is left out (the
+    model re-ties it by construction)."""
+    tied = _tied_names(model)
+    return {
+        name: t.detach().to("cpu", copy=True).contiguous()
+        for name, t in model.state_dict().items()
+        if name not in tied
+    }
 
 
-def load_weights(model: RecurrentLM, path: str | Path) -> None:
-    """Load model.safetensors into `model` (strict), re-tying a tied head."""
+def load_weights(model: nn.Module, path: str | Path) -> None:
+    """Load model.safetensors into `model`: every tensor must match, and only tied
+    duplicates may be absent (they are the same tensor as one that is loaded)."""
     state = load_file(str(path))
-    if model.config.tie_weights and "embedding.weight" in state:
-        state["head.weight"] = state["embedding.weight"]
-    model.load_state_dict(state, strict=True)
+    result = model.load_state_dict(state, strict=False)
+    missing = set(result.missing_keys) - _tied_names(model)
+    if missing or result.unexpected_keys:
+        raise RuntimeError(
+            f"weights do not match the model: missing {sorted(missing)[:3]}, "
+            f"unexpected {sorted(result.unexpected_keys)[:3]}"
+        )
 
 
 def _swap_into_place(tmp: Path, path: Path) -> None:

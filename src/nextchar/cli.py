@@ -12,7 +12,16 @@ from pathlib import Path
 from typing import NoReturn
 
 from nextchar import __version__
-from nextchar.config import CELLS, TOKENIZERS, WORD_LEVEL, ModelConfig, SampleConfig, TrainConfig
+from nextchar.config import (
+    CELLS,
+    GPT2_LEVEL,
+    MODEL_KINDS,
+    TOKENIZERS,
+    WORD_LEVEL,
+    ModelConfig,
+    SampleConfig,
+    TrainConfig,
+)
 from nextchar.errors import NextcharError
 from nextchar.runtime import DEVICE_CHOICES
 
@@ -183,6 +192,12 @@ def _run_shapes(args: argparse.Namespace) -> int:
 
 # Flags for config fields: help text here, defaults from the dataclasses (one source of truth).
 _MODEL_HELP = {
+    "kind": "recurrent (RNN/LSTM/GRU) or gpt2 (a transformer, via HuggingFace transformers)",
+    "init": "gpt2: fine-tune this pretrained GPT-2 (hub name or save_pretrained directory)",
+    "n_layer": "gpt2 from scratch: transformer blocks",
+    "n_head": "gpt2 from scratch: attention heads",
+    "n_embd": "gpt2 from scratch: width",
+    "block_size": "gpt2 from scratch: context length in tokens",
     "cell": "recurrent cell",
     "hidden_size": "hidden units per layer",
     "num_layers": "stacked recurrent layers",
@@ -197,7 +212,8 @@ _TRAIN_HELP = {
     "val_fraction": "share of the text held out for validation when no --val-file is given",
     "encoding": "text encoding of the files",
     "errors": "invalid bytes: strict (error naming file and offset) or replace (U+FFFD)",
-    "tokenizer": "char (one id per character), byte (UTF-8 bytes, vocabulary 256) or word",
+    "tokenizer": "char (one id per character), byte (UTF-8 bytes, vocabulary 256), word, or "
+    "bpe (byte-level BPE learned from the text; --vocab-size)",
     "normalization": "nfc (Hangul syllables whole), nfd (jamo), none (text as is)",
     "unk": "reserve U+FFFD for characters unseen in training (eval then counts them)",
     "min_freq": "word level: words seen fewer times share the <unk> id",
@@ -210,6 +226,7 @@ _TRAIN_HELP = {
     "w2v_algorithm": "word2vec: skipgram or cbow",
     "w2v_window": "word2vec: context window (words each side)",
     "w2v_epochs": "word2vec: passes over the training text",
+    "bpe_vocab": "--tokenizer bpe: size of the byte-level BPE vocabulary learned from the text",
     "batch_size": "B: parallel streams per batch",
     "seq_len": "T: characters per window (back-propagation through time length)",
     "batching": "streams (state carried across windows) or random windows",
@@ -232,6 +249,7 @@ _TRAIN_HELP = {
     "precision": "auto (bf16 autocast on CUDA where supported), fp32 or bf16",
 }
 _CHOICES = {
+    "kind": MODEL_KINDS,
     "cell": CELLS,
     "input": ("onehot", "embedding"),
     "errors": ("strict", "replace"),
@@ -248,6 +266,7 @@ _CHOICES = {
 
 
 _ALIASES = {"embedding_dim": ("--emb-dim",)}
+_FLAGS = {"kind": "--model", "bpe_vocab": "--vocab-size"}  # where the flag is not the field
 
 
 def parse_duration(text: str) -> float:
@@ -267,7 +286,8 @@ def _add_config_flags(p: argparse.ArgumentParser, cls: type, helps: dict[str, st
     hints = typing.get_type_hints(cls)
     defaults = {f.name: f.default for f in dataclasses.fields(cls)}
     for name, help_text in helps.items():
-        flag, default, hint = "--" + name.replace("_", "-"), defaults[name], hints[name]
+        flag = _FLAGS.get(name, "--" + name.replace("_", "-"))
+        default, hint = defaults[name], hints[name]
         shown = f"{help_text} (default: {default})"
         if hint is bool:
             p.add_argument(
@@ -285,6 +305,7 @@ def _add_config_flags(p: argparse.ArgumentParser, cls: type, helps: dict[str, st
         p.add_argument(
             flag,
             *_ALIASES.get(name, ()),
+            dest=name,
             type=kind,
             choices=_CHOICES.get(name),
             default=argparse.SUPPRESS,
@@ -347,8 +368,11 @@ def _run_train(args: argparse.Namespace) -> int:
             )
         if args.level == "word":
             train_kw["tokenizer"] = "word"
-    if train_kw.get("tokenizer") == "word" and not args.resume:
-        # word level starts from its own measured defaults; flags given explicitly win
+    if model_kw.get("kind") == "gpt2" and not args.resume:
+        # GPT-2 and word level start from their own defaults; flags given explicitly win
+        model_kw = {**GPT2_LEVEL["model"], **model_kw}
+        train_kw = {**GPT2_LEVEL["train"], **train_kw}
+    elif train_kw.get("tokenizer") == "word" and not args.resume:
         model_kw = {**WORD_LEVEL["model"], **model_kw}
         train_kw = {**WORD_LEVEL["train"], **train_kw}
     if args.resume:
@@ -579,6 +603,58 @@ def _run_tokens(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_compare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="compare models of any kind on one text in bits per character (table + chart)",
+        description="Evaluate several models (character, word, BPE, GPT-2 ...) on one text "
+        "and print one table: bits per character, parameters, evaluation speed; also writes "
+        "a bar chart.",
+    )
+    p.add_argument("file", help="the text to evaluate on (file or directory)")
+    p.add_argument("models", nargs="+", help="checkpoints, run directories or GPT-2s")
+    p.add_argument("--out", default="compare.png", help="bar chart (default: compare.png)")
+    p.add_argument("--stride", type=int, default=None, help="GPT-2 sliding-window stride")
+    p.add_argument("--encoding", default="utf-8", help="text encoding (default: utf-8)")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where to run")
+    p.add_argument("--json", action="store_true", help="print one JSON object per model")
+    p.set_defaults(run=_run_compare)
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    import json
+
+    from nextchar.compare import compare, plot, table
+    from nextchar.data import read_text
+
+    text = read_text(args.file, args.encoding)
+    rows = compare(args.models, text, args.device, args.stride)
+    if args.json:
+        for r in rows:
+            print(
+                json.dumps(
+                    {
+                        "model": r.name,
+                        "kind": r.model,
+                        "tokenizer": r.tokenizer,
+                        "parameters": r.parameters,
+                        "bits_per_char": r.result.bits_per_char,
+                        "perplexity": r.result.perplexity,
+                        "tokens": r.result.tokens,
+                        "chars": r.result.chars,
+                        "seconds": r.seconds,
+                    }
+                )
+            )
+    else:
+        print(f"{args.file}: {len(text):,} characters\n")
+        print(table(rows), end="")
+    path = plot(rows, Path(args.out), f"{Path(args.file).name}: bits per character")
+    if not args.json:
+        print(f"\nchart: {path}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- eval
 
 
@@ -755,6 +831,7 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_neighbors,
     _add_tokens,
     _add_eval,
+    _add_compare,
     _add_experiment,
 )
 

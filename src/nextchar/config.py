@@ -14,7 +14,8 @@ InputKind = Literal["onehot", "embedding"]
 CELLS: tuple[str, ...] = ("rnn", "lstm", "gru")
 INPUT_KINDS: tuple[str, ...] = ("onehot", "embedding")
 NONLINEARITIES: tuple[str, ...] = ("tanh", "relu")
-TOKENIZERS: tuple[str, ...] = ("char", "byte", "word")
+TOKENIZERS: tuple[str, ...] = ("char", "byte", "word", "bpe")
+MODEL_KINDS: tuple[str, ...] = ("recurrent", "gpt2")
 
 T = TypeVar("T")
 
@@ -31,10 +32,19 @@ def at_least(name: str, value: int, low: int) -> None:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """A recurrent language model: ids -> input vectors -> nn.RNN/LSTM/GRU -> Linear -> logits."""
+    """A language model. kind "recurrent": ids -> input vectors -> nn.RNN/LSTM/GRU -> Linear
+    -> logits; kind "gpt2": transformers' GPT2LMHeadModel (the n_* fields and block_size)."""
 
     # Set from the tokenizer when training starts; None only before that.
     vocab_size: int | None = None
+    kind: str = "recurrent"  # recurrent | gpt2
+    # gpt2: layers, heads, width and context; `init` fine-tunes a pretrained GPT-2 (a hub name
+    # or a save_pretrained directory) instead, and then its own sizes replace these.
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    block_size: int = 256
+    init: str | None = None
     # The defaults are the documented CPU default (README, "The CPU default").
     cell: Cell = "gru"
     hidden_size: int = 384
@@ -54,6 +64,16 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.vocab_size is not None:
             at_least("vocab_size", self.vocab_size, 2)
+        one_of("model", self.kind, MODEL_KINDS)
+        at_least("n_layer", self.n_layer, 1)
+        at_least("n_head", self.n_head, 1)
+        at_least("block_size", self.block_size, 2)
+        if self.n_embd % self.n_head:
+            raise NextcharError(
+                f"--n-embd ({self.n_embd}) must be a multiple of --n-head ({self.n_head})"
+            )
+        if self.init is not None and self.kind != "gpt2":
+            raise NextcharError("--init fine-tunes a pretrained GPT-2; add --model gpt2")
         one_of("cell", self.cell, CELLS)
         one_of("input", self.input, INPUT_KINDS)
         one_of("nonlinearity", self.nonlinearity, NONLINEARITIES)
@@ -150,6 +170,7 @@ class TrainConfig:
     w2v_algorithm: str = "skipgram"  # skipgram | cbow
     w2v_window: int = 5
     w2v_epochs: int = 5
+    bpe_vocab: int = 1024  # tokenizer bpe: vocabulary size of the byte-level BPE learned here
     # batching: B contiguous streams with the state carried across windows, or random windows
     batch_size: int = 64
     seq_len: int = 64
@@ -181,6 +202,7 @@ class TrainConfig:
         at_least("min_freq", self.min_freq, 1)
         at_least("w2v_window", self.w2v_window, 1)
         at_least("w2v_epochs", self.w2v_epochs, 1)
+        at_least("bpe_vocab", self.bpe_vocab, 257)
         if self.max_vocab is not None:
             at_least("max_vocab", self.max_vocab, 2)
         word_options = self.min_freq != 2 or self.max_vocab is not None or self.lowercase
@@ -279,4 +301,13 @@ WORD_LEVEL: dict[str, dict[str, Any]] = {
         "max_steps": 1000,
         "eval_every": 200,
     },
+}
+
+
+# GPT-2 from scratch on a laptop CPU: a small model, windows of the whole context, and the
+# learning rate and warm-up transformers are usually trained with. `nextchar train --model
+# gpt2` starts from these; flags given on the command line win.
+GPT2_LEVEL: dict[str, dict[str, Any]] = {
+    "model": {"n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 128, "dropout": 0.1},
+    "train": {"batch_size": 32, "seq_len": 128, "lr": 1e-3, "warmup_steps": 100},
 }

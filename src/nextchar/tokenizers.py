@@ -625,16 +625,19 @@ def build_tokenizer(
     max_vocab: int | None = None,
     word_split: str = "unicode",
     lowercase: bool = False,
+    bpe_vocab: int = 1024,
 ) -> Tokenizer:
-    """A tokenizer of `kind` ("char", "byte" or "word") fitted to `text`; the last four
-    arguments apply to words only."""
+    """A tokenizer of `kind` ("char", "byte", "word" or "bpe") fitted to `text`; min_freq,
+    max_vocab, word_split and lowercase apply to words, bpe_vocab to BPE."""
     if kind == "char":
         return CharTokenizer.build(text, normalization, unk)
     if kind == "byte":
         return ByteTokenizer(normalization)
     if kind == "word":
         return WordTokenizer.build(text, min_freq, max_vocab, word_split, lowercase)
-    raise NextcharError(f"unknown tokenizer {kind!r}; choose char, byte or word")
+    if kind == "bpe":
+        return BPETokenizer.train(text, bpe_vocab)
+    raise NextcharError(f"unknown tokenizer {kind!r}; choose char, byte, word or bpe")
 
 
 def tokenizer_from_dict(data: dict[str, Any]) -> Tokenizer:

@@ -38,7 +38,7 @@ from nextchar.config import ModelConfig, TrainConfig
 from nextchar.data import Batches, encode, read_text, split_text
 from nextchar.errors import NextcharError
 from nextchar.evaluate import bits, evaluate_ids
-from nextchar.models import RecurrentLM, State, build_model, count_parameters, detach_state
+from nextchar.models import State, build_model, count_parameters, describe, detach_state
 from nextchar.runtime import pick_device, seed_everything
 from nextchar.tokenizers import Tokenizer, build_tokenizer, tokenizer_from_dict
 
@@ -97,6 +97,7 @@ def load_corpus(config: TrainConfig, tokenizer: Tokenizer | None = None) -> Corp
             config.max_vocab,
             config.word_split,
             config.lowercase,
+            config.bpe_vocab,
         )
         if tokenizer.vocab_size < 2:
             raise NextcharError(
@@ -274,7 +275,7 @@ class _Run:
     run_dir: Path
     device: torch.device
     corpus: Corpus
-    model: RecurrentLM
+    model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     batches: Batches
     streams: torch.Tensor | None  # [B, N/B] on the device (streams mode)
@@ -291,7 +292,7 @@ class _Run:
         # bits per *character*: a token of a byte or NFD tokenizer is less than one character
         return self.corpus.val_chars / self.corpus.val_ids.numel()
 
-    def validate(self, model: RecurrentLM, full: bool = False) -> float:
+    def validate(self, model: torch.nn.Module, full: bool = False) -> float:
         ids = self.corpus.val_ids
         if not full and self.config.eval_tokens is not None:
             ids = ids[: self.config.eval_tokens]
@@ -348,8 +349,15 @@ class _Run:
 
 
 def _check_embedding_options(model_config: ModelConfig, config: TrainConfig) -> None:
+    if model_config.kind == "gpt2" and config.seq_len > model_config.block_size:
+        raise NextcharError(
+            f"--seq-len {config.seq_len} is longer than the GPT-2 context "
+            f"({model_config.block_size}); use --seq-len {model_config.block_size} or less"
+        )
     if config.embeddings is None:
         return
+    if model_config.kind == "gpt2":
+        raise NextcharError("--embeddings initialises a recurrent model's input embedding only")
     if model_config.input != "embedding":
         raise NextcharError(
             "--embeddings initialises an embedding; one-hot input has none: use --input embedding"
@@ -385,11 +393,25 @@ def _open_run(
             f"{run_dir} already holds a run; continue it with --resume "
             f"{run_dir}, or choose another --out directory"
         )
+    pretrained = None
+    if model_config.init is not None and not resume:  # fine-tuning: its tokenizer and sizes
+        from nextchar.models.gpt2 import load_pretrained
+
+        pretrained, tokenizer = load_pretrained(model_config.init, torch.device("cpu"))
+        log(
+            f"fine-tuning {model_config.init}: {describe(pretrained.config)}, its BPE "
+            f"tokenizer ({tokenizer.vocab_size:,} tokens)"
+        )
+        corpus = corpus or load_corpus(config, tokenizer)
+        model_config = dataclasses.replace(pretrained.config, dropout=model_config.dropout)
     corpus = corpus or load_corpus(config)
-    model_config = dataclasses.replace(model_config, vocab_size=corpus.tokenizer.vocab_size)
+    if pretrained is None:
+        model_config = dataclasses.replace(model_config, vocab_size=corpus.tokenizer.vocab_size)
     _check_embedding_options(model_config, config)
     seed_everything(config.seed)
     model = build_model(model_config)
+    if pretrained is not None:
+        model.load_state_dict(pretrained.state_dict())
     embedding_info = None
     if config.embeddings is not None and not resume:  # resuming loads the trained rows
         from nextchar.embeddings import initialise_from_config
@@ -529,8 +551,7 @@ def train(
     plot_curves(
         run.metrics,
         run.run_dir / "curves.png",
-        f"{run.run_dir.name}: {mc.cell} {mc.num_layers}x{mc.hidden_size}, "
-        f"{count_parameters(run.model):,} parameters",
+        f"{run.run_dir.name}: {describe(mc)}, {count_parameters(run.model):,} parameters",
     )
     final = run.best
     if not interrupted:  # the number users quote: the best checkpoint on all validation text

@@ -13,16 +13,28 @@ __all__ = [
     "State",
     "build_model",
     "count_parameters",
+    "describe",
     "detach_state",
     "model_device",
 ]
 
 
-def build_model(config: ModelConfig) -> RecurrentLM:
+def build_model(config: ModelConfig) -> nn.Module:
     """A fresh, randomly initialised model for `config` (seed torch first for repeatability)."""
     if config.vocab_size is None:
         raise ValueError("ModelConfig.vocab_size must be set (from the tokenizer) to build")
+    if config.kind == "gpt2":
+        from nextchar.models.gpt2 import build_gpt2  # transformers only when asked for
+
+        return build_gpt2(config)
     return RecurrentLM(config)
+
+
+def describe(config: ModelConfig) -> str:
+    """A short name for plots and tables: 'gru 2x384' or 'gpt2 4L 4H 128d'."""
+    if config.kind == "gpt2":
+        return f"gpt2 {config.n_layer}L {config.n_head}H {config.n_embd}d"
+    return f"{config.cell} {config.num_layers}x{config.hidden_size}"
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from nextchar.config import ModelConfig
 from nextchar.errors import NextcharError
 from nextchar.tokenizers import BPETokenizer
 
@@ -40,12 +41,13 @@ def _transformers() -> Any:
 
 
 class GPT2LM(nn.Module):
-    """A transformers causal LM (GPT-2 family) as a nextchar LanguageModel."""
+    """A transformers causal LM (GPT-2 family) as a nextchar LanguageModel. `config` is
+    nextchar's ModelConfig (kind "gpt2") that rebuilds it for a checkpoint."""
 
-    def __init__(self, hf_model: nn.Module, name: str = "gpt2") -> None:
+    def __init__(self, hf_model: nn.Module, config: ModelConfig) -> None:
         super().__init__()
         self.hf = hf_model
-        self.name = name
+        self.config = config
         self.context_size: int = int(hf_model.config.n_positions)
         # transformers 5.2x renamed `past_key_values` to `cache`; accept either release
         params = inspect.signature(hf_model.forward).parameters
@@ -56,12 +58,46 @@ class GPT2LM(nn.Module):
         return int(self.hf.config.vocab_size)
 
     def forward(self, ids: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        if self.training:  # training windows are independent: no cache to build or carry
+            return self.hf(input_ids=ids, use_cache=False).logits, None
         out = self.hf(input_ids=ids, use_cache=True, **{self._cache_arg: state})
         cache = out["cache"] if "cache" in out else out["past_key_values"]
         return out.logits, cache
 
     def init_state(self, batch_size: int, device: torch.device | str | None = None) -> None:
         return None  # an empty cache
+
+
+def build_gpt2(config: ModelConfig) -> GPT2LM:
+    """A randomly initialised GPT-2 of the configured size (from scratch, or the skeleton a
+    checkpoint's weights are loaded into)."""
+    transformers = _transformers()
+    hf_config = transformers.GPT2Config(
+        vocab_size=config.vocab_size,
+        n_positions=config.block_size,
+        n_embd=config.n_embd,
+        n_layer=config.n_layer,
+        n_head=config.n_head,
+        resid_pdrop=config.dropout,
+        embd_pdrop=config.dropout,
+        attn_pdrop=config.dropout,
+    )
+    return GPT2LM(transformers.GPT2LMHeadModel(hf_config), config)
+
+
+def config_of(hf_model: nn.Module, init: str | None) -> ModelConfig:
+    """nextchar's ModelConfig for a loaded transformers GPT-2."""
+    c = hf_model.config
+    return ModelConfig(
+        vocab_size=int(c.vocab_size),
+        kind="gpt2",
+        n_layer=int(c.n_layer),
+        n_head=int(c.n_head),
+        n_embd=int(c.n_embd),
+        block_size=int(c.n_positions),
+        dropout=float(c.resid_pdrop),
+        init=init,
+    )
 
 
 def _offline() -> bool:
@@ -117,19 +153,30 @@ def load_pretrained(reference: str | Path, device: torch.device) -> tuple[GPT2LM
     as "gpt2": the local cache first, then -- unless HF_HUB_OFFLINE is set -- a download."""
     transformers = _transformers()
     reference = str(reference)
-    hf_model = _from_pretrained(
+    hf_model, info = _from_pretrained(
         reference,
         lambda local: transformers.GPT2LMHeadModel.from_pretrained(
-            reference, local_files_only=local
+            reference, local_files_only=local, output_loading_info=True
         ),
     )
+    # transformers fills weights it cannot find with random ones and only logs it; a model
+    # that is partly noise must not pass for a pretrained one
+    missing = [k for k in info.get("missing_keys", ()) if not k.startswith("lm_head")]
+    if missing or info.get("mismatched_keys"):
+        raise NextcharError(
+            f"{reference!r}: the weights do not fit a GPT-2 of its config.json "
+            f"(missing {len(missing)} tensors such as {missing[:2]}, "
+            f"{len(info.get('mismatched_keys', ()))} of another shape); the directory is "
+            "damaged or holds another model"
+        )
     tokenizer = load_pretrained_tokenizer(reference)
     if tokenizer.vocab_size > hf_model.config.vocab_size:
         raise NextcharError(
             f"{reference!r}: the tokenizer has {tokenizer.vocab_size} tokens but the model "
             f"only {hf_model.config.vocab_size} outputs"
         )
-    return GPT2LM(hf_model, reference).to(device).eval(), tokenizer
+    model = GPT2LM(hf_model, config_of(hf_model, reference))
+    return model.to(device).eval(), tokenizer
 
 
 def is_pretrained_reference(path: str | Path) -> bool:

@@ -79,8 +79,10 @@ class RecurrentLM(nn.Module):
         return h
 
 
-def detach_state(state: State) -> State:
+def detach_state(state: State | None) -> State | None:
     """Cut the graph behind a carried state (truncated back-propagation through time)."""
+    if state is None:  # a model that carries nothing between windows (GPT-2 in training)
+        return None
     if isinstance(state, tuple):
         return tuple(s.detach() for s in state)  # type: ignore[return-value]
     return state.detach()

@@ -1,0 +1,101 @@
+"""Compare models of any kind and tokenization on one text by bits per character -- the one
+number they share -- with their size and evaluation speed, as a table and a bar chart."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from nextchar.checkpoint import load
+from nextchar.evaluate import EvalResult, evaluate_text
+from nextchar.models import count_parameters, describe
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str  # as given on the command line
+    model: str  # "gru 2x384", "gpt2 4L 4H 128d"
+    tokenizer: str  # "character, 65", "token, 50,257"
+    parameters: int
+    result: EvalResult
+    seconds: float
+
+    @property
+    def chars_per_second(self) -> float:
+        return self.result.chars / max(self.seconds, 1e-9)
+
+
+def compare(
+    references: list[str], text: str, device: str = "auto", stride: int | None = None
+) -> list[Row]:
+    """Evaluate each checkpoint, run directory or GPT-2 on `text`; rows in the given order."""
+    rows = []
+    for reference in references:
+        model, tokenizer = load(reference, device)
+        start = time.perf_counter()
+        result = evaluate_text(model, tokenizer, text, stride=stride)
+        seconds = time.perf_counter() - start
+        config = getattr(model, "config", None)
+        rows.append(
+            Row(
+                name=reference,
+                model=describe(config) if config is not None else type(model).__name__,
+                tokenizer=f"{tokenizer.unit}, {tokenizer.vocab_size:,}",
+                parameters=count_parameters(model),
+                result=result,
+                seconds=seconds,
+            )
+        )
+    return rows
+
+
+def table(rows: list[Row]) -> str:
+    """A Markdown table, best (lowest bits per character) first."""
+    lines = [
+        "| model | kind | tokens (unit, vocabulary) | parameters | bits per char "
+        "| perplexity (per unit) | eval chars/s |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
+    for r in sorted(rows, key=lambda r: r.result.bits_per_char):
+        lines.append(
+            f"| {r.name} | {r.model} | {r.tokenizer} | {r.parameters:,} "
+            f"| {r.result.bits_per_char:.3f} | {r.result.perplexity:.2f} "
+            f"| {r.chars_per_second:,.0f} |"
+        )
+    if any(r.tokenizer.startswith("word") for r in rows):
+        lines.append(
+            "\nword models: a lower bound -- an unknown word costs only p(<unk>), and spaces "
+            "are placed, not predicted"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: list[Row], path: Path, title: str) -> Path:
+    """A horizontal bar chart of bits per character (lower is better)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ordered = sorted(rows, key=lambda r: r.result.bits_per_char, reverse=True)
+    fig, ax = plt.subplots(figsize=(7, 0.6 * len(rows) + 1.4), dpi=120)
+    values = [r.result.bits_per_char for r in ordered]
+    bars = ax.barh([f"{r.name}\n{r.model}" for r in ordered], values, color="#4c72b0")
+    for bar, r in zip(bars, ordered, strict=True):
+        ax.text(
+            bar.get_width(),
+            bar.get_y() + bar.get_height() / 2,
+            f" {r.result.bits_per_char:.3f}  ({r.parameters / 1e6:.2f} M params)",
+            va="center",
+            fontsize=8,
+        )
+    ax.set_xlabel("bits per character (lower is better)")
+    ax.set_xlim(0, max(values) * 1.45)
+    ax.set_title(title, fontsize=9)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -261,3 +261,18 @@ def test_sample_without_prime_on_a_text_without_newlines(tmp_path, run_cli) -> N
     proc = run_cli("sample", "run", "--length", "15", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert set(proc.stdout.strip()) <= {"a", "b"} and len(proc.stdout.strip()) == 16
+
+
+def test_max_time_alone_is_a_time_budget_without_a_step_cap(tmp_path, run_cli) -> None:
+    (tmp_path / "plays.txt").write_text(CORPUS, encoding="utf-8")
+    done = run_cli("train", "plays.txt", "--max-time", "1s", *TINY, "--out", "run", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    meta = json.loads((tmp_path / "run" / "last" / "config.json").read_text())
+    assert meta["train"]["max_steps"] is None and meta["train"]["max_time"] == 1.0
+    both = run_cli(
+        "train", "plays.txt", "--max-time", "1h", "--max-steps", "3", *TINY, "--out", "capped",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert both.returncode == 0, both.stderr
+    meta = json.loads((tmp_path / "capped" / "last" / "config.json").read_text())
+    assert meta["train"]["max_steps"] == 3 and meta["step"] == 3

@@ -114,3 +114,38 @@ def test_predict_next_is_a_distribution_with_entropy() -> None:
     assert [q for _, q in p.candidates] == sorted((q for _, q in p.candidates), reverse=True)
     with pytest.raises(NextcharError, match="not in the vocabulary"):
         predict_next(model, tok, "abz")
+
+
+def test_repetition_penalty_lowers_only_seen_tokens() -> None:
+    from nextchar.generate import penalize_repetition
+
+    logits = torch.tensor([[2.0, -1.0, 3.0, -0.5]])
+    seen = torch.tensor([True, True, False, False])
+    out = penalize_repetition(logits, seen, 2.0)
+    assert out.tolist() == [[1.0, -2.0, 3.0, -0.5]]
+    assert torch.equal(penalize_repetition(logits, seen, 1.0), logits)
+
+
+class FixedScores(torch.nn.Module):
+    """Always the same positive logits, 5 > 4 > ... > 1: greedy repeats token 0 forever."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scores = torch.nn.Parameter(torch.tensor([5.0, 4.0, 3.0, 2.0, 1.0]))
+
+    def forward(self, ids: torch.Tensor, state=None):
+        return self.scores.expand(ids.shape[0], ids.shape[1], 5), None
+
+
+def test_repetition_penalty_covers_the_prime_and_every_generated_token() -> None:
+    model = FixedScores()
+    plain = list(generate_ids(model, [0], SampleConfig(length=4, greedy=True)))
+    assert plain == [0, 0, 0, 0]
+    config = SampleConfig(length=4, greedy=True, repetition_penalty=100.0)
+    assert list(generate_ids(model, [0], config)) == [1, 2, 3, 4]
+
+
+def test_beam_search_is_for_gpt2_only() -> None:
+    tok = CharTokenizer.build("abc")
+    with pytest.raises(NextcharError, match="--num-beams needs a GPT-2"):
+        sample(tiny_model(tok), tok, "a", SampleConfig(length=3, num_beams=2))

@@ -331,3 +331,14 @@ def test_cli_trains_gpt2_and_compares_it_with_a_recurrent_model(run_cli, tmp_pat
     ours = {v["model"]: v for v in values}
     single = run_cli("eval", "rnn", "val.txt", "--json", cwd=tmp_path)
     assert ours["rnn"]["bits_per_char"] == pytest.approx(json.loads(single.stdout)["bits_per_char"])
+
+
+def test_beam_search_continues_by_the_requested_length(tiny_gpt2: str) -> None:
+    from nextchar.generate import sample
+
+    model, tokenizer = load(tiny_gpt2, "cpu")
+    config = SampleConfig(length=6, num_beams=3, repetition_penalty=1.3)
+    first = sample(model, tokenizer, "Seoul is", config)
+    assert first == sample(model, tokenizer, "Seoul is", config)  # deterministic
+    new_ids = model.beam_search(tokenizer.encode("Seoul is"), config)
+    assert len(new_ids) == 6 and tokenizer.decode(new_ids) == first[0]

@@ -240,7 +240,8 @@ _TRAIN_HELP = {
     "weight_decay": "AdamW weight decay (matrices only)",
     "grad_clip": "clip the global gradient norm to this (0 = off)",
     "max_steps": "stop after this many optimizer steps",
-    "max_time": "stop after this much wall-clock time: seconds, or 90s / 8m / 1.5h",
+    "max_time": "stop after this much wall-clock time: seconds, or 90s / 8m / 1.5h (without "
+    "--max-steps: no step cap, and the learning-rate schedule follows the clock)",
     "eval_every": "evaluate on validation every N steps (and save last/best)",
     "eval_tokens": "validation tokens per periodic evaluation (the final one uses all)",
     "log_every": "write a metrics line every N steps",
@@ -317,10 +318,10 @@ def _add_config_flags(p: argparse.ArgumentParser, cls: type, helps: dict[str, st
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
-        help="train a character or word language model on text files",
-        description="Train an RNN/LSTM/GRU language model on text, one character (or word) "
-        "at a time; reports validation bits per character and writes checkpoints to a run "
-        "directory.",
+        help="train a character, word or BPE language model (RNN/LSTM/GRU or GPT-2) on text",
+        description="Train an RNN/LSTM/GRU (or, with --model gpt2, a GPT-2) language model on "
+        "text, one character, word or BPE token at a time; reports validation bits per "
+        "character and writes checkpoints to a run directory.",
     )
     p.add_argument("files", nargs="*", help="training text: files or directories")
     p.add_argument(
@@ -368,6 +369,7 @@ def _run_train(args: argparse.Namespace) -> int:
             )
         if args.level == "word":
             train_kw["tokenizer"] = "word"
+    time_only = "max_time" in train_kw and "max_steps" not in train_kw
     if model_kw.get("kind") == "gpt2" and not args.resume:
         # GPT-2 and word level start from their own defaults; flags given explicitly win
         model_kw = {**GPT2_LEVEL["model"], **model_kw}
@@ -375,6 +377,9 @@ def _run_train(args: argparse.Namespace) -> int:
     elif train_kw.get("tokenizer") == "word" and not args.resume:
         model_kw = {**WORD_LEVEL["model"], **model_kw}
         train_kw = {**WORD_LEVEL["train"], **train_kw}
+    if time_only and not args.resume:
+        # `--max-time 3m` alone is a time budget: no step cap, and the schedule follows the clock
+        train_kw["max_steps"] = None
     if args.resume:
         if args.files or model_kw or set(train_kw) - set(RESUME_OVERRIDES):
             flags = ", ".join("--" + name.replace("_", "-") for name in RESUME_OVERRIDES)
@@ -453,6 +458,18 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--greedy", action="store_true", help="always take the most likely token")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed (default: 0)")
     p.add_argument("--num-samples", type=int, default=d.num_samples, help="how many samples")
+    p.add_argument(
+        "--repetition-penalty",
+        type=float,
+        default=d.repetition_penalty,
+        help="divide the scores of tokens already in the text by this (1 = off; 1.2 is usual)",
+    )
+    p.add_argument(
+        "--num-beams",
+        type=int,
+        default=d.num_beams,
+        help="GPT-2: beam search with this many beams (deterministic, printed at the end)",
+    )
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where to run")
     p.set_defaults(run=_run_sample)
 
@@ -469,6 +486,8 @@ def _run_sample(args: argparse.Namespace) -> int:
         greedy=args.greedy,
         seed=args.seed,
         num_samples=args.num_samples,
+        repetition_penalty=args.repetition_penalty,
+        num_beams=args.num_beams,
     )
     model, tokenizer = load(args.checkpoint, args.device)
     prime = args.prime

@@ -265,10 +265,19 @@ class SampleConfig:
     greedy: bool = False
     seed: int = 0
     num_samples: int = 1
+    # >1 divides the logit of every token already in the text by this (multiplies it when
+    # negative), as in CTRL and transformers: less looping on the same words
+    repetition_penalty: float = 1.0
+    num_beams: int = 1  # GPT-2: beam search for the most likely continuation (not streamed)
 
     def __post_init__(self) -> None:
         at_least("length", self.length, 0)
         at_least("num_samples", self.num_samples, 1)
+        at_least("num_beams", self.num_beams, 1)
+        if not self.repetition_penalty > 0:
+            raise NextcharError(
+                f"--repetition-penalty must be > 0 (1 = off), got {self.repetition_penalty}"
+            )
         if not self.temperature > 0:
             raise NextcharError(
                 f"--temperature must be > 0 (use --greedy for the most likely "

@@ -58,36 +58,54 @@ class EvalResult:
 
 @torch.no_grad()
 def _evaluate_windows(
-    model: nn.Module, ids: torch.Tensor, context: int, stride: int, progress: bool
+    model: nn.Module,
+    ids: torch.Tensor,
+    context: int,
+    stride: int,
+    batch_size: int,
+    progress: bool,
 ) -> tuple[float, int, int]:
     """A bounded-context model (GPT-2): windows of `context` tokens moved by `stride`; each
     window scores only the tokens the previous one did not, so every token is predicted once,
-    with at least context - stride tokens before it (all of them near the start)."""
+    with at least context - stride tokens before it (all of them near the start). Windows of
+    equal length run `batch_size` at a time."""
     if not 0 < stride <= context:
         raise NextcharError(f"--stride must be in 1..{context} (the context), got {stride}")
+    ids = ids.long()
+    n = ids.numel()
+    plan: list[tuple[int, int, int]] = []  # (begin, end, tokens newly scored at the end)
+    scored = 1  # ids[0] is given, never predicted
+    for begin in range(0, max(1, n - 1), stride):
+        end = min(begin + context, n)
+        if end > scored:
+            plan.append((begin, end, end - scored))
+            scored = end
+        if end == n:
+            break
     was_training = model.training
     model.eval()
     device = model_device(model)
-    ids = ids.long()
-    n = ids.numel()
     nll = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
-    scored = 1  # ids[0] is given, never predicted
-    starts = range(0, max(1, n - 1), stride)
-    for begin in tqdm(starts, desc="eval", unit="win", disable=not progress, leave=False):
-        end = min(begin + context, n)
-        if end <= scored:
-            continue
-        window = ids[begin:end].unsqueeze(0).to(device)
-        logits, _ = model(window[:, :-1])
-        targets = window[:, 1:]
-        new = end - scored  # the last `new` targets were not scored by an earlier window
-        logits, targets = logits[:, -new:], targets[:, -new:]
-        nll += F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), reduction="sum")
-        correct += (logits.argmax(-1) == targets).sum()
-        scored = end
-        if end == n:
-            break
+    batches: list[list[tuple[int, int, int]]] = []
+    for window in plan:  # consecutive windows of one length share a batch
+        last = batches[-1] if batches else None
+        same = last and len(last) < batch_size and last[0][1] - last[0][0] == window[1] - window[0]
+        if same:
+            last.append(window)  # type: ignore[union-attr]
+        else:
+            batches.append([window])
+    for batch in tqdm(batches, desc="eval", unit="batch", disable=not progress, leave=False):
+        rows = torch.stack([ids[b:e] for b, e, _ in batch]).to(device)  # [B, L]
+        logits, _ = model(rows[:, :-1])
+        targets = rows[:, 1:]
+        length = targets.shape[1]
+        new = torch.tensor([k for _, _, k in batch], device=device)
+        # score only each window's last `new` positions
+        mask = torch.arange(length, device=device).unsqueeze(0) >= (length - new).unsqueeze(1)
+        losses = F.cross_entropy(logits.float().transpose(1, 2), targets, reduction="none")
+        nll += (losses * mask).sum()
+        correct += ((logits.argmax(-1) == targets) & mask).sum()
     model.train(was_training)
     return float(nll), n - 1, int(correct)
 
@@ -112,7 +130,7 @@ def evaluate_ids(
         raise NextcharError("the text is too short to evaluate: it needs at least 2 tokens")
     context = getattr(model, "context_size", None)
     if context is not None:
-        return _evaluate_windows(model, ids, context, stride or context // 2, progress)
+        return _evaluate_windows(model, ids, context, stride or context // 2, batch_size, progress)
     was_training = model.training
     model.eval()
     device = model_device(model)

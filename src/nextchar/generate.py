@@ -36,6 +36,16 @@ def filter_logits(
     return logits
 
 
+def penalize_repetition(logits: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch.Tensor:
+    """logits [1, V]; `seen` [V] bool marks the ids already in the text. Positive logits are
+    divided by the penalty, negative ones multiplied: every seen token scores lower than it
+    would (CTRL's rule, as in transformers)."""
+    if penalty == 1.0:
+        return logits
+    penalized = torch.where(logits > 0, logits / penalty, logits * penalty)
+    return torch.where(seen, penalized, logits)
+
+
 def sample_next(
     logits: torch.Tensor, config: SampleConfig, generator: torch.Generator | None = None
 ) -> torch.Tensor:
@@ -73,9 +83,13 @@ def generate_ids(
     logits, state = prime_state(model, prime_ids)
     context = getattr(model, "context_size", None)
     history = list(prime_ids[-context:]) if context is not None else []
+    seen = torch.zeros(logits.shape[-1], dtype=torch.bool)
+    seen[torch.tensor(prime_ids)] = True
     for _ in range(config.length):
         # sample on the CPU with a CPU generator: the same seed gives the same text on any device
-        next_id = sample_next(logits.float().cpu(), config, generator)
+        scores = penalize_repetition(logits.float().cpu(), seen, config.repetition_penalty)
+        next_id = sample_next(scores, config, generator)
+        seen[next_id] = True
         yield int(next_id)
         if context is not None:
             history.append(int(next_id))
@@ -94,9 +108,16 @@ def sample_texts(
     Each sample starts with the prime; samples follow each other with one generator."""
     prime_ids = tokenizer.encode(prime)
     generator = torch.Generator().manual_seed(config.seed)
+    beam_search = getattr(model, "beam_search", None)
+    if config.num_beams > 1 and beam_search is None:
+        raise NextcharError("--num-beams needs a GPT-2 model; recurrent models sample")
     for index in range(config.num_samples):
         decoder = tokenizer.stream_decoder(prime_ids)  # words: spaced after the prime
-        for token_id in generate_ids(model, prime_ids, config, generator):
+        if config.num_beams > 1:  # the whole beam is known only at the end
+            new_ids = beam_search(prime_ids, config)
+        else:
+            new_ids = generate_ids(model, prime_ids, config, generator)
+        for token_id in new_ids:
             piece = decoder.feed(token_id)
             if piece:
                 yield index, piece

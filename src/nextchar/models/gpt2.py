@@ -67,6 +67,25 @@ class GPT2LM(nn.Module):
     def init_state(self, batch_size: int, device: torch.device | str | None = None) -> None:
         return None  # an empty cache
 
+    @torch.no_grad()
+    def beam_search(self, prime_ids: list[int], config: Any) -> list[int]:
+        """The `config.num_beams` beam search of transformers' generate: the new ids."""
+        self.eval()
+        room = self.context_size - min(len(prime_ids), self.context_size - 1)
+        length = min(config.length, room)
+        ids = torch.tensor([prime_ids[-(self.context_size - 1) :]], device=self.hf.device)
+        out = self.hf.generate(
+            ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=length,
+            min_new_tokens=length,
+            num_beams=config.num_beams,
+            do_sample=False,
+            repetition_penalty=config.repetition_penalty,
+            pad_token_id=self.hf.config.eos_token_id,
+        )
+        return out[0, ids.shape[1] :].tolist()
+
 
 def build_gpt2(config: ModelConfig) -> GPT2LM:
     """A randomly initialised GPT-2 of the configured size (from scratch, or the skeleton a

@@ -114,6 +114,14 @@ def normalize_text(text: str, normalization: str) -> str:
     return unicodedata.normalize(normalization.upper(), text)
 
 
+def checked_ids(ids: Sequence[int] | np.ndarray, vocab_size: int) -> np.ndarray:
+    """The ids as an int64 array, or one clear error if any is outside 0..vocab_size-1."""
+    array = np.asarray(ids, dtype=np.int64)
+    if array.size and (array.min() < 0 or array.max() >= vocab_size):
+        raise NextcharError(f"token id out of range 0..{vocab_size - 1}")
+    return array
+
+
 def _code_points(text: str) -> np.ndarray:
     # UTF-32 turns a str into one uint32 per code point without a Python-level loop.
     return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
@@ -188,9 +196,7 @@ class CharTokenizer:
         return self.encode_array(text).tolist()
 
     def decode(self, ids: Sequence[int] | np.ndarray) -> str:
-        ids_array = np.asarray(ids, dtype=np.int64)
-        if ids_array.size and (ids_array.min() < 0 or ids_array.max() >= self.vocab_size):
-            raise NextcharError(f"token id out of range 0..{self.vocab_size - 1}")
+        ids_array = checked_ids(ids, self.vocab_size)
         text = "".join(self._chars[ids_array].tolist())
         # NFD ids are jamo and combining marks; users read composed text.
         return unicodedata.normalize("NFC", text) if self.normalization == "nfd" else text
@@ -256,9 +262,7 @@ class ByteTokenizer:
         return list(self.normalize(text).encode("utf-8", "surrogatepass"))
 
     def decode(self, ids: Sequence[int] | np.ndarray) -> str:
-        ids_array = np.asarray(ids, dtype=np.int64)
-        if ids_array.size and (ids_array.min() < 0 or ids_array.max() > 255):
-            raise NextcharError("byte id out of range 0..255")
+        ids_array = checked_ids(ids, 256)
         text = ids_array.astype(np.uint8).tobytes().decode("utf-8", "replace")
         return unicodedata.normalize("NFC", text) if self.normalization == "nfd" else text
 
@@ -428,9 +432,7 @@ class WordTokenizer:
         return self.encode_array(text).tolist()
 
     def decode(self, ids: Sequence[int] | np.ndarray) -> str:
-        ids_list = np.asarray(ids, dtype=np.int64).tolist()
-        if ids_list and (min(ids_list) < 0 or max(ids_list) >= self.vocab_size):
-            raise NextcharError(f"token id out of range 0..{self.vocab_size - 1}")
+        ids_list = checked_ids(ids, self.vocab_size).tolist()
         stream = _WordStream(self, ())
         return "".join(stream.feed(i) for i in ids_list)
 
@@ -568,9 +570,7 @@ class BPETokenizer:
         return self.encode_array(text).tolist()
 
     def decode(self, ids: Sequence[int] | np.ndarray) -> str:
-        ids_list = np.asarray(ids, dtype=np.int64).tolist()
-        if ids_list and (min(ids_list) < 0 or max(ids_list) >= self.vocab_size):
-            raise NextcharError(f"token id out of range 0..{self.vocab_size - 1}")
+        ids_list = checked_ids(ids, self.vocab_size).tolist()
         return b"".join(self.pieces[i] for i in ids_list).decode("utf-8", "replace")
 
     def token_text(self, token_id: int) -> str:

@@ -100,6 +100,11 @@ def build_gpt2(config: ModelConfig) -> GPT2LM:
         resid_pdrop=config.dropout,
         embd_pdrop=config.dropout,
         attn_pdrop=config.dropout,
+        # GPT-2's tanh GELU as one fused PyTorch op: same function as "gelu_new", and a
+        # training step 13 % faster on CPU (measured at 4 layers x 128)
+        activation_function="gelu_pytorch_tanh",
+        bos_token_id=0,  # a BPE learned here puts <|endoftext|> at id 0
+        eos_token_id=0,
     )
     return GPT2LM(transformers.GPT2LMHeadModel(hf_config), config)
 

@@ -342,3 +342,16 @@ def test_beam_search_continues_by_the_requested_length(tiny_gpt2: str) -> None:
     assert first == sample(model, tokenizer, "Seoul is", config)  # deterministic
     new_ids = model.beam_search(tokenizer.encode("Seoul is"), config)
     assert len(new_ids) == 6 and tokenizer.decode(new_ids) == first[0]
+
+
+def test_neighbours_read_gpt2_token_embeddings(tiny_gpt2: str) -> None:
+    from nextchar.embeddings import nearest
+
+    model, tokenizer = load(tiny_gpt2, "cpu")
+    token = tokenizer.token_text(tokenizer.encode(" king")[0])
+    result = nearest(model, tokenizer, token, k=3)
+    wte = model.hf.get_input_embeddings().weight.detach()
+    unit = F.normalize(wte, dim=1)
+    scores = unit @ unit[tokenizer.encode(token)[0]]
+    expected = float(scores.topk(2).values[1])  # the best other than the token itself
+    assert result.neighbours[0][1] == pytest.approx(expected, abs=1e-6)

@@ -57,6 +57,11 @@ class GPT2LM(nn.Module):
     def vocab_size(self) -> int:
         return int(self.hf.config.vocab_size)
 
+    @property
+    def embedding(self) -> nn.Embedding:
+        """The token embedding (wte), as RecurrentLM.embedding: `nextchar neighbors` reads it."""
+        return self.hf.get_input_embeddings()
+
     def forward(self, ids: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         if self.training:  # training windows are independent: no cache to build or carry
             return self.hf(input_ids=ids, use_cache=False).logits, None

@@ -54,10 +54,6 @@ class GPT2LM(nn.Module):
         self._cache_arg = "cache" if "cache" in params else "past_key_values"
 
     @property
-    def vocab_size(self) -> int:
-        return int(self.hf.config.vocab_size)
-
-    @property
     def embedding(self) -> nn.Embedding:
         """The token embedding (wte), as RecurrentLM.embedding: `nextchar neighbors` reads it."""
         return self.hf.get_input_embeddings()

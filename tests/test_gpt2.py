@@ -58,6 +58,13 @@ def test_bpe_round_trips_any_text_and_its_json() -> None:
     assert all("\ufffd" not in p for p in pieces)  # never half a character on screen
 
 
+def test_bpe_ids_equal_encoding_the_whole_text_at_once() -> None:
+    bpe = BPETokenizer.train(TEXT, vocab_size=300)
+    # whitespace around newlines is where cutting the text into lines would change the ids
+    tricky = "king  \n  queen\n\nthe\n x \n\n  y\nz" * 3 + TEXT
+    assert bpe.encode(tricky) == bpe.backend.encode(tricky, add_special_tokens=False).ids
+
+
 def test_bpe_shows_byte_pieces_readably() -> None:
     bpe = BPETokenizer.train("abc abc abc\n", vocab_size=260)
     ids = bpe.encode("한")  # three UTF-8 bytes, no merges for them

@@ -36,11 +36,10 @@ def compare(
         start = time.perf_counter()
         result = evaluate_text(model, tokenizer, text, stride=stride)
         seconds = time.perf_counter() - start
-        config = getattr(model, "config", None)
         rows.append(
             Row(
                 name=reference,
-                model=describe(config) if config is not None else type(model).__name__,
+                model=describe(model.config),
                 tokenizer=f"{tokenizer.unit}, {tokenizer.vocab_size:,}",
                 parameters=count_parameters(model),
                 result=result,

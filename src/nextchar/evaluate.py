@@ -31,7 +31,7 @@ class EvalResult:
     tokens: int  # predicted tokens (every token but the first, which is given)
     chars: int  # characters (NFC code points) those tokens spell
     correct: int  # tokens whose argmax prediction was right
-    unknown: int = 0  # characters mapped to U+FFFD (tokenizers built with unk)
+    unknown: int = 0  # units (characters, words) of the text outside the vocabulary
 
     @property
     def nats_per_token(self) -> float:

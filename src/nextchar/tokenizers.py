@@ -505,6 +505,16 @@ def _tokenizers_library() -> Any:
     return tokenizers
 
 
+# A newline between two non-space characters is a pre-tokenization boundary of GPT-2's
+# byte-level pattern on both sides; a newline next to other whitespace is not (" \n" or
+# "\n  " may be one pre-token), so only the first kind is a safe place to cut the text.
+_SAFE_CUT = re.compile(r"(?<=\S\n)(?=\S)")
+
+
+def _bpe_pieces(text: str) -> list[str]:
+    return _SAFE_CUT.split(text) if text else [""]
+
+
 class BPETokenizer:
     """Byte-level BPE (GPT-2's scheme) through HuggingFace `tokenizers`: every text encodes,
     nothing is unknown, and a token may be a piece of a character (GPT-2's English merges
@@ -545,7 +555,7 @@ class BPETokenizer:
             special_tokens=["<|endoftext|>"],
             show_progress=False,
         )
-        backend.train_from_iterator(text.splitlines(keepends=True), trainer)
+        backend.train_from_iterator(_bpe_pieces(text), trainer)
         return cls(backend)
 
     @classmethod
@@ -560,9 +570,9 @@ class BPETokenizer:
         return text  # byte-level BPE reads the text as it is
 
     def encode_array(self, text: str) -> np.ndarray:
-        # encode_batch runs in parallel in Rust; lines keep each call small
-        lines = text.splitlines(keepends=True) or [""]
-        encodings = self.backend.encode_batch(lines, add_special_tokens=False)
+        # encode_batch runs the pieces in parallel in Rust; they are cut only where the
+        # pre-tokenizer would cut anyway, so the ids equal encoding the text in one piece
+        encodings = self.backend.encode_batch(_bpe_pieces(text), add_special_tokens=False)
         ids = [i for e in encodings for i in e.ids]
         return np.array(ids, dtype=np.int64)
 
@@ -703,9 +713,9 @@ def token_report(tokenizer: Tokenizer, text: str, top: int = 10) -> TokenReport:
     counts = np.bincount(ids, minlength=tokenizer.vocab_size) if ids.size else np.zeros(1)
     used = np.flatnonzero(counts)
     is_partial = getattr(tokenizer, "is_partial", None)
-    partial_ids = [int(i) for i in used if is_partial is not None and is_partial(int(i))]
+    partial_ids = {int(i) for i in used if is_partial is not None and is_partial(int(i))}
     order = sorted(used.tolist(), key=lambda i: (-int(counts[i]), i))
-    whole = [int(i) for i in used if int(i) not in set(partial_ids)]
+    whole = [int(i) for i in used if int(i) not in partial_ids]
     longest = sorted(whole, key=lambda i: (-len(tokenizer.token_text(i)), i))[:top]
     return TokenReport(
         vocab_size=tokenizer.vocab_size,

@@ -214,8 +214,13 @@ def _check_transformers_for(path: str | Path) -> None:
 
 
 def load_tokenizer(path: str | Path) -> Tokenizer:
-    """Only the tokenizer of a checkpoint, run directory or transformers GPT-2."""
+    """Only the tokenizer of a checkpoint, run directory, exported .onnx file or transformers
+    GPT-2."""
+    from nextchar.export import is_onnx_path, load_onnx
     from nextchar.models.gpt2 import is_pretrained_reference, load_pretrained_tokenizer
+
+    if is_onnx_path(path):
+        return load_onnx(path)[1]
 
     if is_pretrained_reference(path):
         _check_transformers_for(path)
@@ -225,9 +230,14 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
 
 
 def load(path: str | Path, device: str | torch.device = "auto") -> tuple[nn.Module, Tokenizer]:
-    """A ready (model, tokenizer) in eval mode from a checkpoint or run directory -- or from a
-    transformers GPT-2: a save_pretrained directory or a hub name such as "gpt2"."""
+    """A ready (model, tokenizer) in eval mode from a checkpoint or run directory, a file
+    written by `nextchar export` (.onnx, run by onnxruntime on the CPU), or a transformers
+    GPT-2: a save_pretrained directory or a hub name such as "gpt2"."""
+    from nextchar.export import is_onnx_path, load_onnx
     from nextchar.models.gpt2 import is_pretrained_reference, load_pretrained
+
+    if is_onnx_path(path):
+        return load_onnx(path)
 
     if is_pretrained_reference(path):
         _check_transformers_for(path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import typing
 from collections.abc import Callable, Sequence
@@ -423,6 +424,11 @@ def _run_train(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- sample / predict
 
+_MODEL_ARG_HELP = (
+    "checkpoint or run directory, a file from `nextchar export` (.onnx), or a GPT-2 "
+    "(name such as gpt2, or directory)"
+)
+
 
 def _add_sample(sub: argparse._SubParsersAction) -> None:
     d = SampleConfig()
@@ -434,7 +440,7 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "checkpoint",
-        help="checkpoint or run directory, or a GPT-2 (name such as gpt2, or directory)",
+        help=_MODEL_ARG_HELP,
     )
     p.add_argument(
         "--prime",
@@ -517,7 +523,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "checkpoint",
-        help="checkpoint or run directory, or a GPT-2 (name such as gpt2, or directory)",
+        help=_MODEL_ARG_HELP,
     )
     p.add_argument("text", help="the text so far")
     p.add_argument("--top-k", type=int, default=10, help="how many candidates (default: 10)")
@@ -552,6 +558,36 @@ def _run_predict(args: argparse.Namespace) -> int:
     for token, p in prediction.candidates:
         bar = "█" * round(30 * p / top) or "▏"
         print(f"  {_shown(token):>{width}}  {p:6.1%}  {bar}")
+    return 0
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export",
+        help="export a checkpoint to ONNX (state as explicit inputs and outputs)",
+        description="Write an RNN/LSTM/GRU checkpoint as one ONNX file: inputs ids [B, T] and "
+        "the state (h, and c for LSTM), outputs logits and the new state; batch and sequence "
+        "axes are dynamic. The tokenizer travels inside the file, so `nextchar sample OUT.onnx` "
+        "and onnxruntime alone can use it.",
+    )
+    p.add_argument("checkpoint", help="checkpoint or run directory")
+    p.add_argument("out", help="the .onnx file to write")
+    p.add_argument("--format", choices=("onnx",), default="onnx", help="export format")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: 17)")
+    p.set_defaults(run=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from nextchar.export import OPSET, export_onnx, load_onnx
+
+    out = export_onnx(args.checkpoint, args.out, args.opset or OPSET)
+    model, _ = load_onnx(out)  # proves the file loads in onnxruntime before we say so
+    names = ", ".join(model.names)
+    print(
+        f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, opset {args.opset or OPSET}): "
+        f"ids [batch, sequence] + state {names} -> logits + new state"
+    )
+    print(f"next: nextchar sample {out} --length 300")
     return 0
 
 
@@ -851,6 +887,7 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_tokens,
     _add_eval,
     _add_compare,
+    _add_export,
     _add_experiment,
 )
 
@@ -877,6 +914,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"nextchar {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `nextchar eval ... | head`: the reader left; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

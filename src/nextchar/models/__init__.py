@@ -42,5 +42,7 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def model_device(model: nn.Module) -> torch.device:
-    """Where the model's parameters live (inputs are moved there)."""
-    return next(model.parameters()).device
+    """Where the model's parameters live (inputs are moved there); the CPU for a model with
+    none (an ONNX model run by onnxruntime)."""
+    first = next(model.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")

@@ -357,6 +357,7 @@ def _default_run_dir(files: list[str]) -> Path:
 
 
 def _run_train(args: argparse.Namespace) -> int:
+    from nextchar.distributed import from_env
     from nextchar.train import RESUME_OVERRIDES, resume_config, train
 
     given = vars(args)
@@ -396,14 +397,17 @@ def _run_train(args: argparse.Namespace) -> int:
         model_config = ModelConfig(**model_kw)
         config = TrainConfig(files=tuple(args.files), **train_kw)
         run_dir = Path(args.out) if args.out else _default_run_dir(args.files)
+    main_process = from_env().is_main  # under torchrun, rank 0 alone reports
     result = train(
         model_config,
         config,
         run_dir,
         resume=bool(args.resume),
-        progress=not args.quiet,
-        log=lambda line: print(line, flush=True),
+        progress=not args.quiet and main_process,
+        log=lambda line: print(line, flush=True) if main_process else None,
     )
+    if not main_process:
+        return 130 if result.interrupted else 0
     status = "interrupted" if result.interrupted else "done"
     print(
         f"{status}: {result.step} steps in {result.seconds:.0f} s, "

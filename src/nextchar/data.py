@@ -5,7 +5,7 @@ and cut [B, T] batches from it. Knows tokenizers by their protocol only; nothing
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -108,13 +108,17 @@ class Batches:
     mode "streams": window k % n_windows of the B streams; the caller carries the hidden
     state between windows and resets it when `starts_epoch(k)`.
     mode "random": B windows at random offsets drawn from a generator seeded by (seed, k).
+
+    `rows` picks one process's share of every global batch (training over several processes):
+    the same windows are cut, and each process keeps its rows of them.
     """
 
     data: torch.Tensor  # [N] flat ids
-    batch_size: int
+    batch_size: int  # the global batch
     seq_len: int
     mode: str = "streams"
     seed: int = 0
+    rows: slice = field(default_factory=lambda: slice(None))
 
     def __post_init__(self) -> None:
         if self.mode not in ("streams", "random"):
@@ -131,7 +135,8 @@ class Batches:
 
     @property
     def streams(self) -> torch.Tensor:
-        return batchify(self.data, self.batch_size)
+        """This process's rows of the B streams: [B (or its share), N // B]."""
+        return batchify(self.data, self.batch_size)[self.rows]
 
     @property
     def windows_per_epoch(self) -> int:
@@ -145,12 +150,12 @@ class Batches:
     def get(
         self, step: int, streams: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(x, y), both [B, T] int64; y is x shifted by one position."""
+        """(x, y), both [B, T] int64 (this process's rows); y is x shifted by one position."""
         if self.mode == "random":
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
             starts = torch.randint(
                 0, self.data.numel() - self.seq_len, (self.batch_size,), generator=g
-            )
+            )[self.rows]
             rows = torch.stack([self.data[s : s + self.seq_len + 1] for s in starts.tolist()])
         else:
             streams = self.streams if streams is None else streams

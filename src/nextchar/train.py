@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from nextchar import __version__
+from nextchar import distributed as dist
 from nextchar.checkpoint import (
     WEIGHTS,
     load_resume_state,
@@ -216,13 +217,15 @@ def _state_from_list(tensors: list[torch.Tensor], cell: str, device: torch.devic
 
 
 class _Metrics:
-    """Appends one JSON object per line to metrics.jsonl and keeps the curves for the plot."""
+    """Appends one JSON object per line to metrics.jsonl and keeps the curves for the plot.
+    Only the main process writes (`enabled`)."""
 
-    def __init__(self, path: Path, start_step: int) -> None:
+    def __init__(self, path: Path, start_step: int, enabled: bool = True) -> None:
         self.path = path
+        self.enabled = enabled
         self.train: list[tuple[int, float]] = []
         self.val: list[tuple[int, float]] = []
-        if path.exists():  # resuming: keep history up to the resumed step only
+        if enabled and path.exists():  # resuming: keep history up to the resumed step only
             kept = []
             for line in path.read_text().splitlines():
                 row = json.loads(line)
@@ -238,6 +241,8 @@ class _Metrics:
             self.val.append((row["step"], row["val_bpc"]))
 
     def write(self, **row: Any) -> None:
+        if not self.enabled:
+            return
         self._remember(row)
         with self.path.open("a") as f:
             f.write(json.dumps(row) + "\n")
@@ -275,7 +280,9 @@ class _Run:
     run_dir: Path
     device: torch.device
     corpus: Corpus
-    model: torch.nn.Module
+    model: torch.nn.Module  # the model itself: evaluated and saved
+    trained: torch.nn.Module  # what the steps run: the model, or DDP around it
+    group: dist.Group
     optimizer: torch.optim.Optimizer
     batches: Batches
     streams: torch.Tensor | None  # [B, N/B] on the device (streams mode)
@@ -307,7 +314,7 @@ class _Run:
         x, y = self.batches.get(self.step, self.streams)
         x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
         with autocast:
-            logits, new_carry = self.model(x, self.carry)  # [B, T, V]
+            logits, new_carry = self.trained(x, self.carry)  # [B, T, V]
         loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -318,22 +325,34 @@ class _Run:
         self.step += 1
         return loss
 
-    def evaluate_and_save(self, elapsed: float) -> float:
-        """Validation bpc now; `best/` if it improved; always a resumable `last/`."""
+    def evaluate_and_save(self, elapsed: float) -> float | None:
+        """Validation bpc now; `best/` if it improved; always a resumable `last/`. Every
+        process takes part (the carried state and RNG of all are saved); the main process
+        evaluates and writes, and the others get None."""
+        # Saved at a step boundary: the RNG state is the one the next step starts from, so
+        # dropout masks after a resume are those of an uninterrupted run.
+        cuda = self.device.type == "cuda"
+        carry = [dist.gather_rows(self.group, s, dim=1) for s in _state_list(self.carry)]
+        rng_cpu = dist.gather_bytes(self.group, torch.get_rng_state())
+        rng_cuda = (
+            dist.gather_bytes(self.group, torch.cuda.get_rng_state(self.device)) if cuda else None
+        )
+        self.last_eval_step = self.step
+        if not self.group.is_main:
+            return None
         val_bpc = self.validate(self.model)
         self.metrics.write(step=self.step, val_bpc=val_bpc)
         info = {**self.meta, "step": self.step, "val_bpc": val_bpc}
         if val_bpc < self.best:
             self.best = val_bpc
             save_checkpoint(self.run_dir / "best", self.model, self.corpus.tokenizer, info)
-        # Saved at a step boundary: the RNG state is the one the next step starts from, so
-        # dropout masks after a resume are those of an uninterrupted run.
-        cuda = self.device.type == "cuda"
         resume_blob = {
             "optimizer": self.optimizer.state_dict(),
-            "carry": _state_list(self.carry),
-            "rng_cpu": torch.get_rng_state(),
-            "rng_cuda": torch.cuda.get_rng_state(self.device) if cuda else None,
+            "carry": carry,  # [layers, global batch, hidden]: the layout of one process
+            "rng_cpu": rng_cpu[0],
+            "rng_cuda": rng_cuda[0] if rng_cuda else None,
+            "rng_cpu_ranks": rng_cpu,
+            "rng_cuda_ranks": rng_cuda,
         }
         state = {
             "step": self.step,
@@ -344,7 +363,6 @@ class _Run:
         save_checkpoint(
             self.run_dir / "last", self.model, self.corpus.tokenizer, info, resume_blob, state
         )
-        self.last_eval_step = self.step
         return val_bpc
 
 
@@ -378,7 +396,10 @@ def _open_run(
     log: Callable[[str], None],
 ) -> _Run:
     """Read the data and build (or, resuming, restore) model, optimizer and position."""
-    device = pick_device(config.device)
+    group = dist.from_env()
+    dist.check_batch(group, config.batch_size)
+    device = dist.device_for(group, pick_device(config.device))
+    dist.start(group, device)
     if resume:
         ckpt, saved = read_meta(run_dir / "last")
         resume_state, trainer_state = load_resume_state(ckpt)
@@ -431,13 +452,26 @@ def _open_run(
     if config.freeze_embeddings and model.embedding is not None:
         model.embedding.weight.requires_grad_(False)
     model = model.to(device)
+    trained = model
+    if group.enabled:
+        from torch.nn.parallel import DistributedDataParallel
+
+        # DDP copies rank 0's weights to every process here, and from now on averages the
+        # gradients across processes during backward().
+        trained = DistributedDataParallel(
+            model, device_ids=[device] if device.type == "cuda" else None
+        )
+        if group.rank > 0:  # dropout masks of their own; rank 0 draws what one process would
+            torch.manual_seed(config.seed + group.rank)
     optimizer = _optimizer(model, config)
+    rows = group.rows(config.batch_size)
     batches = Batches(
-        corpus.train_ids, config.batch_size, config.seq_len, config.batching, config.seed
+        corpus.train_ids, config.batch_size, config.seq_len, config.batching, config.seed, rows
     )
     streams = batches.streams.to(device) if config.batching == "streams" else None
     start_step = int(trainer_state["step"]) if resume else 0
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if group.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
     meta: dict[str, Any] = {
         "train": config.to_dict(),
         "nextchar_version": __version__,
@@ -453,23 +487,48 @@ def _open_run(
         device,
         corpus,
         model,
+        trained,
+        group,
         optimizer,
         batches,
         streams,
-        _Metrics(run_dir / "metrics.jsonl", start_step),
+        _Metrics(run_dir / "metrics.jsonl", start_step, enabled=group.is_main),
         meta,
         step=start_step,
     )
     if resume:
         load_weights(model, run_dir / "last" / WEIGHTS)
         optimizer.load_state_dict(resume_state["optimizer"])
-        run.carry = _state_from_list(resume_state["carry"], model_config.cell, device)
-        torch.set_rng_state(resume_state["rng_cpu"])
-        if device.type == "cuda" and resume_state.get("rng_cuda") is not None:
-            torch.cuda.set_rng_state(resume_state["rng_cuda"], device)
+        carry = [t[:, rows] for t in resume_state["carry"]]  # this process's rows
+        run.carry = _state_from_list(carry, model_config.cell, device)
+        _restore_rng(resume_state, group, device, config.seed + start_step, log)
         run.best = float(trainer_state["best_val_bpc"])
         run.elapsed_before = float(trainer_state["elapsed"])
     return run
+
+
+def _restore_rng(
+    saved: dict[str, Any],
+    group: dist.Group,
+    device: torch.device,
+    fallback_seed: int,
+    log: Callable[[str], None],
+) -> None:
+    """Each process continues its own random stream; a run resumed with another number of
+    processes cannot, so its dropout masks are drawn afresh (the weights are unaffected)."""
+    cpu = saved.get("rng_cpu_ranks") or [saved["rng_cpu"]]
+    cuda = saved.get("rng_cuda_ranks") or [saved.get("rng_cuda")]
+    if len(cpu) != group.world_size:
+        if group.is_main:
+            log(
+                f"resuming on {group.world_size} process(es) a run saved from {len(cpu)}: "
+                "random streams (dropout) start afresh"
+            )
+        torch.manual_seed(fallback_seed + group.rank)
+        return
+    torch.set_rng_state(cpu[group.rank])
+    if device.type == "cuda" and cuda[group.rank] is not None:
+        torch.cuda.set_rng_state(cuda[group.rank], device)
 
 
 def train(
@@ -489,6 +548,14 @@ def train(
     starts (such as how the embedding was initialised).
     """
     run = _open_run(model_config, config, Path(run_dir), resume, corpus, log or (lambda _: None))
+    try:
+        return _loop(run, progress, should_stop)
+    finally:
+        dist.stop(run.group)
+
+
+def _loop(run: _Run, progress: bool, should_stop: Callable[[int], bool] | None) -> TrainResult:
+    config, group = run.config, run.group
     use_bf16 = _use_bf16(config, run.device)
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
@@ -504,25 +571,33 @@ def train(
     bar = tqdm(
         total=total,
         initial=run.step,
-        disable=not progress,
+        disable=not (progress and group.is_main),
         unit="step",
         dynamic_ncols=True,
         desc=run.run_dir.name,
     )
+    asked = False
     with _interrupt_flag() as flag:
         while total is None or run.step < total:
-            spent = elapsed()
+            # Every process must stop at the same step and follow the same clock (the
+            # learning rate may follow it): rank 0's time, and stop if any process asks.
+            spent, stop = dist.agree(group, elapsed(), asked, run.device)
+            if stop:
+                if run.last_eval_step != run.step:
+                    run.evaluate_and_save(spent)
+                interrupted = True
+                break
             if config.max_time is not None and spent >= config.max_time:
                 break
             lr = lr_at(run.step, config, spent / config.max_time if config.max_time else 0.0)
             loss = run.train_step(lr, autocast)
-            window_tokens += config.batch_size * config.seq_len
+            window_tokens += config.batch_size * config.seq_len  # the global batch
             bar.update(1)
             if run.step % config.log_every == 0 or run.step == total:
                 now = time.perf_counter()
                 cps = window_tokens * chars_per_token / max(now - window_start, 1e-9)
                 window_start, window_tokens = now, 0
-                loss_value = loss.item()
+                loss_value = dist.mean(group, loss).item()  # the loss of the global batch
                 run.metrics.write(
                     step=run.step,
                     loss=loss_value,
@@ -535,36 +610,34 @@ def train(
                     f"loss {loss_value:.3f}  val {val_text} bpc  {cps:,.0f} char/s",
                     refresh=False,
                 )
-            stop = flag["stop"] or (should_stop is not None and should_stop(run.step))
-            if run.step % config.eval_every == 0 or run.step == total or stop:
+            asked = flag["stop"] or (should_stop is not None and should_stop(run.step))
+            if run.step % config.eval_every == 0 or run.step == total:
                 val_bpc = run.evaluate_and_save(elapsed())
                 window_start = time.perf_counter()  # evaluation is not training speed
-            if stop:
-                interrupted = True
-                break
     bar.close()
-    seconds = elapsed()
+    seconds = dist.agree(group, elapsed(), False, run.device)[0]
     if not interrupted and run.last_eval_step != run.step:
         # stopped by the time budget between evaluations: record and save where we are
         run.evaluate_and_save(seconds)
     mc = run.model.config
-    plot_curves(
-        run.metrics,
-        run.run_dir / "curves.png",
-        f"{run.run_dir.name}: {describe(mc)}, {count_parameters(run.model):,} parameters",
-    )
     final = run.best
-    if not interrupted:  # the number users quote: the best checkpoint on all validation text
-        best_model = build_model(mc).to(run.device)
-        load_weights(best_model, run.run_dir / "best" / WEIGHTS)
-        final = run.validate(best_model, full=True)
+    if group.is_main:
+        plot_curves(
+            run.metrics,
+            run.run_dir / "curves.png",
+            f"{run.run_dir.name}: {describe(mc)}, {count_parameters(run.model):,} parameters",
+        )
+        if not interrupted:  # the number users quote: the best checkpoint on all validation text
+            best_model = build_model(mc).to(run.device)
+            load_weights(best_model, run.run_dir / "best" / WEIGHTS)
+            final = run.validate(best_model, full=True)
     return TrainResult(
         run.run_dir,
         run.step,
         run.best,
         final,
         seconds,
-        _mean_speed(run.run_dir / "metrics.jsonl"),
+        _mean_speed(run.run_dir / "metrics.jsonl") if group.is_main else 0.0,
         interrupted,
         count_parameters(run.model),
         run.corpus.tokenizer.unit,

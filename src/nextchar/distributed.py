@@ -1,0 +1,133 @@
+"""Training over several processes with PyTorch DistributedDataParallel, started by torchrun.
+
+torchrun sets RANK, WORLD_SIZE and LOCAL_RANK (and the rendezvous address) for every process;
+`nextchar train` reads them here and nowhere else. One process is rank 0, the main one: it
+alone writes checkpoints, metrics and the progress bar. The others compute and agree.
+
+    torchrun --nproc-per-node 2 -m nextchar train FILE ...
+
+--batch-size stays the *global* batch: rank r of N takes rows [r*B/N, (r+1)*B/N) of each
+[B, T] batch, so N processes compute the gradient one process computes for batch B, and the
+losses of the two runs follow each other (tested on CPU with 2 gloo processes).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+
+import torch
+import torch.distributed as dist
+
+from nextchar.errors import NextcharError
+
+
+@dataclass(frozen=True)
+class Group:
+    """This process's place among the training processes (rank 0 of 1 without torchrun)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    def rows(self, batch_size: int) -> slice:
+        """This rank's rows of a global batch of `batch_size`."""
+        per_rank = batch_size // self.world_size
+        return slice(self.rank * per_rank, (self.rank + 1) * per_rank)
+
+
+def from_env() -> Group:
+    """The group torchrun describes in the environment; a single process without it."""
+    try:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        rank = int(os.environ.get("RANK", "0"))
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+    except ValueError:
+        raise NextcharError("RANK, WORLD_SIZE and LOCAL_RANK must be integers") from None
+    return Group(rank, world, local)
+
+
+def check_batch(group: Group, batch_size: int) -> None:
+    if batch_size % group.world_size:
+        raise NextcharError(
+            f"--batch-size {batch_size} is the global batch, split over {group.world_size} "
+            f"processes: use a multiple of {group.world_size}"
+        )
+
+
+def start(group: Group, device: torch.device) -> None:
+    """Join the process group: NCCL between GPUs, gloo between CPU processes."""
+    if not group.enabled or dist.is_initialized():
+        return
+    if device.type == "mps":
+        raise NextcharError("training over several processes needs CUDA or the CPU, not mps")
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    kwargs = {"device_id": device} if device.type == "cuda" else {}
+    dist.init_process_group(backend, timeout=timedelta(minutes=30), **kwargs)
+
+
+def stop(group: Group) -> None:
+    if group.enabled and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def device_for(group: Group, device: torch.device) -> torch.device:
+    """One GPU per process on a node: local rank r takes cuda:r."""
+    if group.enabled and device.type == "cuda":
+        if group.local_rank >= torch.cuda.device_count():
+            raise NextcharError(
+                f"process {group.local_rank} on this node has no GPU of its own "
+                f"({torch.cuda.device_count()} visible): use --nproc-per-node "
+                f"{torch.cuda.device_count()} or fewer"
+            )
+        torch.cuda.set_device(group.local_rank)
+        return torch.device("cuda", group.local_rank)
+    return device
+
+
+def mean(group: Group, value: torch.Tensor) -> torch.Tensor:
+    """The mean of a scalar over all processes (a no-op for one)."""
+    if not group.enabled:
+        return value
+    value = value.detach().clone()
+    dist.all_reduce(value, op=dist.ReduceOp.SUM)
+    return value / group.world_size
+
+
+def agree(group: Group, seconds: float, stop: bool, device: torch.device) -> tuple[float, bool]:
+    """Rank 0's clock and 'stop if any process asks to' (Ctrl-C, --max-time): every process
+    must take the same decisions, or one would wait forever for the others' gradients; and
+    a learning rate that follows the clock must be the same number everywhere."""
+    if not group.enabled:
+        return seconds, stop
+    both = torch.tensor([seconds if group.is_main else 0.0, float(stop)], device=device)
+    dist.all_reduce(both, op=dist.ReduceOp.SUM)
+    return float(both[0]), bool(both[1] > 0)
+
+
+def gather_rows(group: Group, tensor: torch.Tensor, dim: int) -> torch.Tensor:
+    """Concatenate every process's slice along `dim`, in rank order (e.g. the carried hidden
+    state [L, B/N, H] -> [L, B, H], the layout a single process would have)."""
+    if not group.enabled:
+        return tensor
+    parts = [torch.empty_like(tensor) for _ in range(group.world_size)]
+    dist.all_gather(parts, tensor.contiguous())
+    return torch.cat(parts, dim=dim)
+
+
+def gather_bytes(group: Group, tensor: torch.Tensor) -> list[torch.Tensor]:
+    """Every process's copy of a small uint8 tensor (RNG states), in rank order."""
+    if not group.enabled:
+        return [tensor]
+    parts: list[torch.Tensor | None] = [None] * group.world_size
+    dist.all_gather_object(parts, tensor)
+    return [p for p in parts if p is not None]

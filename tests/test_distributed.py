@@ -23,7 +23,8 @@ TEXT = "".join(
 )
 # a small model and batch 8 = 2 processes x 4 rows; dropout 0 so the two runs are comparable
 FLAGS = [
-    "--cell", "lstm", "--hidden-size", "32", "--num-layers", "2", "--batch-size", "8", "--seq-len", "16",
+    "--cell", "lstm", "--hidden-size", "32", "--num-layers", "2",
+    "--batch-size", "8", "--seq-len", "16",
     "--eval-every", "4", "--log-every", "2", "--device", "cpu", "--quiet",
     "--schedule", "constant", "--warmup-steps", "0", "--lr", "1e-2",
 ]  # fmt: skip
@@ -129,3 +130,25 @@ def test_the_ranks_rows_make_up_the_global_batch(mode) -> None:
         assert torch.equal(torch.cat([p[0] for p in parts]), x)
         assert torch.equal(torch.cat([p[1] for p in parts]), y)
         assert all(p[0].shape == (2, 10) for p in parts)
+
+
+@pytest.mark.cuda
+def test_torchrun_on_one_gpu_runs_ddp_over_nccl_and_tracks_one_process(tmp_path) -> None:
+    (tmp_path / "plays.txt").write_text(TEXT)
+    flags = [f if f != "cpu" else "cuda" for f in FLAGS] + ["--precision", "fp32"]
+    ddp = torchrun("train", "plays.txt", "--out", "ddp", "--max-steps", "12", *flags,
+                   cwd=tmp_path, processes=1)  # fmt: skip
+    one = single("train", "plays.txt", "--out", "one", "--max-steps", "12", *flags, cwd=tmp_path)
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    assert one.returncode == 0, one.stderr
+    assert_runs_track(tmp_path / "ddp", tmp_path / "one")
+
+
+def test_torchrun_with_one_process_still_forms_a_group(monkeypatch) -> None:
+    from nextchar.distributed import from_env
+
+    for key, value in {"RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "localhost"}.items():
+        monkeypatch.setenv(key, value)
+    assert from_env().enabled and from_env().is_main
+    monkeypatch.delenv("MASTER_ADDR")
+    assert not from_env().enabled  # variables without a launcher: one plain process

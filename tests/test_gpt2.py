@@ -362,3 +362,33 @@ def test_neighbours_read_gpt2_token_embeddings(tiny_gpt2: str) -> None:
     scores = unit @ unit[tokenizer.encode(token)[0]]
     expected = float(scores.topk(2).values[1])  # the best other than the token itself
     assert result.neighbours[0][1] == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.cuda
+def test_gpt2_on_cuda_trains_in_bf16_and_caches_like_a_full_forward(tmp_path) -> None:
+    from nextchar.config import ModelConfig, TrainConfig
+    from nextchar.train import train
+
+    (tmp_path / "t.txt").write_text(TEXT)
+    model = ModelConfig(kind="gpt2", n_layer=2, n_head=2, n_embd=32, block_size=32)
+    cfg = TrainConfig(
+        files=(str(tmp_path / "t.txt"),),
+        batch_size=8,
+        seq_len=32,
+        max_steps=120,
+        eval_every=60,
+        lr=3e-3,
+        device="cuda",
+        precision="bf16",
+    )
+    result = train(model, cfg, tmp_path / "run", progress=False)
+    assert result.final_val_bpc < 2.0
+    gpu, tok = load(tmp_path / "run", "cuda")
+    ids = torch.tensor([tok.encode(TEXT[:200])[:20]], device="cuda")
+    with torch.no_grad():
+        full, _ = gpu(ids)
+        steps, state = [], None
+        for t in range(ids.shape[1]):
+            logits, state = gpu(ids[:, t : t + 1], state)
+            steps.append(logits)
+    torch.testing.assert_close(torch.cat(steps, 1), full, atol=1e-4, rtol=1e-4)

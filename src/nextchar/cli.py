@@ -248,7 +248,9 @@ _TRAIN_HELP = {
     "log_every": "write a metrics line every N steps",
     "seed": "random seed",
     "device": "auto (cuda > mps > cpu), cpu, cuda or mps",
-    "precision": "auto (bf16 autocast on CUDA where supported), fp32 or bf16",
+    "precision": "auto (bf16 autocast on CUDA GPUs that support it, else fp32), fp32 or bf16 "
+    "(bf16 also on CPUs: fast only with AMX / AVX-512 BF16)",
+    "compile": "torch.compile the model for training (compiles for a minute first)",
 }
 _CHOICES = {
     "kind": MODEL_KINDS,

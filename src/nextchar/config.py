@@ -194,6 +194,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"  # auto (bf16 on CUDA where supported, else fp32) | fp32 | bf16
+    compile: bool = False  # torch.compile the training step's model (README, "Precision")
 
     def __post_init__(self) -> None:
         one_of("tokenizer", self.tokenizer, TOKENIZERS)

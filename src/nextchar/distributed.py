@@ -30,6 +30,7 @@ class Group:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    launched: bool = False  # started by torchrun (or another launcher that sets the variables)
 
     @property
     def is_main(self) -> bool:
@@ -37,7 +38,10 @@ class Group:
 
     @property
     def enabled(self) -> bool:
-        return self.world_size > 1
+        # Under a launcher even one process joins a group: `--nproc-per-node 1` then runs the
+        # very code path (DDP, NCCL) that N processes run, which is how it is checked on a
+        # machine with one GPU.
+        return self.launched or self.world_size > 1
 
     def rows(self, batch_size: int) -> slice:
         """This rank's rows of a global batch of `batch_size`."""
@@ -53,7 +57,8 @@ def from_env() -> Group:
         local = int(os.environ.get("LOCAL_RANK", "0"))
     except ValueError:
         raise NextcharError("RANK, WORLD_SIZE and LOCAL_RANK must be integers") from None
-    return Group(rank, world, local)
+    launched = all(k in os.environ for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR"))
+    return Group(rank, world, local, launched)
 
 
 def check_batch(group: Group, batch_size: int) -> None:

@@ -191,16 +191,26 @@ def _optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optim
     return torch.optim.AdamW(groups, lr=config.lr)
 
 
-def _use_bf16(config: TrainConfig, device: torch.device) -> bool:
-    if config.precision == "fp32":
-        return False
-    supported = device.type == "cuda" and torch.cuda.is_bf16_supported()
-    if config.precision == "bf16" and not supported:
-        raise NextcharError(
-            f"--precision bf16 needs a CUDA GPU with bf16 support; this run is "
-            f"on {device}: use --precision fp32 or auto"
-        )
-    return supported
+def autocast_for(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """The mixed-precision context of a training step. `auto` is bf16 on CUDA GPUs that
+    support it and fp32 elsewhere: on a CPU without AMX / AVX-512 BF16, bf16 autocast made an
+    LSTM step 3.4x slower (README, "Precision"), so the CPU uses it only when asked."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if device.type == "cuda":
+        if torch.cuda.is_bf16_supported():
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        if precision == "bf16":
+            raise NextcharError(
+                f"--precision bf16 needs a GPU with bf16 support ({torch.cuda.get_device_name()} "
+                "has none): use --precision fp32 or auto"
+            )
+        return contextlib.nullcontext()
+    if device.type == "cpu" and precision == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    if precision == "bf16":
+        raise NextcharError(f"--precision bf16 runs on CUDA or the CPU, not {device.type}")
+    return contextlib.nullcontext()
 
 
 def _state_list(state: State | None) -> list[torch.Tensor]:
@@ -312,6 +322,9 @@ class _Run:
         if self.streams is None or self.batches.starts_epoch(self.step):
             self.carry = None  # random windows, or a new pass over the streams
         x, y = self.batches.get(self.step, self.streams)
+        if self.streams is None and self.device.type == "cuda":
+            # random windows are cut on the host: page-locked memory lets the copy overlap
+            x, y = x.pin_memory(), y.pin_memory()
         x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
         with autocast:
             logits, new_carry = self.trained(x, self.carry)  # [B, T, V]
@@ -463,6 +476,10 @@ def _open_run(
         )
         if group.rank > 0:  # dropout masks of their own; rank 0 draws what one process would
             torch.manual_seed(config.seed + group.rank)
+    if config.compile:
+        # compiled forward and backward for the steps; evaluation and checkpoints use the
+        # plain module, whose parameters are the same tensors
+        trained = torch.compile(trained)
     optimizer = _optimizer(model, config)
     rows = group.rows(config.batch_size)
     batches = Batches(
@@ -556,10 +573,7 @@ def train(
 
 def _loop(run: _Run, progress: bool, should_stop: Callable[[int], bool] | None) -> TrainResult:
     config, group = run.config, run.group
-    use_bf16 = _use_bf16(config, run.device)
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
-    )
+    autocast = autocast_for(config.precision, run.device)
     chars_per_token = run.corpus.train_chars / max(1, run.corpus.train_ids.numel())
     total, interrupted, val_bpc = config.max_steps, False, None
     start = time.perf_counter()
@@ -655,7 +669,7 @@ def _mean_speed(path: Path) -> float:
 
 
 # What may change when a run is resumed: its budget and bookkeeping, never what it learns from.
-RESUME_OVERRIDES = ("max_steps", "max_time", "device", "eval_every", "log_every")
+RESUME_OVERRIDES = ("max_steps", "max_time", "device", "eval_every", "log_every", "compile")
 
 
 def resume_config(run_dir: str | Path, **overrides: Any) -> tuple[ModelConfig, TrainConfig]:

@@ -793,7 +793,8 @@ def _run_eval(args: argparse.Namespace) -> int:
         print(f"  per character    {r.nats_per_char:.4f} nats = {r.bits_per_char:.4f} bits")
         unit = tokenizer.unit
         print(f"  perplexity       {r.perplexity:.3f} (per {unit})")
-        print(f"  next-{unit} acc.".ljust(19) + f"{r.accuracy:.1%}")
+        label = f"  next-{unit} acc."
+        print(f"{label:<18} {r.accuracy:.1%}")
         if unit == "word":
             print(
                 f"  unknown words    {r.unknown:,} of {r.tokens + 1:,} "

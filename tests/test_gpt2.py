@@ -382,7 +382,7 @@ def test_gpt2_on_cuda_trains_in_bf16_and_caches_like_a_full_forward(tmp_path) ->
         precision="bf16",
     )
     result = train(model, cfg, tmp_path / "run", progress=False)
-    assert result.final_val_bpc < 2.0
+    assert result.final_val_bpc < 3.0  # from log2(V) = 4.7 bits
     gpu, tok = load(tmp_path / "run", "cuda")
     ids = torch.tensor([tok.encode(TEXT[:200])[:20]], device="cuda")
     with torch.no_grad():

@@ -203,3 +203,32 @@ def test_compiled_training_computes_what_eager_training_computes(tmp_path) -> No
     # the checkpoint holds the plain module's names, loadable without torch.compile
     model, _ = load(tmp_path / "True", device="cpu")
     assert not any("_orig_mod" in name for name in model.state_dict())
+
+
+def test_auto_precision_follows_the_measurements(monkeypatch) -> None:
+    import contextlib
+    import warnings
+
+    from nextchar.train import autocast_for
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert isinstance(autocast_for("auto", cpu, "recurrent"), contextlib.nullcontext)
+    assert isinstance(autocast_for("auto", cpu, "gpt2"), contextlib.nullcontext)
+    on_cpu = autocast_for("bf16", cpu)
+    assert (on_cpu.device, on_cpu.fast_dtype) == ("cpu", torch.bfloat16)
+    with pytest.raises(NextcharError, match="CUDA or the CPU, not mps"):
+        autocast_for("bf16", torch.device("mps"))
+    # on a bf16 GPU: GPT-2 gets bf16, recurrent models keep fp32 (cuDNN's TF32 was faster)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no CUDA here: torch disables the context it builds
+        gpt2 = autocast_for("auto", cuda, "gpt2")
+        forced = autocast_for("bf16", cuda, "recurrent")
+    assert (gpt2.device, gpt2.fast_dtype) == ("cuda", torch.bfloat16)
+    assert (forced.device, forced.fast_dtype) == ("cuda", torch.bfloat16)
+    assert isinstance(autocast_for("auto", cuda, "recurrent"), contextlib.nullcontext)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a, **k: "Old GPU")
+    assert isinstance(autocast_for("auto", cuda, "gpt2"), contextlib.nullcontext)
+    with pytest.raises(NextcharError, match="Old GPU"):
+        autocast_for("bf16", cuda, "gpt2")

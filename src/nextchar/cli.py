@@ -248,8 +248,8 @@ _TRAIN_HELP = {
     "log_every": "write a metrics line every N steps",
     "seed": "random seed",
     "device": "auto (cuda > mps > cpu), cpu, cuda or mps",
-    "precision": "auto (bf16 autocast on CUDA GPUs that support it, else fp32), fp32 or bf16 "
-    "(bf16 also on CPUs: fast only with AMX / AVX-512 BF16)",
+    "precision": "auto (bf16 autocast for GPT-2 on CUDA; fp32 for recurrent models, whose "
+    "cuDNN kernels use TF32, and on CPUs), fp32 or bf16 (on a CPU fast only with AMX)",
     "compile": "torch.compile the model for training (compiles for a minute first)",
 }
 _CHOICES = {

@@ -193,7 +193,7 @@ class TrainConfig:
     log_every: int = 10
     seed: int = 0
     device: str = "auto"
-    precision: str = "auto"  # auto (bf16 on CUDA where supported, else fp32) | fp32 | bf16
+    precision: str = "auto"  # auto (GPT-2 on CUDA: bf16; else fp32) | fp32 | bf16
     compile: bool = False  # torch.compile the training step's model (README, "Precision")
 
     def __post_init__(self) -> None:

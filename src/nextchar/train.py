@@ -191,32 +191,35 @@ def _optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optim
     return torch.optim.AdamW(groups, lr=config.lr)
 
 
-def autocast_for(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
-    """The mixed-precision context of a training step. `auto` is bf16 on CUDA GPUs that
-    support it and fp32 elsewhere: on a CPU without AMX / AVX-512 BF16, bf16 autocast made an
-    LSTM step 3.4x slower (README, "Precision"), so the CPU uses it only when asked."""
+def autocast_for(
+    precision: str, device: torch.device, kind: str = "recurrent"
+) -> contextlib.AbstractContextManager:
+    """The mixed-precision context of a training step. `auto` is what measured fastest at
+    the same validation bpc (README, "Precision"): bf16 for GPT-2 on CUDA GPUs that support
+    it (2.75x fp32 on an H200), fp32 for recurrent models (cuDNN already runs fp32 RNNs on
+    TF32 tensor cores; bf16 was 0.86-0.98x) and on CPUs (bf16 pays only with AMX)."""
+    if precision == "auto":
+        precision = "bf16" if device.type == "cuda" and kind == "gpt2" else "fp32"
+        if precision == "bf16" and not torch.cuda.is_bf16_supported():
+            precision = "fp32"
     if precision == "fp32":
         return contextlib.nullcontext()
     if device.type == "cuda":
-        if torch.cuda.is_bf16_supported():
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        if precision == "bf16":
+        if not torch.cuda.is_bf16_supported():
             raise NextcharError(
                 f"--precision bf16 needs a GPU with bf16 support ({torch.cuda.get_device_name()} "
                 "has none): use --precision fp32 or auto"
             )
-        return contextlib.nullcontext()
-    if device.type == "cpu" and precision == "bf16":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    if device.type == "cpu":
         return torch.autocast("cpu", dtype=torch.bfloat16)
-    if precision == "bf16":
-        raise NextcharError(f"--precision bf16 runs on CUDA or the CPU, not {device.type}")
-    return contextlib.nullcontext()
+    raise NextcharError(f"--precision bf16 runs on CUDA or the CPU, not {device.type}")
 
 
-def _state_list(state: State | None) -> list[torch.Tensor]:
+def _state_tensors(state: State | None) -> list[torch.Tensor]:
     if state is None:
         return []
-    return [s.cpu() for s in state] if isinstance(state, tuple) else [state.cpu()]
+    return list(state) if isinstance(state, tuple) else [state]
 
 
 def _state_from_list(tensors: list[torch.Tensor], cell: str, device: torch.device) -> State | None:
@@ -345,7 +348,8 @@ class _Run:
         # Saved at a step boundary: the RNG state is the one the next step starts from, so
         # dropout masks after a resume are those of an uninterrupted run.
         cuda = self.device.type == "cuda"
-        carry = [dist.gather_rows(self.group, s, dim=1) for s in _state_list(self.carry)]
+        # gathered where the state lives (NCCL moves GPU tensors only), then kept on the CPU
+        carry = [dist.gather_rows(self.group, s, dim=1).cpu() for s in _state_tensors(self.carry)]
         rng_cpu = dist.gather_bytes(self.group, torch.get_rng_state())
         rng_cuda = (
             dist.gather_bytes(self.group, torch.cuda.get_rng_state(self.device)) if cuda else None
@@ -573,7 +577,7 @@ def train(
 
 def _loop(run: _Run, progress: bool, should_stop: Callable[[int], bool] | None) -> TrainResult:
     config, group = run.config, run.group
-    autocast = autocast_for(config.precision, run.device)
+    autocast = autocast_for(config.precision, run.device, run.model.config.kind)
     chars_per_token = run.corpus.train_chars / max(1, run.corpus.train_ids.numel())
     total, interrupted, val_bpc = config.max_steps, False, None
     start = time.perf_counter()

@@ -26,6 +26,10 @@ from nextchar.config import (
 from nextchar.errors import NextcharError
 from nextchar.runtime import DEVICE_CHOICES
 
+if typing.TYPE_CHECKING:
+    from nextchar.generate import Prediction
+    from nextchar.tokenizers import Tokenizer
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (plus where to look), not a usage dump."""
@@ -548,15 +552,19 @@ def _run_predict(args: argparse.Namespace) -> int:
     from nextchar.generate import predict_next
 
     model, tokenizer = load(args.checkpoint, args.device)
-    prediction = predict_next(model, tokenizer, args.text, args.top_k)
-    unknown = tokenizer.count_unknown(args.text)
+    _print_prediction(predict_next(model, tokenizer, args.text, args.top_k), tokenizer, args.text)
+    return 0
+
+
+def _print_prediction(prediction: Prediction, tokenizer: Tokenizer, text: str) -> None:
+    unknown = tokenizer.count_unknown(text)
     if unknown:
         print(
             f"note: {unknown} {tokenizer.unit}(s) of the text are not in the vocabulary "
             "and are read as unknown"
         )
     print(
-        f"after {args.text[-40:]!r}: entropy {prediction.entropy_bits:.2f} bits "
+        f"after {text[-40:]!r}: entropy {prediction.entropy_bits:.2f} bits "
         f"over {tokenizer.vocab_size:,} {tokenizer.unit}s"
     )
     width = max(len(_shown(t)) for t, _ in prediction.candidates)
@@ -564,7 +572,116 @@ def _run_predict(args: argparse.Namespace) -> int:
     for token, p in prediction.candidates:
         bar = "█" * round(30 * p / top) or "▏"
         print(f"  {_shown(token):>{width}}  {p:6.1%}  {bar}")
+
+
+# ----------------------------------------------------------------------------- serve / chat
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="a web page that shows the model think (next-token bars, cells, surprise)",
+        description="Serve one or more models on a local web page: live next-token "
+        "probabilities as you type, streamed continuations, hidden-unit heatmaps and per-"
+        "character surprise; JSON API under /api/ (documented at /docs).",
+    )
+    p.add_argument("checkpoints", nargs="+", metavar="CKPT", help=_MODEL_ARG_HELP)
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default: 127.0.0.1, this machine only; 0.0.0.0 opens it to "
+        "the network)",
+    )
+    p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where to run")
+    p.set_defaults(run=_run_serve)
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from nextchar.serve import serve
+
+    serve(args.checkpoints, args.host, args.port, args.device)
     return 0
+
+
+def _add_chat(sub: argparse._SubParsersAction) -> None:
+    d = SampleConfig()
+    p = sub.add_parser(
+        "chat",
+        help="the terminal version of serve: type a prefix, see the next tokens and a sample",
+        description="Type a prefix; see the most likely next tokens and a sampled "
+        "continuation. Lines starting with ':' change settings (:temperature 0.5, :top-k 20, "
+        ":length 100, :seed 1, :greedy, :help, :quit). '\\n' in a line is a newline.",
+    )
+    p.add_argument("checkpoint", help=_MODEL_ARG_HELP)
+    p.add_argument("--top", type=int, default=5, help="next tokens shown (default: 5)")
+    p.add_argument("--length", type=int, default=120, help="tokens per continuation")
+    p.add_argument("--temperature", type=float, default=0.8, help="softmax temperature")
+    p.add_argument("--top-k", type=int, default=None, help="sample from the k most likely only")
+    p.add_argument("--seed", type=int, default=d.seed, help="random seed (default: 0)")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where to run")
+    p.set_defaults(run=_run_chat)
+
+
+_CHAT_SETTINGS = {"temperature": float, "top_k": int, "length": int, "seed": int}
+
+
+def _chat_setting(config: SampleConfig, line: str) -> SampleConfig:
+    """Apply one ':name value' line to the sampling settings (a new, validated config)."""
+    name, _, value = line[1:].strip().partition(" ")
+    name = name.replace("-", "_")
+    if name == "greedy":
+        return dataclasses.replace(config, greedy=not config.greedy)
+    if name not in _CHAT_SETTINGS or not value:
+        raise NextcharError(
+            f"unknown setting {line!r}: use :temperature X, :top-k N|off, :length N, :seed N, "
+            ":greedy (toggles), :quit"
+        )
+    try:
+        parsed = None if value == "off" else _CHAT_SETTINGS[name](value)
+    except ValueError:
+        raise NextcharError(f"{value!r} is not a number for :{name}") from None
+    return dataclasses.replace(config, **{name: parsed})  # validated by SampleConfig
+
+
+def _run_chat(args: argparse.Namespace) -> int:
+    from nextchar.checkpoint import load
+    from nextchar.generate import predict_next, sample_texts
+    from nextchar.models import describe
+
+    config = SampleConfig(  # bad flags: one error before the prompt
+        length=args.length, temperature=args.temperature, top_k=args.top_k, seed=args.seed
+    )
+    model, tokenizer = load(args.checkpoint, args.device)
+    tty = sys.stdout.isatty()
+    dim, bold, reset = ("\033[2m", "\033[1m", "\033[0m") if tty else ("", "", "")
+    print(f"{describe(model.config)}: type a prefix (':help' for settings; ':quit' or Ctrl-D ends)")
+    while True:
+        try:
+            line = input("> ")
+        except EOFError:
+            print()
+            return 0
+        if line.strip() in (":quit", ":q", ":exit"):
+            return 0
+        try:
+            if line.startswith(":"):
+                config = _chat_setting(config, line)
+                print(
+                    f"{dim}temperature {config.temperature}, top-k {config.top_k or 'off'}, "
+                    f"length {config.length}, seed {config.seed}, greedy {config.greedy}{reset}"
+                )
+                continue
+            text = line.replace("\\n", "\n")  # a typed \n is a newline
+            if not text:
+                continue
+            _print_prediction(predict_next(model, tokenizer, text, args.top), tokenizer, text)
+            print(f"{dim}{text}{reset}{bold}", end="", flush=True)
+            for _, piece in sample_texts(model, tokenizer, text, config):
+                print(piece, end="", flush=True)
+            print(reset)
+        except NextcharError as exc:
+            print(f"{reset}error: {exc}")
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
@@ -895,6 +1012,8 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_eval,
     _add_compare,
     _add_export,
+    _add_serve,
+    _add_chat,
     _add_experiment,
 )
 

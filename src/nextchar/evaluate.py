@@ -56,6 +56,40 @@ class EvalResult:
         return self.correct / self.tokens
 
 
+def _window_plan(n: int, context: int, stride: int) -> list[tuple[int, int, int]]:
+    """(begin, end, tokens newly scored at the end) for windows over n ids: every id but the
+    first is scored by exactly one window."""
+    plan: list[tuple[int, int, int]] = []
+    scored = 1  # ids[0] is given, never predicted
+    for begin in range(0, max(1, n - 1), stride):
+        end = min(begin + context, n)
+        if end > scored:
+            plan.append((begin, end, end - scored))
+            scored = end
+        if end == n:
+            break
+    return plan
+
+
+@torch.no_grad()
+def token_surprise(model: nn.Module, ids: list[int]) -> list[float]:
+    """Surprise in bits of each id given the ones before it: -log2 p(ids[t] | ids[:t]) for
+    t = 1..N-1 (the first id is given). Bounded-context models slide half-context windows."""
+    if len(ids) < 2:
+        return []
+    model.eval()
+    device = model_device(model)
+    tensor = torch.tensor(ids, device=device)
+    context = getattr(model, "context_size", None)
+    plan = _window_plan(len(ids), context, max(1, context // 2)) if context else None
+    out: list[float] = []
+    for begin, end, new in plan or [(0, len(ids), len(ids) - 1)]:
+        logits, _ = model(tensor[begin : end - 1].unsqueeze(0))
+        nll = F.cross_entropy(logits[0].float(), tensor[begin + 1 : end], reduction="none")
+        out.extend((nll[-new:] / math.log(2)).tolist())
+    return out
+
+
 @torch.no_grad()
 def _evaluate_windows(
     model: nn.Module,
@@ -73,15 +107,7 @@ def _evaluate_windows(
         raise NextcharError(f"--stride must be in 1..{context} (the context), got {stride}")
     ids = ids.long()
     n = ids.numel()
-    plan: list[tuple[int, int, int]] = []  # (begin, end, tokens newly scored at the end)
-    scored = 1  # ids[0] is given, never predicted
-    for begin in range(0, max(1, n - 1), stride):
-        end = min(begin + context, n)
-        if end > scored:
-            plan.append((begin, end, end - scored))
-            scored = end
-        if end == n:
-            break
+    plan = _window_plan(n, context, stride)
     was_training = model.training
     model.eval()
     device = model_device(model)

@@ -1,0 +1,146 @@
+"""What the hidden units do: the state of every recurrent layer at every position of a text
+(LSTM c and h, GRU/RNN h), and which units follow a pattern of the text -- inside quotes, the
+position in a line, after a vowel, bracket depth, or any regular expression -- the cell
+visualisations of Karpathy, Johnson and Fei-Fei, "Visualizing and Understanding Recurrent
+Networks" (2015).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from nextchar.errors import NextcharError
+from nextchar.models import describe, model_device
+from nextchar.tokenizers import Tokenizer
+
+
+@dataclass(frozen=True)
+class Activations:
+    tokens: list[str]  # what each position shows (a character, word or token)
+    h: torch.Tensor  # [layers, T, H_out]: the hidden state after each token
+    c: torch.Tensor | None  # [layers, T, H]: LSTM cell state after each token, else None
+
+    def values(self, state: str, layer: int) -> torch.Tensor:
+        """[T, units] of `state` (h or c) in `layer` (0 = first)."""
+        if state == "c" and self.c is None:
+            raise NextcharError("only an LSTM has a cell state c; choose h")
+        if state not in ("h", "c"):
+            raise NextcharError(f"state must be h or c, got {state!r}")
+        tensor = self.h if state == "h" else self.c
+        assert tensor is not None
+        if not 0 <= layer < tensor.shape[0]:
+            raise NextcharError(f"layer must be in 0..{tensor.shape[0] - 1}, got {layer}")
+        return tensor[layer]
+
+
+@torch.no_grad()
+def activations(model: nn.Module, tokenizer: Tokenizer, text: str) -> Activations:
+    """Run the text one token at a time and keep every layer's state after each token.
+
+    nn.LSTM returns the last layer's h for all positions but c only at the end, so the text
+    is stepped token by token through the fused kernel (one call per token)."""
+    rnn = getattr(model, "rnn", None)
+    if not isinstance(rnn, nn.RNNBase):
+        raise NextcharError(
+            f"cell activations are for RNN/LSTM/GRU models; {describe(model.config)} has none"
+        )
+    ids = tokenizer.encode(text)
+    if not ids:
+        raise NextcharError("the text is empty")
+    model.eval()
+    inputs = model.embed(torch.tensor([ids], device=model_device(model)))  # [1, T, H_in]
+    hs, cs, state = [], [], None
+    for t in range(len(ids)):
+        _, state = rnn(inputs[:, t : t + 1], state)
+        h, c = state if isinstance(state, tuple) else (state, None)
+        hs.append(h[:, 0])  # [layers, H_out]
+        if c is not None:
+            cs.append(c[:, 0])
+    return Activations(
+        [tokenizer.token_text(i) for i in ids],
+        torch.stack(hs, 1).float().cpu(),
+        torch.stack(cs, 1).float().cpu() if cs else None,
+    )
+
+
+def _inside_quotes(tokens: list[str]) -> list[float]:
+    inside, out = False, []
+    for token in tokens:
+        for ch in token:
+            if ch == '"':
+                inside = not inside
+        out.append(float(inside))
+    return out
+
+
+def _line_position(tokens: list[str]) -> list[float]:
+    position, out = 0, []
+    for token in tokens:
+        position = len(token) - 1 - token.rfind("\n") if "\n" in token else position + len(token)
+        out.append(float(position))
+    return out
+
+
+def _after_vowel(tokens: list[str]) -> list[float]:
+    return [float(bool(t) and t[-1].lower() in "aeiouy") for t in tokens]
+
+
+def _bracket_depth(tokens: list[str]) -> list[float]:
+    depth, out = 0, []
+    for token in tokens:
+        for ch in token:
+            depth += ch in "([{"
+            depth -= ch in ")]}" and depth > 0
+        out.append(float(depth))
+    return out
+
+
+PATTERNS: dict[str, tuple[str, Callable[[list[str]], list[float]]]] = {
+    "quotes": ('inside "double quotes"', _inside_quotes),
+    "line_position": ("characters since the last newline", _line_position),
+    "vowel": ("the token ends in a vowel", _after_vowel),
+    "brackets": ("bracket nesting depth", _bracket_depth),
+}
+
+
+def pattern_signal(tokens: list[str], pattern: str) -> list[float]:
+    """One number per token: a named pattern, or 're:REGEX' (1 where a match covers the
+    token's last character)."""
+    if pattern in PATTERNS:
+        return PATTERNS[pattern][1](tokens)
+    if not pattern.startswith("re:"):
+        names = ", ".join(PATTERNS)
+        raise NextcharError(f"unknown pattern {pattern!r}; use one of {names}, or re:REGEX")
+    try:
+        regex = re.compile(pattern[3:])
+    except re.error as exc:
+        raise NextcharError(f"bad regular expression {pattern[3:]!r}: {exc}") from None
+    text = "".join(tokens)
+    covered = [0.0] * len(text)
+    for match in regex.finditer(text):
+        for i in range(match.start(), match.end()):
+            covered[i] = 1.0
+    ends, position = [], 0
+    for token in tokens:
+        position += len(token)
+        ends.append(covered[position - 1] if token else 0.0)
+    return ends
+
+
+def correlate(values: torch.Tensor, signal: list[float], top: int = 10) -> list[tuple[int, float]]:
+    """(unit, Pearson r) of the units whose activation [T, units] follows `signal` [T] most
+    closely, strongest |r| first. A constant signal or unit has r = 0."""
+    if values.shape[0] != len(signal):
+        raise ValueError("one signal value per position is needed")
+    x = values.double() - values.double().mean(0)
+    y = torch.tensor(signal, dtype=torch.float64)
+    y = y - y.mean()
+    denominator = (x.pow(2).sum(0) * y.pow(2).sum()).sqrt()
+    r = torch.where(denominator > 0, (x * y[:, None]).sum(0) / denominator, 0.0)
+    order = r.abs().argsort(descending=True)[:top]
+    return [(int(u), float(r[u])) for u in order]

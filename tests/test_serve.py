@@ -1,0 +1,228 @@
+"""The web app's JSON API (FastAPI's test client), the cell analysis behind it, and `chat`."""
+
+from __future__ import annotations
+
+import json
+import math
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import torch
+
+from nextchar import CharTokenizer, ModelConfig, build_model, save_checkpoint
+from nextchar.cells import activations, correlate, pattern_signal
+from nextchar.config import SampleConfig
+from nextchar.evaluate import evaluate_text
+from nextchar.generate import predict_next, sample
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient
+
+from nextchar.serve import MAX_GENERATE, MAX_TEXT, create_app, load_models, served_names
+
+TEXT = 'ROMEO: "But soft!" (what light) through yonder window breaks?\nJULIET: Ay me!\n' * 4
+
+
+def make(tmp_path, name: str, **config) -> str:
+    tok = CharTokenizer.build(TEXT)
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(vocab_size=tok.vocab_size, **config))
+    return str(save_checkpoint(tmp_path / name / "best", model.eval(), tok).parent)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    root = tmp_path_factory.mktemp("serve")
+    paths = [
+        make(root, "lstm", cell="lstm", hidden_size=16, num_layers=2, embedding_dim=8),
+        make(root, "gru", cell="gru", hidden_size=12),
+        make(root, "gpt", kind="gpt2", n_layer=1, n_head=2, n_embd=16, block_size=16),
+    ]
+    models = load_models(paths, "cpu")
+    return {m.name: m for m in models}, TestClient(create_app(models))
+
+
+def test_models_are_listed_by_served_name(served) -> None:
+    _, client = served
+    listed = client.get("/api/models").json()
+    assert [m["name"] for m in listed] == ["lstm", "gru", "gpt"]
+    assert [m["has_cells"] for m in listed] == [True, True, False]
+    assert listed[0]["description"] == "lstm 2x16" and listed[0]["unit"] == "character"
+    assert served_names(["runs/a", "other/a/best", "x.onnx", "gpt2"]) == ["a", "a#2", "x", "gpt2"]
+
+
+def test_predict_returns_the_library_numbers(served) -> None:
+    models, client = served
+    r = client.post("/api/predict", json={"model": "lstm", "text": "ROMEO: Bu", "k": 5}).json()
+    ref = predict_next(models["lstm"].model, models["lstm"].tokenizer, "ROMEO: Bu", 5)
+    assert [(c["token"], c["p"]) for c in r["candidates"]] == [
+        (t, pytest.approx(p, abs=1e-7)) for t, p in ref.candidates
+    ]
+    assert r["entropy_bits"] == pytest.approx(ref.entropy_bits)
+
+
+def events(body: str) -> list[tuple[str, dict]]:
+    out = []
+    for block in body.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines())
+        out.append((lines.get("event", "message"), json.loads(lines["data"])))
+    return out
+
+
+def test_generate_streams_what_sample_makes(served) -> None:
+    models, client = served
+    body = {"model": "gru", "prime": "JULIET:", "length": 40, "temperature": 0.7, "seed": 3}
+    response = client.post("/api/generate", json=body)
+    assert response.headers["content-type"].startswith("text/event-stream")
+    got = events(response.text)
+    assert got[-1][0] == "done" and len(got) > 2
+    text = "".join(data["text"] for kind, data in got if kind == "message")
+    config = SampleConfig(length=40, temperature=0.7, seed=3)
+    assert text == sample(models["gru"].model, models["gru"].tokenizer, "JULIET:", config)[0]
+
+
+def test_activations_step_through_the_fused_kernel_exactly(served) -> None:
+    models, client = served
+    m = models["lstm"]
+    acts = activations(m.model, m.tokenizer, TEXT[:60])
+    ids = torch.tensor([m.tokenizer.encode(TEXT[:60])])
+    with torch.no_grad():
+        out, (_, c) = m.model.rnn(m.model.embed(ids))
+    # the last layer's h at every step is what one fused call outputs; the final c matches
+    torch.testing.assert_close(acts.h[-1], out[0], atol=1e-6, rtol=0)
+    torch.testing.assert_close(acts.c[:, -1], c[:, 0], atol=1e-6, rtol=0)
+    r = client.post(
+        "/api/activations", json={"model": "lstm", "text": TEXT[:60], "layer": 0, "state": "c"}
+    ).json()
+    assert r["tokens"] == list(TEXT[:60]) and r["layer"] == 0
+    assert torch.tensor(r["values"]) == pytest.approx(acts.c[0], abs=1e-4)
+    gru = client.post("/api/activations", json={"model": "gru", "text": "ROMEO", "state": "c"})
+    assert gru.status_code == 400 and "only an LSTM has a cell state" in gru.json()["detail"]
+    gpt = client.post("/api/activations", json={"model": "gpt", "text": "ROMEO"})
+    assert gpt.status_code == 400 and "RNN/LSTM/GRU" in gpt.json()["detail"]
+
+
+def test_patterns_and_correlation() -> None:
+    tokens = list('a "bc" (d(e)) f\nxy "z"')
+    assert pattern_signal(tokens, "quotes")[:7] == [0, 0, 1, 1, 1, 0, 0]
+    assert pattern_signal(tokens, "brackets")[7:14] == [1, 1, 2, 2, 1, 0, 0]
+    assert pattern_signal(tokens, "line_position")[15:18] == [0, 1, 2]  # newline resets
+    assert pattern_signal(tokens, "re:[xyz]") == [float(t in "xyz") for t in tokens]
+    signal = pattern_signal(tokens, "quotes")
+    torch.manual_seed(0)
+    values = torch.randn(len(tokens), 6)
+    values[:, 4] = torch.tensor(signal) * 2 - 0.5  # unit 4 follows the pattern exactly
+    values[:, 1] = -torch.tensor(signal)  # unit 1 exactly against it
+    values[:, 5] = 0.3  # a constant unit: r = 0, not NaN
+    ranked = correlate(values, signal, top=6)
+    assert {u for u, _ in ranked[:2]} == {1, 4}
+    assert dict(ranked)[4] == pytest.approx(1.0) and dict(ranked)[1] == pytest.approx(-1.0)
+    assert dict(ranked)[5] == 0.0
+
+
+def test_correlate_endpoint_and_bad_patterns(served) -> None:
+    _, client = served
+    body = {"model": "lstm", "text": TEXT[:80], "pattern": "quotes", "top": 4}
+    units = client.post("/api/correlate", json=body).json()
+    assert len(units) == 4 and all(abs(u["r"]) <= 1 for u in units)
+    assert abs(units[0]["r"]) >= abs(units[-1]["r"])
+    bad = client.post("/api/correlate", json={**body, "pattern": "re:("})
+    assert bad.status_code == 400 and "bad regular expression" in bad.json()["detail"]
+    unknown = client.post("/api/correlate", json={**body, "pattern": "vowels"})
+    assert unknown.status_code == 400 and "re:REGEX" in unknown.json()["detail"]
+
+
+@pytest.mark.parametrize("name", ["lstm", "gpt"])
+def test_surprise_adds_up_to_the_evaluation(served, name: str) -> None:
+    models, client = served
+    text = TEXT[:70]  # longer than the GPT-2's 16-token context: windows
+    r = client.post("/api/surprise", json={"model": name, "text": text}).json()
+    assert [t["token"] for t in r["tokens"]] == list(text)
+    assert r["tokens"][0]["bits"] is None
+    total_bits = sum(t["bits"] for t in r["tokens"][1:])
+    assert r["bits_per_char"] == pytest.approx(total_bits / (len(text) - 1))
+    m = models[name]
+    result = evaluate_text(m.model, m.tokenizer, text, stride=8)
+    assert total_bits * math.log(2) == pytest.approx(result.nll, rel=1e-5)
+
+
+def test_limits_and_bad_requests_are_clear_4xx(served) -> None:
+    _, client = served
+    long_text = client.post("/api/predict", json={"model": "lstm", "text": "a" * (MAX_TEXT + 1)})
+    assert long_text.status_code == 422 and "at most 4000 characters" in long_text.text
+    too_long = client.post(
+        "/api/generate", json={"model": "lstm", "prime": "R", "length": MAX_GENERATE + 1}
+    )
+    assert too_long.status_code == 422 and "less than or equal to 2000" in too_long.text
+    missing = client.post("/api/predict", json={"model": "../../etc/passwd", "text": "x"})
+    assert missing.status_code == 404
+    assert missing.json()["detail"] == "unknown model '../../etc/passwd'; served: lstm, gru, gpt"
+    not_json = client.post(
+        "/api/predict", content=b"{bad", headers={"Content-Type": "application/json"}
+    )
+    assert not_json.status_code == 422 and "JSON decode error" in not_json.text
+    unknown_char = client.post("/api/predict", json={"model": "lstm", "text": "ROMEO 한"})
+    assert unknown_char.status_code == 400 and "한" in unknown_char.json()["detail"]
+    bad_temperature = client.post(
+        "/api/generate", json={"model": "lstm", "prime": "R", "temperature": 0}
+    )
+    assert bad_temperature.status_code == 422
+
+
+def test_concurrent_requests_do_not_disturb_each_other(served) -> None:
+    _, client = served
+    jobs = [("predict", {"model": "lstm", "text": TEXT[: 10 + i]}) for i in range(12)]
+    jobs += [
+        ("generate", {"model": "gru", "prime": "RO", "length": 30, "seed": i}) for i in range(6)
+    ]
+    alone = [client.post(f"/api/{path}", json=body).text for path, body in jobs]
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(lambda job: client.post(f"/api/{job[0]}", json=job[1]).text, jobs))
+    assert together == alone
+
+
+def test_the_page_is_self_contained(served) -> None:
+    _, client = served
+    page = client.get("/").text
+    assert "<script>" in page and 'id="bars"' in page and 'id="heatmap"' in page
+    assert "http://" not in page.replace("http://www.w3.org", "") and "https://" not in page
+    assert client.get("/openapi.json").json()["paths"].keys() >= {
+        "/api/predict",
+        "/api/generate",
+        "/api/activations",
+        "/api/surprise",
+        "/api/models",
+        "/api/correlate",
+    }
+
+
+def test_serve_binds_this_machine_only_by_default() -> None:
+    from nextchar.cli import build_parser
+
+    args = build_parser().parse_args(["serve", "ckpt"])
+    assert (args.host, args.port) == ("127.0.0.1", 8000)
+
+
+def test_chat_shows_next_tokens_and_a_continuation(tmp_path, run_cli) -> None:
+    import subprocess
+    import sys
+
+    ckpt = make(tmp_path, "lstm", cell="lstm", hidden_size=16)
+    lines = ":temperature 0.5\n:length 25\nROMEO\n:top-k x\n:bogus 1\n한\n:quit\nnever read\n"
+    proc = subprocess.run(
+        [sys.executable, "-m", "nextchar", "chat", ckpt, "--seed", "2"],
+        input=lines,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "temperature 0.5" in out and "length 25" in out
+    assert "after 'ROMEO': entropy" in out and out.count("%") >= 5
+    model, tok = load_models([ckpt], "cpu")[0].model, load_models([ckpt], "cpu")[0].tokenizer
+    expected = sample(model, tok, "ROMEO", SampleConfig(length=25, temperature=0.5, seed=2))[0]
+    assert "ROMEO" + expected in out
+    assert "'x' is not a number for :top_k" in out
+    assert "unknown setting ':bogus 1'" in out
+    assert "error:" in out and "한" in out  # an unknown character: one line, chat goes on

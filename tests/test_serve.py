@@ -226,3 +226,56 @@ def test_chat_shows_next_tokens_and_a_continuation(tmp_path, run_cli) -> None:
     assert "'x' is not a number for :top_k" in out
     assert "unknown setting ':bogus 1'" in out
     assert "error:" in out and "한" in out  # an unknown character: one line, chat goes on
+
+
+def test_chat_on_a_terminal_shows_the_next_tokens_while_typing(tmp_path) -> None:
+    """On a terminal (a pseudo-terminal here), prompt_toolkit's bottom bar shows the most
+    likely next tokens for the text typed so far, before Enter is pressed."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import subprocess
+    import sys
+    import termios
+    import time
+
+    pytest.importorskip("prompt_toolkit")
+    ckpt = make(tmp_path, "lstm", cell="lstm", hidden_size=16)
+    m = load_models([ckpt], "cpu")[0]
+    token, p = predict_next(m.model, m.tokenizer, "ROMEO: Bu", 5).candidates[0]
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nextchar", "chat", ckpt, "--device", "cpu"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**os.environ, "TERM": "xterm"},
+    )
+    os.close(slave)
+    seen = b""
+
+    def read_until(needle: bytes, seconds: float) -> bool:
+        nonlocal seen
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if select.select([master], [], [], 0.1)[0]:
+                chunk = os.read(master, 65536)
+                seen += chunk
+                if b"\x1b[6n" in chunk:  # prompt_toolkit asks where the cursor is
+                    os.write(master, b"\x1b[1;1R")
+                if needle in seen:
+                    return True
+        return False
+
+    try:
+        assert read_until(b"type a prefix: the most likely", 60), seen[-500:]
+        os.write(master, b"ROMEO: Bu")
+        expected = f"next: {token} {p:.0%}".encode()
+        assert read_until(expected, 30), seen[-800:]
+    finally:
+        proc.kill()
+        proc.wait()
+        os.close(master)

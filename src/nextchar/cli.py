@@ -644,6 +644,38 @@ def _chat_setting(config: SampleConfig, line: str) -> SampleConfig:
     return dataclasses.replace(config, **{name: parsed})  # validated by SampleConfig
 
 
+def _line_reader(model: typing.Any, tokenizer: Tokenizer, top: int) -> Callable[[], str]:
+    """input() for pipes; on a terminal with prompt_toolkit, a prompt whose bottom bar shows
+    the most likely next tokens while you type, updated on every keystroke."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return lambda: input("> ")
+    try:
+        from prompt_toolkit import PromptSession
+    except ImportError:
+        return lambda: input("> ")
+    from nextchar.generate import predict_next
+
+    session: typing.Any = PromptSession()
+    shown: dict[str, str] = {}  # the bar for the text it was computed for
+
+    def toolbar() -> str:
+        text = session.default_buffer.text.replace("\\n", "\n")
+        if not text or text.startswith(":"):
+            return " type a prefix: the most likely next tokens show here as you type"
+        if text not in shown:
+            try:
+                prediction = predict_next(model, tokenizer, text, top)
+                bar = "   ".join(f"{_shown(t)} {p:.0%}" for t, p in prediction.candidates)
+                line = f" next: {bar}   ({prediction.entropy_bits:.1f} bits)"
+            except NextcharError as exc:
+                line = f" {exc}"
+            shown.clear()
+            shown[text] = line
+        return shown[text]
+
+    return lambda: session.prompt("> ", bottom_toolbar=toolbar)
+
+
 def _run_chat(args: argparse.Namespace) -> int:
     from nextchar.checkpoint import load
     from nextchar.generate import predict_next, sample_texts
@@ -656,9 +688,10 @@ def _run_chat(args: argparse.Namespace) -> int:
     tty = sys.stdout.isatty()
     dim, bold, reset = ("\033[2m", "\033[1m", "\033[0m") if tty else ("", "", "")
     print(f"{describe(model.config)}: type a prefix (':help' for settings; ':quit' or Ctrl-D ends)")
+    read_line = _line_reader(model, tokenizer, args.top)
     while True:
         try:
-            line = input("> ")
+            line = read_line()
         except EOFError:
             print()
             return 0

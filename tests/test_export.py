@@ -14,7 +14,14 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from nextchar import CharTokenizer, ModelConfig, NextcharError, build_model, save_checkpoint
+from nextchar import (
+    CharTokenizer,
+    ModelConfig,
+    NextcharError,
+    build_model,
+    count_parameters,
+    save_checkpoint,
+)
 from nextchar.checkpoint import load
 from nextchar.export import export_onnx, load_onnx
 
@@ -97,6 +104,7 @@ def test_predict_and_eval_read_the_exported_file(tmp_path) -> None:
     onnx_model, onnx_tok = load_onnx(path)
     torch_model, tok = load(ckpt, device="cpu")
     assert onnx_tok.to_dict() == tok.to_dict()
+    assert count_parameters(onnx_model) == count_parameters(torch_model) > 0
     a, b = (
         predict_next(onnx_model, onnx_tok, "ROMEO", 5),
         predict_next(torch_model, tok, "ROMEO", 5),

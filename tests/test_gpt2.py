@@ -366,18 +366,17 @@ def test_neighbours_read_gpt2_token_embeddings(tiny_gpt2: str) -> None:
 
 @pytest.mark.cuda
 def test_gpt2_on_cuda_trains_in_bf16_and_caches_like_a_full_forward(tmp_path) -> None:
-    from nextchar.config import ModelConfig, TrainConfig
+    from nextchar.config import ModelConfig
     from nextchar.train import train
 
-    (tmp_path / "t.txt").write_text(TEXT)
     model = ModelConfig(kind="gpt2", n_layer=2, n_head=2, n_embd=32, block_size=32)
-    cfg = TrainConfig(
-        files=(str(tmp_path / "t.txt"),),
+    cfg = train_config(
+        tmp_path,
         batch_size=8,
         seq_len=32,
         max_steps=120,
         eval_every=60,
-        lr=3e-3,
+        warmup_steps=100,
         device="cuda",
         precision="bf16",
     )

@@ -220,8 +220,10 @@ def test_chat_shows_next_tokens_and_a_continuation(tmp_path, run_cli) -> None:
     out = proc.stdout
     assert "temperature 0.5" in out and "length 25" in out
     assert "after 'ROMEO': entropy" in out and out.count("%") >= 5
-    model, tok = load_models([ckpt], "cpu")[0].model, load_models([ckpt], "cpu")[0].tokenizer
-    expected = sample(model, tok, "ROMEO", SampleConfig(length=25, temperature=0.5, seed=2))[0]
+    m = load_models([ckpt], "cpu")[0]
+    expected = sample(
+        m.model, m.tokenizer, "ROMEO", SampleConfig(length=25, temperature=0.5, seed=2)
+    )[0]
     assert "ROMEO" + expected in out
     assert "'x' is not a number for :top_k" in out
     assert "unknown setting ':bogus 1'" in out

@@ -784,7 +784,7 @@ def _add_tokens(sub: argparse._SubParsersAction) -> None:
         "fallback and unknown rates, the most frequent and the longest tokens, and a warning "
         "when the text is a poor fit for the tokenizer.",
     )
-    p.add_argument("model", help="checkpoint or run directory, or a GPT-2 (name or directory)")
+    p.add_argument("model", help=_MODEL_ARG_HELP)
     p.add_argument("files", nargs="+", help="text files or directories")
     p.add_argument("--encoding", default="utf-8", help="text encoding (default: utf-8)")
     p.add_argument("--top", type=int, default=10, help="tokens listed (default: 10)")
@@ -823,7 +823,9 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
         "a bar chart.",
     )
     p.add_argument("file", help="the text to evaluate on (file or directory)")
-    p.add_argument("models", nargs="+", help="checkpoints, run directories or GPT-2s")
+    p.add_argument(
+        "models", nargs="+", help="checkpoints, run directories, exported .onnx files or GPT-2s"
+    )
     p.add_argument("--out", default="compare.png", help="bar chart (default: compare.png)")
     p.add_argument("--stride", type=int, default=None, help="GPT-2 sliding-window stride")
     p.add_argument("--encoding", default="utf-8", help="text encoding (default: utf-8)")
@@ -876,7 +878,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         description="Total NLL (nats), nats and bits per character, perplexity "
         "per token and next-token accuracy; the state is carried across the text.",
     )
-    p.add_argument("checkpoint", help="checkpoint or run directory, or a GPT-2 (name or directory)")
+    p.add_argument("checkpoint", help=_MODEL_ARG_HELP)
     p.add_argument("files", nargs="+", help="text files or directories to evaluate")
     p.add_argument("--encoding", default="utf-8", help="text encoding (default: utf-8)")
     p.add_argument(

@@ -27,7 +27,7 @@ from torch import nn
 from nextchar.checkpoint import load_checkpoint
 from nextchar.config import ModelConfig
 from nextchar.errors import NextcharError
-from nextchar.models import State
+from nextchar.models import State, count_parameters
 from nextchar.tokenizers import Tokenizer, tokenizer_from_dict
 
 METADATA_KEY = "nextchar"
@@ -114,6 +114,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = OPSET) -> 
             "model": config.to_dict(),
             "tokenizer": loaded.tokenizer.to_dict(),
             "state": names,
+            "parameters": count_parameters(model),
             "source": str(loaded.path),
         }
         entry = proto.metadata_props.add()
@@ -131,10 +132,11 @@ class OnnxLM(nn.Module):
     forward(ids [B, T], state) -> (logits [B, T, V], state). It has no parameters; tensors come
     back on the CPU."""
 
-    def __init__(self, session: Any, config: ModelConfig) -> None:
+    def __init__(self, session: Any, config: ModelConfig, parameter_count: int | None) -> None:
         super().__init__()
         self.session = session
         self.config = config
+        self.parameter_count = parameter_count  # the weights are in the session, not torch
         self.names = state_names(config.cell)
 
     def init_state(self, batch_size: int, device: torch.device | str | None = None) -> State:
@@ -180,4 +182,5 @@ def load_onnx(path: str | Path) -> tuple[OnnxLM, Tokenizer]:
             "export the checkpoint again with: nextchar export CKPT --format onnx OUT.onnx"
         )
     config = ModelConfig.from_dict(info["model"])
-    return OnnxLM(session, config).eval(), tokenizer_from_dict(info["tokenizer"])
+    model = OnnxLM(session, config, info.get("parameters"))
+    return model.eval(), tokenizer_from_dict(info["tokenizer"])

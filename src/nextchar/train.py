@@ -568,11 +568,13 @@ def train(
     saves a resumable checkpoint. `log` receives one-line reports made before training
     starts (such as how the embedding was initialised).
     """
-    run = _open_run(model_config, config, Path(run_dir), resume, corpus, log or (lambda _: None))
     try:
+        run = _open_run(
+            model_config, config, Path(run_dir), resume, corpus, log or (lambda _: None)
+        )
         return _loop(run, progress, should_stop)
-    finally:
-        dist.stop(run.group)
+    finally:  # also when opening the run failed after joining the process group
+        dist.stop(dist.from_env())
 
 
 def _loop(run: _Run, progress: bool, should_stop: Callable[[int], bool] | None) -> TrainResult:

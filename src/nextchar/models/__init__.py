@@ -38,7 +38,10 @@ def describe(config: ModelConfig) -> str:
 
 
 def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+    """Parameters of the model; one whose weights live outside torch (an ONNX model run by
+    onnxruntime) declares its count as `parameter_count`."""
+    declared = getattr(model, "parameter_count", None)
+    return declared if declared is not None else sum(p.numel() for p in model.parameters())
 
 
 def model_device(model: nn.Module) -> torch.device:

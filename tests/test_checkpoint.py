@@ -104,6 +104,25 @@ def damage(tmp_path, how: str):
         save_file(other.state_dict(), str(weights))
     elif how == "pickle bomb":
         weights.write_bytes(b"\x80\x04\x95" + os.urandom(64))
+    elif how == "nan weights":
+        model.head.bias.data[0] = float("nan")  # what a diverged run of an old version saved
+        save_checkpoint(path, model, tok)
+    else:  # hand edits of config.json
+        meta = json.loads(config.read_text())
+        edits = {
+            "deep nesting": lambda m: "[" * 100_000 + "]" * 100_000,
+            "string size": lambda m: {**m, "model": {**m["model"], "hidden_size": "abc"}},
+            "float size": lambda m: {**m, "model": {**m["model"], "hidden_size": 2.5}},
+            "boolean size": lambda m: {**m, "model": {**m["model"], "num_layers": True}},
+            "no model": lambda m: {k: v for k, v in m.items() if k != "model"},
+            "no tokenizer": lambda m: {k: v for k, v in m.items() if k != "tokenizer"},
+            "string version": lambda m: {**m, "format_version": "1"},
+            "vocab of numbers": lambda m: {**m, "tokenizer": {**m["tokenizer"], "vocab": [1, 2]}},
+            "bad bpe": lambda m: {**m, "tokenizer": {"type": "bpe", "tokenizer": {"model": 7}}},
+            "huge model": lambda m: {**m, "model": {**m["model"], "hidden_size": 10**9}},
+        }
+        edited = edits[how](meta)
+        config.write_text(edited if isinstance(edited, str) else json.dumps(edited))
     return path
 
 
@@ -117,12 +136,39 @@ def damage(tmp_path, how: str):
         ("future version", "format version 99"),
         ("other weights", "cannot be read|does not match"),
         ("pickle bomb", "cannot be read"),
+        ("nan weights", "NaN or infinity.*diverged"),
+        ("deep nesting", "nests too deeply"),
+        ("string size", "hidden_size must be an integer, got 'abc'"),
+        ("float size", "hidden_size must be an integer, got 2.5"),
+        ("boolean size", "num_layers must be an integer, got True"),
+        ("no model", "no 'model' object"),
+        ("no tokenizer", "no 'tokenizer' object"),
+        ("string version", "format_version must be a whole number.*got '1'"),
+        ("vocab of numbers", "tokenizer is damaged"),
+        ("bad bpe", "bpe tokenizer is damaged"),
+        ("huge model", "not enough memory"),
     ],
 )
 def test_damaged_checkpoints_get_a_clear_error(tmp_path, how: str, message: str) -> None:
     path = damage(tmp_path, how)
-    with pytest.raises(NextcharError, match=message):
+    with pytest.raises(NextcharError, match=message) as error:
         load(path, device="cpu")
+    assert "\n" not in str(error.value)
+
+
+def test_recover_finishes_an_interrupted_save_and_drops_orphans(tmp_path) -> None:
+    from nextchar.checkpoint import recover
+
+    model, tok = make()
+    save_checkpoint(tmp_path / "last", model, tok)
+    os.rename(tmp_path / "last", tmp_path / "last.old")  # killed between the two renames
+    (tmp_path / ".last.x1y2.tmp").mkdir()  # killed while writing the next one
+    (tmp_path / ".last.x1y2.tmp" / "model.safetensors").write_bytes(b"half")
+    (tmp_path / "notes.tmp").write_text("the user's, not ours")
+    recover(tmp_path / "last")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last", "notes.tmp"]
+    loaded, _ = load(tmp_path / "last", device="cpu")
+    assert torch.equal(logits(loaded, tok), logits(model, tok))
 
 
 def test_missing_file_and_foreign_directories(tmp_path) -> None:

@@ -29,7 +29,7 @@ from torch import nn
 
 from nextchar.config import ModelConfig
 from nextchar.errors import NextcharError
-from nextchar.models import build_model
+from nextchar.models import build_model, check_finite
 from nextchar.runtime import pick_device
 from nextchar.tokenizers import Tokenizer, tokenizer_from_dict
 
@@ -121,6 +121,20 @@ def load_weights(model: nn.Module, path: str | Path) -> None:
         )
 
 
+def recover(path: str | Path) -> None:
+    """Finish what a killed save left behind: a checkpoint whose two renames were cut in
+    between (`path` gone, `path.old` whole) is renamed back, and temporary directories of
+    unfinished writes are removed. Run before resuming; only the process that writes the run
+    may call it."""
+    path = Path(path)
+    old = path.with_name(path.name + ".old")
+    if not path.exists() and old.is_dir():
+        os.rename(old, path)
+    for orphan in path.parent.glob(f".{path.name}.*.tmp"):
+        if orphan.is_dir():
+            shutil.rmtree(orphan, ignore_errors=True)
+
+
 def _swap_into_place(tmp: Path, path: Path) -> None:
     # A directory cannot be replaced in one atomic step, so the old one is first renamed
     # aside; if we die between the two renames, `_resolve` still finds `path.old`.
@@ -163,29 +177,44 @@ def read_meta(path: str | Path) -> tuple[Path, dict[str, Any]]:
         raise NextcharError(
             f"{ckpt / CONFIG} is unreadable or not JSON ({exc}); the checkpoint is damaged"
         ) from None
+    except RecursionError:  # json nests deeper than Python's stack: not a file we wrote
+        raise NextcharError(
+            f"{ckpt / CONFIG} nests too deeply; the checkpoint is damaged"
+        ) from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise NextcharError(
             f"{ckpt} is not a nextchar checkpoint ({CONFIG} has no 'format': '{FORMAT}')"
         )
     version = meta.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise NextcharError(
+            f"{ckpt / CONFIG}: format_version must be a whole number such as {FORMAT_VERSION}, "
+            f"got {version!r}; the checkpoint is damaged"
+        )
+    if version > FORMAT_VERSION:
         raise NextcharError(
             f"{ckpt} has checkpoint format version {version}; this nextchar "
             f"reads up to {FORMAT_VERSION}: upgrade nextchar"
         )
+    for key in ("model", "tokenizer"):
+        if not isinstance(meta.get(key), dict):
+            raise NextcharError(f"{ckpt / CONFIG} has no '{key}' object; the checkpoint is damaged")
     return ckpt, meta
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "auto") -> Checkpoint:
     ckpt, meta = read_meta(path)
-    model_config = ModelConfig.from_dict(meta["model"])
-    tokenizer = tokenizer_from_dict(meta["tokenizer"])
+    try:
+        model_config = ModelConfig.from_dict(meta["model"])
+        tokenizer = tokenizer_from_dict(meta["tokenizer"])
+    except NextcharError as exc:
+        raise NextcharError(f"{ckpt / CONFIG}: {exc}; the checkpoint is damaged") from None
     if model_config.vocab_size != tokenizer.vocab_size:
         raise NextcharError(
             f"{ckpt}: the model has {model_config.vocab_size} outputs but the "
             f"tokenizer {tokenizer.vocab_size} symbols; the checkpoint is damaged"
         )
-    model = build_model(model_config)
+    model = build_model(model_config)  # sizes come from a file: allocation errors are ours
     weights = ckpt / WEIGHTS
     if not weights.exists():
         raise NextcharError(f"{ckpt} has no {WEIGHTS}; the checkpoint is incomplete")
@@ -200,6 +229,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "auto") -> Ch
         raise NextcharError(
             f"{weights} does not match its config.json ({str(exc).splitlines()[0][:160]})"
         ) from None
+    check_finite(model, str(ckpt))
     device = pick_device(device) if isinstance(device, str) else device
     model.to(device).eval()
     return Checkpoint(model, tokenizer, meta, ckpt)
@@ -254,13 +284,23 @@ def load_resume_state(ckpt: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             f"{ckpt} has no {OPTIMIZER}/{TRAINER_STATE}: it cannot be resumed "
             "(only a run's last/ checkpoint can)"
         )
+    damaged = f"{ckpt}: resume state is damaged"
     try:
         # weights_only=True: tensors and plain containers only, never arbitrary pickles.
         state = torch.load(ckpt / OPTIMIZER, map_location="cpu", weights_only=True)
         trainer_state = json.loads((ckpt / TRAINER_STATE).read_text())
     except Exception as exc:  # any failure here means a damaged file, not a bug of ours
         raise NextcharError(
-            f"{ckpt}: resume state is damaged ({type(exc).__name__}); "
-            "start a new run or resume from another copy"
+            f"{damaged} ({type(exc).__name__}); start a new run or resume from another copy"
         ) from None
+    expected = {"step": int, "best_val_bpc": (int, float), "elapsed": (int, float),
+                "fingerprint": str}  # fmt: skip
+    for key, kind in expected.items():
+        if not isinstance(trainer_state, dict) or not isinstance(trainer_state.get(key), kind):
+            raise NextcharError(
+                f"{damaged} ({TRAINER_STATE} has no valid {key!r}); start a new run or resume "
+                "from another copy"
+            )
+    if not isinstance(state, dict) or not {"optimizer", "carry"} <= set(state):
+        raise NextcharError(f"{damaged} ({OPTIMIZER} lacks the optimizer or carried state)")
     return state, trainer_state

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from nextchar.config import CELLS, ModelConfig, at_least, one_of
+from nextchar.config import CELLS, ModelConfig, all_finite, at_least, check_seed, one_of
 from nextchar.errors import NextcharError
 from nextchar.models import RecurrentLM, build_model, count_parameters
 from nextchar.runtime import pick_device, seed_everything
@@ -40,9 +40,14 @@ class LabConfig:
     every: int = 50  # print every this many epochs (plus the first and the last)
 
     def __post_init__(self) -> None:
+        all_finite(self)
+        check_seed("--seed", self.seed)
         one_of("cell", self.cell, CELLS)
         at_least("epochs", self.epochs, 1)
         at_least("every", self.every, 1)
+        at_least("num_layers", self.num_layers, 1)
+        if self.hidden_size is not None:  # 0 is a mistake, not "the default"
+            at_least("hidden_size", self.hidden_size, 1)
         if not self.lr > 0:
             raise NextcharError(f"lr must be > 0, got {self.lr}")
         if len(self.sentence) < 2:
@@ -107,7 +112,7 @@ def prepare_lab(config: LabConfig = LabConfig()) -> Lab:
     model_config = ModelConfig(
         vocab_size=vocab_size,
         cell=config.cell,  # type: ignore[arg-type]
-        hidden_size=config.hidden_size or vocab_size,
+        hidden_size=vocab_size if config.hidden_size is None else config.hidden_size,
         num_layers=config.num_layers,
         input="onehot",
         nonlinearity=config.nonlinearity,

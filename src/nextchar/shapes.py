@@ -12,6 +12,7 @@ from torch import nn
 
 from nextchar.config import CELLS, at_least, one_of
 from nextchar.errors import NextcharError
+from nextchar.models import allocating
 from nextchar.models.recurrent import CELL_MODULES
 
 # Gates per cell: the input/hidden weights stack this many H_cell-sized blocks.
@@ -150,15 +151,19 @@ def _parameter_rows(args: ShapeArgs) -> list[tuple[str, str, tuple[int, ...]]]:
 
 def explain(args: ShapeArgs) -> tuple[list[ShapeRow], list[ShapeRow]]:
     """Run the real module on a random input; return (sequence rows, parameter rows)."""
-    module = build_module(args)
     expected = _sequence_rows(args)
     shapes = dict((name, shape) for name, _, shape in expected)
-    x = torch.randn(shapes["input"])
-    h0 = torch.randn(shapes["h_0"])
-    actual = {"input": x, "h_0": h0}
     # torch warns that oneDNN has no projected-LSTM kernel; irrelevant for a shape demo.
-    with torch.no_grad(), warnings.catch_warnings():
+    with (
+        allocating("these shapes", "--input-size, --hidden-size, --batch, --seq-len"),
+        torch.no_grad(),
+        warnings.catch_warnings(),
+    ):
         warnings.simplefilter("ignore", UserWarning)
+        module = build_module(args)
+        x = torch.randn(shapes["input"])
+        h0 = torch.randn(shapes["h_0"])
+        actual = {"input": x, "h_0": h0}
         if args.cell == "lstm":
             actual["c_0"] = torch.randn(shapes["c_0"])
             output, (h_n, actual["c_n"]) = module(x, (h0, actual["c_0"]))

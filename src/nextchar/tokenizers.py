@@ -37,7 +37,8 @@ class Tokenizer(Protocol):
     @property
     def vocab_size(self) -> int: ...
 
-    # what one id stands for, for labels such as "perplexity per word": character|byte|word
+    # what one id stands for, for labels such as "perplexity per word":
+    # character | NFD symbol | byte | word | token
     unit: str
 
     def normalize(self, text: str) -> str: ...
@@ -138,8 +139,6 @@ class CharTokenizer:
       "none" the text as given: decode(encode(s)) == s exactly.
     """
 
-    unit = "character"
-
     def __init__(
         self, vocab: Sequence[str], normalization: Normalization = "nfc", unk: bool = False
     ) -> None:
@@ -169,6 +168,12 @@ class CharTokenizer:
     @property
     def vocab_size(self) -> int:
         return len(self.vocab)
+
+    @property
+    def unit(self) -> str:
+        # An NFD id is a jamo or a combining mark: '한' is three of them. Calling them
+        # characters would label a per-jamo perplexity "per character".
+        return "NFD symbol" if self.normalization == "nfd" else "character"
 
     def normalize(self, text: str) -> str:
         """The text as this tokenizer sees it (what the ids describe, character for character)."""
@@ -636,11 +641,17 @@ def build_tokenizer(
     word_split: str = "unicode",
     lowercase: bool = False,
     bpe_vocab: int = 1024,
+    held_out: str = "",
 ) -> Tokenizer:
     """A tokenizer of `kind` ("char", "byte", "word" or "bpe") fitted to `text`; min_freq,
-    max_vocab, word_split and lowercase apply to words, bpe_vocab to BPE."""
+    max_vocab, word_split and lowercase apply to words, bpe_vocab to BPE.
+
+    `held_out` is the validation text. A character vocabulary covers it too (as char-rnn and
+    nanoGPT build theirs from all the text): a '「' that occurs only in the last tenth of a
+    file is still a character of the language, not an error. Word and BPE vocabularies are
+    learned from `text` alone; their <unk> and byte pieces already cover the rest."""
     if kind == "char":
-        return CharTokenizer.build(text, normalization, unk)
+        return CharTokenizer.build(text + held_out, normalization, unk)
     if kind == "byte":
         return ByteTokenizer(normalization)
     if kind == "word":
@@ -651,16 +662,28 @@ def build_tokenizer(
 
 
 def tokenizer_from_dict(data: dict[str, Any]) -> Tokenizer:
-    """Rebuild any tokenizer from its `to_dict()`; the one place that branches on its type."""
+    """Rebuild any tokenizer from its `to_dict()`; the one place that branches on its type.
+    The description comes from a file a user may have edited: any way it can be wrong is one
+    NextcharError."""
+    if not isinstance(data, dict):
+        raise NextcharError("the saved tokenizer description is not a JSON object")
     kind = data.get("type")
-    if kind == "char":
-        return CharTokenizer.from_dict(data)
-    if kind == "byte":
-        return ByteTokenizer(data.get("normalization", "nfc"))
-    if kind == "word":
-        return WordTokenizer.from_dict(data)
-    if kind == "bpe":
-        return BPETokenizer.from_json(json.dumps(data["tokenizer"]))
+    try:
+        if kind == "char":
+            return CharTokenizer.from_dict(data)
+        if kind == "byte":
+            return ByteTokenizer(data.get("normalization", "nfc"))
+        if kind == "word":
+            return WordTokenizer.from_dict(data)
+        if kind == "bpe":
+            return BPETokenizer.from_json(json.dumps(data["tokenizer"]))
+    except NextcharError:
+        raise
+    except Exception as exc:  # TypeError, KeyError, the tokenizers library's own errors ...
+        first = str(exc).splitlines()[0][:100] if str(exc) else ""
+        raise NextcharError(
+            f"the saved {kind} tokenizer is damaged ({type(exc).__name__}: {first})"
+        ) from None
     raise NextcharError(f"unknown tokenizer type {kind!r} in the saved description")
 
 

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 
 from nextchar.config import ModelConfig
+from nextchar.errors import NextcharError
 from nextchar.models.recurrent import RecurrentLM, State, detach_state
 
 __all__ = [
     "RecurrentLM",
     "State",
+    "allocating",
     "build_model",
+    "check_finite",
     "count_parameters",
     "describe",
     "detach_state",
@@ -23,11 +29,44 @@ def build_model(config: ModelConfig) -> nn.Module:
     """A fresh, randomly initialised model for `config` (seed torch first for repeatability)."""
     if config.vocab_size is None:
         raise ValueError("ModelConfig.vocab_size must be set (from the tokenizer) to build")
-    if config.kind == "gpt2":
-        from nextchar.models.gpt2 import build_gpt2  # transformers only when asked for
+    with allocating(f"a {describe(config)} model"):
+        if config.kind == "gpt2":
+            from nextchar.models.gpt2 import build_gpt2  # transformers only when asked for
 
-        return build_gpt2(config)
-    return RecurrentLM(config)
+            return build_gpt2(config)
+        return RecurrentLM(config)
+
+
+@contextlib.contextmanager
+def allocating(
+    what: str, flags: str = "--hidden-size, --num-layers, --embedding-dim"
+) -> Iterator[None]:
+    """Turn the allocator's refusal (sizes from a flag or a hand-edited config.json, such as
+    --hidden-size 10000000) into one line instead of a traceback from deep inside torch."""
+    try:
+        yield
+    except (MemoryError, RuntimeError) as exc:
+        message = str(exc)
+        if not isinstance(exc, MemoryError) and not any(
+            hint in message for hint in ("can't allocate", "out of memory", "Failed to allocate")
+        ):
+            raise
+        wanted = message.partition("tried to allocate ")[2].split(" bytes")[0]
+        size = f" ({int(wanted) / 2**30:,.1f} GiB at once)" if wanted.isdigit() else ""
+        raise NextcharError(
+            f"not enough memory for {what}{size}; choose smaller sizes ({flags})"
+        ) from None
+
+
+def check_finite(model: nn.Module, source: str) -> None:
+    """Refuse a model whose weights hold NaN or infinity: every number it would give (bits,
+    probabilities, samples) would be NaN. Such weights come from a run that diverged."""
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise NextcharError(
+                f"{source}: the weights ({name}) hold NaN or infinity: the training run that "
+                "wrote them diverged; train again with a lower --lr"
+            )
 
 
 def describe(config: ModelConfig) -> str:

@@ -1,3 +1,4 @@
+import importlib
 import json
 import math
 
@@ -8,6 +9,7 @@ from nextchar import NextcharError
 from nextchar.checkpoint import load
 from nextchar.config import ModelConfig, TrainConfig
 from nextchar.evaluate import evaluate_text
+from nextchar.runtime import cpu_bf16_supported
 from nextchar.train import lr_at, train
 
 TINY = ModelConfig(cell="lstm", hidden_size=16, embedding_dim=8)
@@ -180,6 +182,9 @@ def test_training_on_cuda(tmp_path, precision: str) -> None:
         )
 
 
+@pytest.mark.skipif(
+    not cpu_bf16_supported(), reason="this CPU has no oneDNN bf16 kernels (AVX2 only)"
+)
 def test_bf16_autocast_on_the_cpu_trains_close_to_fp32(tmp_path) -> None:
     path = corpus(tmp_path, "the cat sat on the mat. " * 100)
     runs = {}
@@ -214,8 +219,14 @@ def test_auto_precision_follows_the_measurements(monkeypatch) -> None:
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert isinstance(autocast_for("auto", cpu, "recurrent"), contextlib.nullcontext)
     assert isinstance(autocast_for("auto", cpu, "gpt2"), contextlib.nullcontext)
+    train_module = importlib.import_module("nextchar.train")  # the module, not the function
+    monkeypatch.setattr(train_module, "cpu_bf16_supported", lambda: True)
     on_cpu = autocast_for("bf16", cpu)
     assert (on_cpu.device, on_cpu.fast_dtype) == ("cpu", torch.bfloat16)
+    # an AVX2-only CPU: oneDNN cannot even build its bf16 LSTM; one line instead of a crash
+    monkeypatch.setattr(train_module, "cpu_bf16_supported", lambda: False)
+    with pytest.raises(NextcharError, match=r"AVX-512 or AMX.*--precision fp32"):
+        autocast_for("bf16", cpu)
     with pytest.raises(NextcharError, match="CUDA or the CPU, not mps"):
         autocast_for("bf16", torch.device("mps"))
     # on a bf16 GPU: GPT-2 gets bf16, recurrent models keep fp32 (cuDNN's TF32 was faster)

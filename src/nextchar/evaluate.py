@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from nextchar.data import encode
 from nextchar.errors import NextcharError
 from nextchar.models import detach_state, model_device
+from nextchar.progress import progress as progress_bar
 from nextchar.tokenizers import Tokenizer
 
 
@@ -98,6 +98,7 @@ def _evaluate_windows(
     stride: int,
     batch_size: int,
     progress: bool,
+    desc: str = "eval",
 ) -> tuple[float, int, int]:
     """A bounded-context model (GPT-2): windows of `context` tokens moved by `stride`; each
     window scores only the tokens the previous one did not, so every token is predicted once,
@@ -121,7 +122,7 @@ def _evaluate_windows(
             last.append(window)  # type: ignore[union-attr]
         else:
             batches.append([window])
-    for batch in tqdm(batches, desc="eval", unit="batch", disable=not progress, leave=False):
+    for batch in progress_bar(batches, desc=desc, unit="batch", enabled=progress, leave=False):
         rows = torch.stack([ids[b:e] for b, e, _ in batch]).to(device)  # [B, L]
         logits, _ = model(rows[:, :-1])
         targets = rows[:, 1:]
@@ -144,6 +145,7 @@ def evaluate_ids(
     seq_len: int = 256,
     progress: bool = False,
     stride: int | None = None,
+    desc: str = "eval",
 ) -> tuple[float, int, int]:
     """(total NLL in nats, predicted tokens, correct) for ids [N], predicting ids[1:].
 
@@ -156,7 +158,11 @@ def evaluate_ids(
         raise NextcharError("the text is too short to evaluate: it needs at least 2 tokens")
     context = getattr(model, "context_size", None)
     if context is not None:
-        return _evaluate_windows(model, ids, context, stride or context // 2, batch_size, progress)
+        return _check_finite(
+            _evaluate_windows(
+                model, ids, context, stride or context // 2, batch_size, progress, desc
+            )
+        )
     was_training = model.training
     model.eval()
     device = model_device(model)
@@ -170,7 +176,7 @@ def evaluate_ids(
     correct = torch.zeros((), dtype=torch.int64, device=device)
     state = None
     windows = range(0, length, seq_len)
-    for i in tqdm(windows, desc="eval", unit="win", disable=not progress, leave=False):
+    for i in progress_bar(windows, desc=desc, unit="win", enabled=progress, leave=False):
         x = x_streams[:, i : i + seq_len].to(device)
         y = y_streams[:, i : i + seq_len].to(device)
         logits, state = model(x, state)
@@ -188,7 +194,18 @@ def evaluate_ids(
         nll += F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), reduction="sum")
         correct += (logits.argmax(-1) == y).sum()
     model.train(was_training)
-    return float(nll), m, int(correct)
+    return _check_finite((float(nll), m, int(correct)))
+
+
+def _check_finite(result: tuple[float, int, int]) -> tuple[float, int, int]:
+    """A NaN or infinite NLL is no measurement: refuse it instead of printing 'nan bits'."""
+    if not math.isfinite(result[0]):
+        raise NextcharError(
+            f"the model's predictions are not finite numbers (total NLL {result[0]}): its "
+            "weights are broken, usually by a training run that diverged; train again with "
+            "a lower --lr"
+        )
+    return result
 
 
 def evaluate_text(

@@ -41,6 +41,16 @@ def pick_device(name: str = "auto") -> torch.device:
     raise NextcharError(f"unknown device {name!r}; choose one of {', '.join(DEVICE_CHOICES)}")
 
 
+def cpu_bf16_supported() -> bool:
+    """Whether this CPU runs oneDNN's bf16 kernels (AVX-512 BW/VL/DQ or newer). Without them
+    (an AVX2-only CPU) the bf16 LSTM primitive cannot even be created, and bf16 elsewhere is
+    emulated and slow."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch without the probe: assume the worst
+        return False
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed torch's global generators (CPU and every CUDA device) and return a CPU generator
     with the same seed for code that wants an explicit one."""

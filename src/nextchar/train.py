@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import shutil
 import signal
 import time
 import unicodedata
@@ -24,7 +25,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from nextchar import __version__
 from nextchar import distributed as dist
@@ -33,6 +33,7 @@ from nextchar.checkpoint import (
     load_resume_state,
     load_weights,
     read_meta,
+    recover,
     save_checkpoint,
 )
 from nextchar.config import ModelConfig, TrainConfig
@@ -40,7 +41,8 @@ from nextchar.data import Batches, encode, read_text, split_text
 from nextchar.errors import NextcharError
 from nextchar.evaluate import bits, evaluate_ids
 from nextchar.models import State, build_model, count_parameters, describe, detach_state
-from nextchar.runtime import pick_device, seed_everything
+from nextchar.progress import progress as progress_bar
+from nextchar.runtime import cpu_bf16_supported, pick_device, seed_everything
 from nextchar.tokenizers import Tokenizer, build_tokenizer, tokenizer_from_dict
 
 # ----------------------------------------------------------------------------- pure maths
@@ -99,6 +101,7 @@ def load_corpus(config: TrainConfig, tokenizer: Tokenizer | None = None) -> Corp
             config.word_split,
             config.lowercase,
             config.bpe_vocab,
+            held_out=val_text,
         )
         if tokenizer.vocab_size < 2:
             raise NextcharError(
@@ -212,6 +215,11 @@ def autocast_for(
             )
         return torch.autocast("cuda", dtype=torch.bfloat16)
     if device.type == "cpu":
+        if not cpu_bf16_supported():
+            raise NextcharError(
+                "--precision bf16 on the CPU needs oneDNN's bf16 kernels (a CPU with AVX-512 "
+                "or AMX); this one has neither: use --precision fp32 (or auto)"
+            )
         return torch.autocast("cpu", dtype=torch.bfloat16)
     raise NextcharError(f"--precision bf16 runs on CUDA or the CPU, not {device.type}")
 
@@ -229,6 +237,18 @@ def _state_from_list(tensors: list[torch.Tensor], cell: str, device: torch.devic
     return (moved[0], moved[1]) if cell == "lstm" else moved[0]
 
 
+def _metrics_row(line: str) -> dict[str, Any] | None:
+    """One metrics.jsonl line as a dict with an integer step, or None if it is not one."""
+    try:
+        row = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+        return None
+    numbers = [row.get(k) for k in ("loss", "val_bpc") if k in row]
+    return row if all(isinstance(v, (int, float)) for v in numbers) else None
+
+
 class _Metrics:
     """Appends one JSON object per line to metrics.jsonl and keeps the curves for the plot.
     Only the main process writes (`enabled`)."""
@@ -240,9 +260,10 @@ class _Metrics:
         self.val: list[tuple[int, float]] = []
         if enabled and path.exists():  # resuming: keep history up to the resumed step only
             kept = []
-            for line in path.read_text().splitlines():
-                row = json.loads(line)
-                if row["step"] <= start_step:
+            for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+                row = _metrics_row(line)
+                # a line cut short by a kill, or blank, or edited by hand: history, not state
+                if row is not None and row["step"] <= start_step:
                     kept.append(line)
                     self._remember(row)
             path.write_text("".join(k + "\n" for k in kept))
@@ -301,6 +322,7 @@ class _Run:
     streams: torch.Tensor | None  # [B, N/B] on the device (streams mode)
     metrics: _Metrics
     meta: dict[str, Any]  # what every checkpoint's config.json records
+    log: Callable[[str], None]
     step: int = 0
     best: float = math.inf
     elapsed_before: float = 0.0  # seconds spent before a resume
@@ -312,12 +334,36 @@ class _Run:
         # bits per *character*: a token of a byte or NFD tokenizer is less than one character
         return self.corpus.val_chars / self.corpus.val_ids.numel()
 
-    def validate(self, model: torch.nn.Module, full: bool = False) -> float:
+    def validate(self, model: torch.nn.Module, full: bool = False, progress: bool = False) -> float:
         ids = self.corpus.val_ids
         if not full and self.config.eval_tokens is not None:
             ids = ids[: self.config.eval_tokens]
-        nll, tokens, _ = evaluate_ids(model, ids, batch_size=16, seq_len=256)
+        if full and not progress:  # --quiet: one line, so a long evaluation is not silence
+            self.log(f"evaluating the best checkpoint on {self.corpus.val_chars:,} characters…")
+        desc = "final eval" if full else "eval"
+        try:
+            nll, tokens, _ = evaluate_ids(
+                model, ids, batch_size=16, seq_len=256, progress=progress, desc=desc
+            )
+        except NextcharError:  # a non-finite NLL: the weights went bad during the last steps
+            raise self.diverged("the validation loss is not finite", self.step) from None
         return bits(nll / (tokens * self.val_chars_per_token))
+
+    def diverged(self, what: str, step: int) -> NextcharError:
+        """The one-line error for a run whose numbers left the finite range. Nothing is saved
+        from here on, so last/ and best/ keep the last good state."""
+        lr = self.optimizer.param_groups[0]["lr"]
+        advice = f"train again with a lower --lr (such as {lr / 10:.2g})"
+        if not self.config.grad_clip:
+            advice += " and --grad-clip 1"
+        kept = (
+            f"{self.run_dir / 'last'} (step {self.last_eval_step}) is kept"
+            if self.last_eval_step > 0
+            else "nothing was saved"
+        )
+        return NextcharError(
+            f"training diverged at step {step}: {what} (learning rate {lr:.3g}); {advice}; {kept}"
+        )
 
     def train_step(self, lr: float, autocast: contextlib.AbstractContextManager) -> torch.Tensor:
         for group in self.optimizer.param_groups:
@@ -341,7 +387,7 @@ class _Run:
         self.step += 1
         return loss
 
-    def evaluate_and_save(self, elapsed: float) -> float | None:
+    def evaluate_and_save(self, elapsed: float, progress: bool = False) -> float | None:
         """Validation bpc now; `best/` if it improved; always a resumable `last/`. Every
         process takes part (the carried state and RNG of all are saved); the main process
         evaluates and writes, and the others get None."""
@@ -357,7 +403,7 @@ class _Run:
         self.last_eval_step = self.step
         if not self.group.is_main:
             return None
-        val_bpc = self.validate(self.model)
+        val_bpc = self.validate(self.model, progress=progress)
         self.metrics.write(step=self.step, val_bpc=val_bpc)
         info = {**self.meta, "step": self.step, "val_bpc": val_bpc}
         if val_bpc < self.best:
@@ -416,21 +462,20 @@ def _open_run(
     group = dist.from_env()
     dist.check_batch(group, config.batch_size)
     device = dist.device_for(group, pick_device(config.device))
+    if resume and group.is_main:  # before the others can read it (they wait in dist.start)
+        recover(run_dir / "last")
+        recover(run_dir / "best")
     dist.start(group, device)
     if resume:
         ckpt, saved = read_meta(run_dir / "last")
         resume_state, trainer_state = load_resume_state(ckpt)
+        check_budget_left(run_dir, config, trainer_state)
         corpus = corpus or load_corpus(config, tokenizer_from_dict(saved["tokenizer"]))
-        if trainer_state.get("fingerprint") != corpus.fingerprint:
+        if trainer_state["fingerprint"] != corpus.fingerprint:
             raise NextcharError(
                 f"the training or validation text differs from what {run_dir} "
                 "was trained on; resume with the same files, or start a new run"
             )
-    elif (run_dir / "last").exists():
-        raise NextcharError(
-            f"{run_dir} already holds a run; continue it with --resume "
-            f"{run_dir}, or choose another --out directory"
-        )
     pretrained = None
     if model_config.init is not None and not resume:  # fine-tuning: its tokenizer and sizes
         from nextchar.models.gpt2 import load_pretrained
@@ -492,7 +537,12 @@ def _open_run(
     streams = batches.streams.to(device) if config.batching == "streams" else None
     start_step = int(trainer_state["step"]) if resume else 0
     if group.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise NextcharError(
+                f"cannot create the run directory {run_dir} ({exc.strerror}); choose another --out"
+            ) from None
     meta: dict[str, Any] = {
         "train": config.to_dict(),
         "nextchar_version": __version__,
@@ -515,7 +565,9 @@ def _open_run(
         streams,
         _Metrics(run_dir / "metrics.jsonl", start_step, enabled=group.is_main),
         meta,
+        log,
         step=start_step,
+        last_eval_step=start_step if resume else -1,  # last/ holds the resumed step
     )
     if resume:
         load_weights(model, run_dir / "last" / WEIGHTS)
@@ -526,6 +578,43 @@ def _open_run(
         run.best = float(trainer_state["best_val_bpc"])
         run.elapsed_before = float(trainer_state["elapsed"])
     return run
+
+
+def check_new_run_dir(run_dir: Path) -> None:
+    """A new run writes best/, last/, metrics.jsonl and curves.png into its directory, and a
+    save replaces what has those names: it starts only in a new or empty directory, so
+    nothing of the user's is ever overwritten."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise NextcharError(f"--out {run_dir} is a file; give a directory for the run")
+    if not run_dir.is_dir():
+        return
+    if any((run_dir / name).exists() for name in ("last", "last.old")):
+        raise NextcharError(
+            f"{run_dir} already holds a run; continue it with --resume "
+            f"{run_dir}, or choose another --out directory"
+        )
+    inside = sorted(p.name for p in run_dir.iterdir())
+    if inside:
+        shown = ", ".join(inside[:3]) + (f" and {len(inside) - 3} more" if len(inside) > 3 else "")
+        raise NextcharError(
+            f"{run_dir} is not empty (it holds {shown}); a new run needs a new or empty "
+            "directory: choose another --out"
+        )
+
+
+def check_budget_left(run_dir: Path, config: TrainConfig, trainer_state: dict[str, Any]) -> None:
+    """Resuming must train: a budget already spent would 'succeed' having done nothing."""
+    step, spent = int(trainer_state["step"]), float(trainer_state["elapsed"])
+    if config.max_steps is not None and step >= config.max_steps:
+        raise NextcharError(
+            f"{run_dir} is at step {step} already and --max-steps is {config.max_steps}: "
+            f"nothing is left to train; give a larger --max-steps (such as {step * 2})"
+        )
+    if config.max_time is not None and spent >= config.max_time:
+        raise NextcharError(
+            f"{run_dir} has used its --max-time ({spent:.0f} s of {config.max_time:.0f} s): "
+            "nothing is left to train; give a larger --max-time, or --max-steps alone"
+        )
 
 
 def _restore_rng(
@@ -568,13 +657,36 @@ def train(
     saves a resumable checkpoint. `log` receives one-line reports made before training
     starts (such as how the embedding was initialised).
     """
+    run_dir = Path(run_dir)
+    if not resume:
+        check_new_run_dir(run_dir)
+    existed = run_dir.exists()
     try:
-        run = _open_run(
-            model_config, config, Path(run_dir), resume, corpus, log or (lambda _: None)
-        )
+        run = _open_run(model_config, config, run_dir, resume, corpus, log or (lambda _: None))
         return _loop(run, progress, should_stop)
+    except BaseException:
+        if not resume and dist.from_env().is_main:
+            _remove_unsaved_run(run_dir, existed)
+        raise
     finally:  # also when opening the run failed after joining the process group
         dist.stop(dist.from_env())
+
+
+def _remove_unsaved_run(run_dir: Path, existed: bool) -> None:
+    """A new run that failed before its first checkpoint (bad data, divergence at step 3)
+    leaves its directory as it found it, so the same --out works on the next try. The
+    directory was new or empty when the run began: everything in it is the run's own."""
+    names = ("best", "last", "best.old", "last.old")
+    if not run_dir.is_dir() or any((run_dir / name).exists() for name in names):
+        return
+    for path in run_dir.iterdir():
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    if not existed:
+        with contextlib.suppress(OSError):
+            run_dir.rmdir()
 
 
 def _loop(run: _Run, progress: bool, should_stop: Callable[[int], bool] | None) -> TrainResult:
@@ -584,16 +696,16 @@ def _loop(run: _Run, progress: bool, should_stop: Callable[[int], bool] | None) 
     total, interrupted, val_bpc = config.max_steps, False, None
     start = time.perf_counter()
     window_start, window_tokens = start, 0
+    step_seconds, session_tokens = 0.0, 0  # time in optimizer steps: the training speed
 
     def elapsed() -> float:
         return run.elapsed_before + time.perf_counter() - start
 
-    bar = tqdm(
+    bar = progress_bar(
         total=total,
         initial=run.step,
-        disable=not (progress and group.is_main),
+        enabled=progress and group.is_main,
         unit="step",
-        dynamic_ncols=True,
         desc=run.run_dir.name,
     )
     asked = False
@@ -610,8 +722,14 @@ def _loop(run: _Run, progress: bool, should_stop: Callable[[int], bool] | None) 
             if config.max_time is not None and spent >= config.max_time:
                 break
             lr = lr_at(run.step, config, spent / config.max_time if config.max_time else 0.0)
+            step_start = time.perf_counter()
             loss = run.train_step(lr, autocast)
+            loss_value = loss.item()  # this process's loss; waits for the step to finish
+            step_seconds += time.perf_counter() - step_start
+            if not math.isfinite(loss_value):
+                raise run.diverged(f"the training loss is {loss_value}", run.step)
             window_tokens += config.batch_size * config.seq_len  # the global batch
+            session_tokens += config.batch_size * config.seq_len
             bar.update(1)
             if run.step % config.log_every == 0 or run.step == total:
                 now = time.perf_counter()
@@ -632,13 +750,13 @@ def _loop(run: _Run, progress: bool, should_stop: Callable[[int], bool] | None) 
                 )
             asked = flag["stop"] or (should_stop is not None and should_stop(run.step))
             if run.step % config.eval_every == 0 or run.step == total:
-                val_bpc = run.evaluate_and_save(elapsed())
+                val_bpc = run.evaluate_and_save(elapsed(), progress)
                 window_start = time.perf_counter()  # evaluation is not training speed
     bar.close()
     seconds = dist.agree(group, elapsed(), False, run.device)[0]
     if not interrupted and run.last_eval_step != run.step:
         # stopped by the time budget between evaluations: record and save where we are
-        run.evaluate_and_save(seconds)
+        run.evaluate_and_save(seconds, progress)
     mc = run.model.config
     final = run.best
     if group.is_main:
@@ -650,28 +768,19 @@ def _loop(run: _Run, progress: bool, should_stop: Callable[[int], bool] | None) 
         if not interrupted:  # the number users quote: the best checkpoint on all validation text
             best_model = build_model(mc).to(run.device)
             load_weights(best_model, run.run_dir / "best" / WEIGHTS)
-            final = run.validate(best_model, full=True)
+            final = run.validate(best_model, full=True, progress=progress)
     return TrainResult(
         run.run_dir,
         run.step,
         run.best,
         final,
         seconds,
-        _mean_speed(run.run_dir / "metrics.jsonl") if group.is_main else 0.0,
+        session_tokens * chars_per_token / step_seconds if step_seconds else 0.0,
         interrupted,
         count_parameters(run.model),
         run.corpus.tokenizer.unit,
         run.val_chars_per_token,
     )
-
-
-def _mean_speed(path: Path) -> float:
-    speeds = [
-        row["chars_per_sec"]
-        for row in map(json.loads, path.read_text().splitlines())
-        if "chars_per_sec" in row
-    ]
-    return sum(speeds) / len(speeds) if speeds else 0.0
 
 
 # What may change when a run is resumed: its budget and bookkeeping, never what it learns from.
@@ -680,7 +789,9 @@ RESUME_OVERRIDES = ("max_steps", "max_time", "device", "eval_every", "log_every"
 
 def resume_config(run_dir: str | Path, **overrides: Any) -> tuple[ModelConfig, TrainConfig]:
     """The model and training configs a run was started with, with budget overrides."""
-    _, meta = read_meta(Path(run_dir) / "last")
+    ckpt, meta = read_meta(Path(run_dir) / "last")
+    if not isinstance(meta.get("train"), dict):
+        raise NextcharError(f"{ckpt} records no training settings ('train'): it cannot be resumed")
     config = TrainConfig.from_dict(meta["train"])
     unknown = set(overrides) - set(RESUME_OVERRIDES)
     if unknown:
@@ -688,5 +799,10 @@ def resume_config(run_dir: str | Path, **overrides: Any) -> tuple[ModelConfig, T
             f"cannot change {', '.join(sorted(unknown))} when resuming; only "
             f"{', '.join(RESUME_OVERRIDES)}"
         )
-    config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if "max_steps" in given and "max_time" not in given:
+        # a new step budget replaces the old one whole: a run stopped by --max-time would
+        # otherwise stop again at once, its time already spent
+        given["max_time"] = None
+    config = dataclasses.replace(config, **given)
     return ModelConfig.from_dict(meta["model"]), config

@@ -1,0 +1,291 @@
+"""Training and resuming against careless input and faults: nothing of the user's is lost,
+a diverged run stops with one line and keeps its last good checkpoint, a killed save is
+recovered, and every bad flag is one line on stderr (exit 2), never a traceback."""
+
+import importlib
+import json
+import math
+import os
+
+import pytest
+import torch
+
+from nextchar import CharTokenizer, ModelConfig, build_model, save_checkpoint
+from nextchar.checkpoint import load
+from nextchar.cli import main
+from nextchar.config import TrainConfig
+from nextchar.train import load_corpus
+
+TEXT = "".join(f"ROMEO: line {i}, my lady.\nJULIET: and yours, {i % 7}.\n" for i in range(60))
+TINY = ModelConfig(cell="gru", hidden_size=16, embedding_dim=8)
+FLAGS = ["--hidden-size", "16", "--embedding-dim", "8", "--batch-size", "4", "--seq-len", "16"]
+FLAGS += ["--warmup-steps", "2", "--device", "cpu", "--quiet", "--eval-tokens", "200"]
+
+
+@pytest.fixture
+def plays(tmp_path):
+    path = tmp_path / "plays.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    return path
+
+
+def cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line(code: int, err: str, pattern: str) -> None:
+    """Exit 2 and exactly one line on stderr that matches `pattern`."""
+    import re
+
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert re.search(pattern, lines[0]), lines[0]
+
+
+def strict_rows(path) -> list[dict]:
+    def refuse(constant: str) -> float:
+        raise AssertionError(f"metrics.jsonl holds {constant}, which JSON does not have")
+
+    return [json.loads(line, parse_constant=refuse) for line in path.read_text().splitlines()]
+
+
+# ----------------------------------------------------------------------------- the user's files
+
+
+@pytest.mark.parametrize("existing", ["best", "best.old", "last.old", "notes.txt"])
+def test_a_new_run_never_replaces_files_in_its_directory(plays, tmp_path, capsys, existing):
+    out = tmp_path / "out"
+    target = out / existing
+    if "." in existing and not existing.endswith(".old"):
+        target.parent.mkdir()
+        target.write_text("my notes")
+    else:
+        target.mkdir(parents=True)
+        (target / "mine.txt").write_text("my model")
+    code, _, err = cli(capsys, "train", plays, "--out", out, "--max-steps", "2", *FLAGS)
+    one_line(code, err, "--resume" if existing == "last.old" else "not empty")
+    assert sorted(p.name for p in out.iterdir()) == [existing]  # untouched
+    assert target.read_text() if target.is_file() else (target / "mine.txt").read_text()
+
+
+def test_out_that_is_a_file_or_cannot_be_made_is_one_line(plays, tmp_path, capsys) -> None:
+    code, _, err = cli(capsys, "train", plays, "--out", plays, "--max-steps", "2", *FLAGS)
+    one_line(code, err, "is a file")
+    assert plays.read_text() == TEXT
+    code, _, err = cli(capsys, "train", plays, "--out", "/proc/nextchar/run", *FLAGS)
+    one_line(code, err, "cannot create the run directory")
+    code, _, err = cli(capsys, "train", plays, "--out", plays / "run", *FLAGS)
+    one_line(code, err, "cannot create the run directory")
+
+
+def test_an_empty_directory_is_a_fine_place_for_a_new_run(plays, tmp_path, capsys) -> None:
+    (tmp_path / "empty").mkdir()
+    code, _, _ = cli(
+        capsys, "train", plays, "--out", tmp_path / "empty", "--max-steps", "3", *FLAGS
+    )
+    assert code == 0 and (tmp_path / "empty" / "last").is_dir()
+
+
+# ----------------------------------------------------------------------------- killed saves
+
+
+def test_resume_after_a_kill_between_the_two_renames(plays, tmp_path, capsys) -> None:
+    run = tmp_path / "run"
+    code, _, _ = cli(
+        capsys, "train", plays, "--out", run, "--max-steps", "10", "--eval-every", "5", *FLAGS
+    )
+    assert code == 0
+    os.rename(run / "last", run / "last.old")  # the state a kill -9 inside a save leaves
+    (run / ".last.k1ll.tmp").mkdir()  # and the temporary of a save killed earlier
+    code, out, err = cli(capsys, "train", "--resume", run, "--max-steps", "15")
+    assert code == 0, err
+    assert "done: 15 steps" in out
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith((".", "last"))) == ["last"]
+    meta = json.loads((run / "last" / "config.json").read_text())
+    assert meta["step"] == 15
+
+
+def test_metrics_lines_cut_by_a_kill_do_not_stop_a_resume(plays, tmp_path, capsys) -> None:
+    run = tmp_path / "run"
+    assert (
+        cli(capsys, "train", plays, "--out", run, "--max-steps", "6", "--eval-every", "3", *FLAGS)[
+            0
+        ]
+        == 0
+    )
+    with (run / "metrics.jsonl").open("a") as f:
+        f.write('\n{"step": 3, "lo\n[1, 2]\n{"step": "x"}\n')
+    code, _, err = cli(capsys, "train", "--resume", run, "--max-steps", "9")
+    assert code == 0, err
+    rows = strict_rows(run / "metrics.jsonl")
+    assert [r["step"] for r in rows if "val_bpc" in r] == [3, 6, 9]
+
+
+def test_resume_with_a_step_budget_after_the_time_budget_ran_out(plays, tmp_path, capsys) -> None:
+    run = tmp_path / "run"
+    args = ("--out", run, "--max-steps", "6", "--max-time", "1h", "--eval-every", "3")
+    assert cli(capsys, "train", plays, *args, *FLAGS)[0] == 0
+    state = json.loads((run / "last" / "trainer_state.json").read_text())
+    state["elapsed"] = 3601.0  # as if --max-time had stopped it
+    (run / "last" / "trainer_state.json").write_text(json.dumps(state))
+    code, _, err = cli(capsys, "train", "--resume", run, "--max-steps", "12", "--max-time", "1h")
+    one_line(code, err, "used its --max-time.*nothing is left to train")
+    code, _, err = cli(capsys, "train", "--resume", run, "--max-steps", "6")
+    one_line(code, err, "at step 6 already.*--max-steps")
+    code, out, err = cli(capsys, "train", "--resume", run, "--max-steps", "9")
+    assert code == 0 and "done: 9 steps" in out, err
+    vals = [r["step"] for r in strict_rows(run / "metrics.jsonl") if "val_bpc" in r]
+    assert vals == [3, 6, 9]  # no duplicate line for the resumed step
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda s: [s], "no valid 'step'"),
+        (lambda s: {k: v for k, v in s.items() if k != "fingerprint"}, "no valid 'fingerprint'"),
+        (lambda s: {**s, "elapsed": "long"}, "no valid 'elapsed'"),
+    ],
+)
+def test_a_damaged_trainer_state_is_named(plays, tmp_path, capsys, edit, message) -> None:
+    run = tmp_path / "run"
+    assert cli(capsys, "train", plays, "--out", run, "--max-steps", "3", *FLAGS)[0] == 0
+    path = run / "last" / "trainer_state.json"
+    path.write_text(json.dumps(edit(json.loads(path.read_text()))))
+    code, _, err = cli(capsys, "train", "--resume", run, "--max-steps", "6")
+    one_line(code, err, f"resume state is damaged.*{message}")
+
+
+# ----------------------------------------------------------------------------- divergence
+
+
+def test_divergence_stops_with_one_line_and_keeps_the_last_good_state(
+    plays, tmp_path, capsys, monkeypatch
+) -> None:
+    train_module = importlib.import_module("nextchar.train")  # the module, not the function
+    sane = train_module.lr_at
+    monkeypatch.setattr(
+        train_module, "lr_at", lambda step, c, p: sane(step, c, p) if step < 12 else 1e30
+    )
+    run = tmp_path / "run"
+    code, _, err = cli(
+        capsys, "train", plays, "--out", run, "--max-steps", "40", "--eval-every", "10", *FLAGS
+    )
+    one_line(
+        code, err, r"training diverged at step 1[3-9]: .*lower --lr .*run/last \(step 10\) is kept"
+    )
+    rows = strict_rows(run / "metrics.jsonl")  # no NaN or Infinity was written
+    assert max(r["step"] for r in rows) < 20
+    assert json.loads((run / "last" / "config.json").read_text())["step"] == 10
+    model, _ = load(run, device="cpu")  # the kept checkpoint is finite and loads
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_a_run_that_diverges_before_saving_leaves_nothing_behind(plays, tmp_path, capsys):
+    run = tmp_path / "run"
+    argv = ["train", plays, "--out", run, "--max-steps", "30", "--log-every", "1", *FLAGS]
+    code, _, err = cli(capsys, *argv, "--lr", "1e30")
+    one_line(
+        code, err, r"training diverged at step \d+: the training loss is nan.*nothing was saved"
+    )
+    assert not run.exists()  # so the same --out works on the next try
+    code, _, err = cli(capsys, *argv, "--lr", "1e-2")
+    assert code == 0, err
+    assert (run / "last").is_dir()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--lr", "inf"], "--lr must be a finite number"),
+        (["--lr", "nan"], "--lr must be a finite number"),
+        (["--grad-clip", "nan"], "--grad-clip must be a finite number"),
+        (["--dropout", "nan"], "--dropout must be a finite number"),
+        (["--max-time", "inf"], "--max-time must be a finite number"),
+        (["--seed", str(2**64)], "--seed must be in 0..9223372036854775807"),
+        (["--seed", "-1"], "--seed must be in 0"),
+        (["--hidden-size", "10000000"], "not enough memory for a gru 2x10000000 model"),
+    ],
+)
+def test_bad_numbers_are_refused_before_training(plays, tmp_path, capsys, flags, message):
+    code, _, err = cli(
+        capsys, "train", plays, "--out", tmp_path / "r", "--max-steps", "2", *FLAGS, *flags
+    )
+    one_line(code, err, message)
+
+
+def test_a_model_with_nan_weights_is_refused_everywhere(tmp_path, capsys) -> None:
+    tok = CharTokenizer.build(TEXT)
+    model = build_model(ModelConfig(vocab_size=tok.vocab_size, hidden_size=8, embedding_dim=4))
+    model.head.weight.data[3, 3] = float("inf")
+    save_checkpoint(tmp_path / "bad", model, tok)
+    for argv in (
+        ["eval", tmp_path / "bad", tmp_path / "bad" / "config.json"],
+        ["predict", tmp_path / "bad", "ROMEO"],
+        ["sample", tmp_path / "bad", "--length", "5"],
+        ["neighbors", tmp_path / "bad", "R"],
+    ):
+        code, out, err = cli(capsys, *argv)
+        one_line(code, err, "NaN or infinity.*diverged")
+        assert "nan" not in out
+
+
+# ----------------------------------------------------------------------------- data and output
+
+
+def test_the_character_vocabulary_covers_the_validation_text(tmp_path) -> None:
+    # '「' and '」' occur only in the last tenth: the validation part
+    path = tmp_path / "ko.txt"
+    path.write_text("서울은 대한민국의 수도이다. " * 90 + "그는 「안녕」이라고 말했다. " * 5)
+    corpus = load_corpus(TrainConfig(files=(str(path),)))
+    assert {"「", "」"} <= set(corpus.tokenizer.vocab)
+    assert corpus.val_ids.numel() > 0
+
+
+def test_short_runs_report_a_real_speed_and_a_quiet_final_evaluation_says_so(
+    plays, tmp_path, capsys
+) -> None:
+    run = tmp_path / "run"
+    code, out, _ = cli(
+        capsys, "train", plays, "--out", run, "--max-steps", "3", "--log-every", "50", *FLAGS
+    )
+    assert code == 0
+    speed = float(out.split(" characters/s")[0].rsplit(" ", 1)[1].replace(",", ""))
+    assert speed > 0
+    assert "evaluating the best checkpoint on" in out
+
+
+def test_progress_in_a_log_file_is_lines_not_carriage_returns(plays, tmp_path, capsys) -> None:
+    flags = [f for f in FLAGS if f != "--quiet"]
+    code, _, err = cli(
+        capsys, "train", plays, "--out", tmp_path / "run", "--max-steps", "20", *flags
+    )
+    assert code == 0
+    assert "\r" not in err
+    lines = err.splitlines()
+    assert 2 <= len(lines) <= 6 and any("20/20" in line for line in lines), err
+
+
+def test_nfd_models_say_per_nfd_symbol_not_per_character(tmp_path, capsys) -> None:
+    path = tmp_path / "ko.txt"
+    path.write_text("서울은 대한민국의 수도이다.\n" * 80)
+    run = tmp_path / "run"
+    code, out, _ = cli(
+        capsys, "train", path, "--out", run, "--normalization", "nfd", "--max-steps", "3", *FLAGS
+    )
+    assert code == 0 and "per NFD symbol" in out
+    code, out, _ = cli(capsys, "eval", run, path)
+    assert code == 0
+    first, perplexity = (
+        out.splitlines()[0],
+        next(line for line in out.splitlines() if "perplexity" in line),
+    )
+    chars = len("서울은 대한민국의 수도이다.\n") * 80 - 1
+    assert f"{chars:,} characters predicted" in first and "NFD symbols)" in first
+    per_symbol, per_char = (
+        float(v) for v in perplexity.replace("(per NFD symbol, ", " ").split()[1:3]
+    )
+    assert per_char > per_symbol  # a syllable is 2-3 jamo: harder to guess whole
+    assert math.isfinite(per_char)

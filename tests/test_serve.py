@@ -39,7 +39,8 @@ def served(tmp_path_factory):
         make(root, "gpt", kind="gpt2", n_layer=1, n_head=2, n_embd=16, block_size=16),
     ]
     models = load_models(paths, "cpu")
-    return {m.name: m for m in models}, TestClient(create_app(models))
+    # the test client sends Host: testserver, a name like any other: it must be allowed
+    return {m.name: m for m in models}, TestClient(create_app(models, ["testserver"]))
 
 
 def test_models_are_listed_by_served_name(served) -> None:
@@ -167,6 +168,151 @@ def test_limits_and_bad_requests_are_clear_4xx(served) -> None:
         "/api/generate", json={"model": "lstm", "prime": "R", "temperature": 0}
     )
     assert bad_temperature.status_code == 422
+
+
+def test_a_runaway_regex_is_stopped_and_does_not_stall_other_requests(served) -> None:
+    import threading
+    import time
+
+    _, client = served
+    finished: dict[str, float] = {}
+    evil = {"model": "lstm", "text": "a" * 30 + "!", "pattern": "re:(a|aa)+$"}
+
+    def attack() -> None:
+        response = client.post("/api/correlate", json=evil)
+        finished["attack"] = time.monotonic()
+        finished["status"] = response.status_code
+        finished["detail"] = response.json()["detail"]
+
+    thread = threading.Thread(target=attack)
+    thread.start()
+    time.sleep(0.2)  # the regex is backtracking now
+    listed = client.get("/api/models")
+    finished["models"] = time.monotonic()
+    thread.join(timeout=60)
+    assert listed.status_code == 200
+    assert finished["models"] < finished["attack"]  # answered while the regex ran
+    assert finished["status"] == 400 and "took longer than 1 s" in finished["detail"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("predict", {"model": "lstm", "text": "RO\\ud800MEO"}),
+        ("predict", {"model": "\\udfff", "text": "ROMEO"}),
+        ("generate", {"model": "lstm", "prime": "\\ud83d"}),
+        ("surprise", {"model": "lstm", "text": "\\ud800"}),
+        ("activations", {"model": "lstm", "text": "R\\ud800"}),
+        ("correlate", {"model": "lstm", "text": "ROMEO", "pattern": "re:\\ud800"}),
+        ("generate", {"model": "lstm", "prime": "R", "temperature": "NaN"}),
+        ("generate", {"model": "lstm", "prime": "R", "temperature": "Infinity"}),
+        ("generate", {"model": "lstm", "prime": "R", "top_p": "NaN"}),
+        ("generate", {"model": "lstm", "prime": "R", "seed": "NaN"}),
+        ("generate", {"model": "lstm", "prime": "R", "seed": "Infinity"}),
+        ("predict", {"model": "lstm", "text": "R", "k": "NaN"}),
+        ("generate", {"model": "lstm", "prime": "R", "seed": str(2**63)}),
+        ("generate", {"model": "lstm", "prime": "R", "seed": str(-(2**63) - 1)}),
+    ],
+)
+def test_malformed_values_are_422_not_500(served, path: str, body: dict) -> None:
+    _, client = served
+    # written by hand, as a careless client sends it: NaN, lone surrogates, huge integers
+    raw = (
+        "{"
+        + ", ".join(
+            f'"{k}": ' + (v if k in ("temperature", "top_p", "seed", "k") else f'"{v}"')
+            for k, v in body.items()
+        )
+        + "}"
+    )
+    response = client.post(
+        f"/api/{path}", content=raw, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    assert len(response.text) < 600  # says where and what, without echoing the input
+
+
+def test_a_too_long_text_is_refused_without_echoing_it(served) -> None:
+    _, client = served
+    response = client.post("/api/predict", json={"model": "lstm", "text": "ROMEO " * 2000})
+    assert response.status_code == 422 and "at most 4000 characters" in response.text
+    assert "ROMEO ROMEO" not in response.text and len(response.text) < 600
+
+
+def test_a_vanishing_temperature_or_top_p_is_the_greedy_limit(served) -> None:
+    models, client = served
+    m = models["gru"]
+    greedy = sample(m.model, m.tokenizer, "ROMEO", SampleConfig(length=30, greedy=True))[0]
+    for extra in ({"temperature": 1e-300}, {"top_p": 1e-300}):
+        body = {"model": "gru", "prime": "ROMEO", "length": 30, **extra}
+        response = client.post("/api/generate", json=body)
+        got = events(response.text)
+        assert got[-1][0] == "done"
+        assert "".join(d["text"] for kind, d in got if kind == "message") == greedy
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        ("localhost:8000", 200),
+        ("127.0.0.1:8000", 200),
+        ("[::1]:8000", 200),
+        ("192.168.1.20:8000", 200),  # an address literal: no DNS, no rebinding
+        ("LOCALHOST", 200),
+        ("testserver", 200),  # given as allowed
+        ("evil.example:8000", 400),  # DNS rebinding: a foreign name that resolves to us
+        ("localhost.evil.example", 400),
+    ],
+)
+def test_the_host_header_must_name_this_server(served, host: str, status: int) -> None:
+    _, client = served
+    response = client.get("/api/models", headers={"Host": host})
+    assert response.status_code == status
+    if status == 400:
+        assert "--allowed-host" in response.json()["detail"]
+
+
+def test_the_api_docs_page_works_offline(served) -> None:
+    _, client = served
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    page = docs.text
+    assert "/api/predict" in page and "/api/generate" in page and "maxLength" not in page
+    assert "length ≤ 4000" in page  # the limits are shown
+    assert "https://" not in page and "cdn" not in page.lower()
+    assert client.get("/redoc").status_code == 404  # it would load from a CDN too
+
+
+def test_serve_says_where_it_listens() -> None:
+    from nextchar.serve import addresses
+
+    assert addresses("127.0.0.1", 8000)[0] == "page: http://127.0.0.1:8000/"
+    every = addresses("0.0.0.0", 8001)[0]
+    assert every.startswith("page: http://0.0.0.0:8001/") and "other machines" in every
+    assert "http://127.0.0.1:8001/" in every and "localhost" not in every
+    assert addresses("::1", 80)[0] == "page: http://[::1]:80/"
+
+
+def test_serve_refuses_bad_ports_and_a_port_in_use_before_saying_it_serves(tmp_path, capsys):
+    import socket
+
+    from nextchar.cli import main
+
+    ckpt = make(tmp_path, "lstm", cell="lstm", hidden_size=16)
+    for port in ("70000", "-1", "0"):
+        assert main(["serve", ckpt, "--port", port]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.count("\n") == 1 and "--port must be in 1..65535" in err
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        port = str(taken.getsockname()[1])
+        assert main(["serve", ckpt, "--port", port]) == 2
+    finally:
+        taken.close()
+    out, err = capsys.readouterr()
+    assert out == "" and "it is in use; choose another --port" in err and err.count("\n") == 1
 
 
 def test_concurrent_requests_do_not_disturb_each_other(served) -> None:

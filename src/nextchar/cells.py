@@ -7,10 +7,10 @@ Networks" (2015).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import regex
 import torch
 from torch import nn
 
@@ -108,6 +108,12 @@ PATTERNS: dict[str, tuple[str, Callable[[list[str]], list[float]]]] = {
 }
 
 
+# A user's regular expression can backtrack for longer than the universe lasts ("(a|aa)+$"
+# on 30 a's and a '!'). The `regex` package stops it after this many seconds, and it releases
+# the GIL while it matches, so a server's other requests go on meanwhile.
+REGEX_SECONDS = 1.0
+
+
 def pattern_signal(tokens: list[str], pattern: str) -> list[float]:
     """One number per token: a named pattern, or 're:REGEX' (1 where a match covers the
     token's last character)."""
@@ -117,14 +123,21 @@ def pattern_signal(tokens: list[str], pattern: str) -> list[float]:
         names = ", ".join(PATTERNS)
         raise NextcharError(f"unknown pattern {pattern!r}; use one of {names}, or re:REGEX")
     try:
-        regex = re.compile(pattern[3:])
-    except re.error as exc:
+        compiled = regex.compile(pattern[3:])
+    except (regex.error, OverflowError, RecursionError) as exc:
         raise NextcharError(f"bad regular expression {pattern[3:]!r}: {exc}") from None
     text = "".join(tokens)
     covered = [0.0] * len(text)
-    for match in regex.finditer(text):
-        for i in range(match.start(), match.end()):
-            covered[i] = 1.0
+    try:
+        for match in compiled.finditer(text, timeout=REGEX_SECONDS):
+            for i in range(match.start(), match.end()):
+                covered[i] = 1.0
+    except TimeoutError:
+        raise NextcharError(
+            f"the regular expression {pattern[3:]!r} took longer than {REGEX_SECONDS:g} s on "
+            "this text and was stopped; simplify it (nested repeats such as (a|aa)+ backtrack "
+            "without end)"
+        ) from None
     ends, position = [], 0
     for token in tokens:
         position += len(token)

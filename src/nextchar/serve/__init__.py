@@ -9,13 +9,17 @@ cannot disturb each other.
 
 # No `from __future__ import annotations` here: FastAPI reads the request and response
 # models from the endpoints' annotations at run time, and they are local to create_app.
+import errno
+import ipaddress
 import json
-from collections.abc import Iterator
+import socket
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from nextchar.config import SEED_MAX
 from nextchar.errors import NextcharError
 
 INSTALL_HINT = 'pip install "nextchar[serve]"'
@@ -25,6 +29,41 @@ MAX_TEXT = 4000  # characters of text to predict from or score
 MAX_CELL_TEXT = 1500  # characters stepped one token at a time for the cell view
 MAX_GENERATE = 2000  # tokens per continuation
 MAX_TOP = 100
+# Names a browser may use for a server on this machine. Any other Host header is refused
+# (DNS rebinding: a page from evil.example whose name is made to resolve to 127.0.0.1 would
+# otherwise reach a loopback server as if it were the user).
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+def valid_text(value: str) -> str:
+    """JSON can carry a lone UTF-16 surrogate ("\\ud800"), which is no character and breaks
+    every encoder downstream: refuse it as a bad request."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"position {exc.start} holds a lone surrogate (U+{ord(value[exc.start]):04X}), "
+            "which is not a character; send valid Unicode text"
+        ) from None
+    return value
+
+
+def host_allowed(header: str, allowed: Iterable[str]) -> bool:
+    """Whether a request's Host header names this server: a loopback name, an address
+    literal (no DNS, so no rebinding), or a name given with --allowed-host."""
+    if not header:  # HTTP/1.0 without Host: not a browser, nothing to rebind
+        return True
+    host = header.rsplit(":", 1)[0] if header.count(":") == 1 else header  # drop the port
+    if host.startswith("["):  # [::1]:8000
+        host = host[1 : host.find("]")] if "]" in host else host
+    host = host.lower().rstrip(".")
+    if host in LOOPBACK_NAMES or host in {a.lower() for a in allowed}:
+        return True
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -62,27 +101,55 @@ def load_models(sources: list[str], device: str = "auto") -> list[Served]:
     return served
 
 
-def create_app(models: list[Served]) -> Any:
-    """The FastAPI application serving `models`."""
+def create_app(models: list[Served], allowed_hosts: Iterable[str] = ()) -> Any:
+    """The FastAPI application serving `models`; requests must name this machine in their
+    Host header (loopback names, address literals, or one of `allowed_hosts`)."""
     try:
         from fastapi import FastAPI, HTTPException, Request
+        from fastapi.exceptions import RequestValidationError
         from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
-        from pydantic import BaseModel, Field
+        from pydantic import AfterValidator, BaseModel, Field
     except ImportError:
         raise NextcharError(f"nextchar serve needs FastAPI and uvicorn: {INSTALL_HINT}") from None
-
     from nextchar import cells
     from nextchar.config import SampleConfig
     from nextchar.evaluate import token_surprise
     from nextchar.generate import predict_next, sample_texts
     from nextchar.models import count_parameters, describe
+    from nextchar.serve.docs import docs_page
 
     by_name = {m.name: m for m in models}
     app = FastAPI(
         title="nextchar",
         summary="Next-token probabilities, streamed samples, hidden units and surprise",
         version="1",
+        docs_url=None,  # FastAPI's page loads Swagger UI from a CDN: blank offline
+        redoc_url=None,
     )
+    allowed = tuple(allowed_hosts)
+
+    @app.middleware("http")
+    async def check_host(request: Request, call_next: Any) -> Any:
+        host = request.headers.get("host", "")
+        if not host_allowed(host, allowed):
+            return JSONResponse(
+                {
+                    "detail": f"Host {host[:100]!r} is not this server's name; start "
+                    "nextchar serve with --allowed-host NAME to accept it"
+                },
+                status_code=400,
+            )
+        return await call_next(request)
+
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # pydantic's errors echo the whole input (4,000 characters back) and may hold NaN,
+        # which JSON cannot carry: say where and what, never the value
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
 
     def pick(name: str) -> Served:
         if name not in by_name:
@@ -92,6 +159,9 @@ def create_app(models: list[Served]) -> Any:
     @app.exception_handler(NextcharError)
     def bad_input(_: Request, exc: NextcharError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    Text = Annotated[str, AfterValidator(valid_text)]
+    Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
 
     class ModelInfo(BaseModel):
         name: str
@@ -129,8 +199,8 @@ def create_app(models: list[Served]) -> Any:
         return out
 
     class PredictRequest(BaseModel):
-        model: str
-        text: str = Field(min_length=1, max_length=MAX_TEXT)
+        model: Text
+        text: Text = Field(min_length=1, max_length=MAX_TEXT)
         k: int = Field(10, ge=1, le=MAX_TOP)
 
     class Candidate(BaseModel):
@@ -154,14 +224,14 @@ def create_app(models: list[Served]) -> Any:
         )
 
     class GenerateRequest(BaseModel):
-        model: str
-        prime: str = Field(min_length=1, max_length=MAX_TEXT)
+        model: Text
+        prime: Text = Field(min_length=1, max_length=MAX_TEXT)
         length: int = Field(200, ge=1, le=MAX_GENERATE)
-        temperature: float = Field(1.0, gt=0, le=10)
+        temperature: float = Field(1.0, gt=0, le=10, allow_inf_nan=False)
         top_k: int | None = Field(None, ge=1)
-        top_p: float | None = Field(None, gt=0, le=1)
+        top_p: float | None = Field(None, gt=0, le=1, allow_inf_nan=False)
         greedy: bool = False
-        seed: int = 0
+        seed: Seed = 0
 
     @app.post("/api/generate")
     def generate(req: GenerateRequest) -> StreamingResponse:
@@ -186,8 +256,8 @@ def create_app(models: list[Served]) -> Any:
         return StreamingResponse(events(), media_type="text/event-stream")
 
     class TextRequest(BaseModel):
-        model: str
-        text: str = Field(min_length=1, max_length=MAX_TEXT)
+        model: Text
+        text: Text = Field(min_length=1, max_length=MAX_TEXT)
 
     class Scored(BaseModel):
         token: str
@@ -212,8 +282,8 @@ def create_app(models: list[Served]) -> Any:
         )
 
     class ActivationsRequest(BaseModel):
-        model: str
-        text: str = Field(min_length=1, max_length=MAX_CELL_TEXT)
+        model: Text
+        text: Text = Field(min_length=1, max_length=MAX_CELL_TEXT)
         layer: int = Field(-1, description="0 = first layer; -1 = last")
         state: Literal["h", "c"] = "h"
 
@@ -241,7 +311,7 @@ def create_app(models: list[Served]) -> Any:
         )
 
     class CorrelateRequest(ActivationsRequest):
-        pattern: str = Field(
+        pattern: Text = Field(
             "quotes",
             description=f"one of {', '.join(cells.PATTERNS)}, or re:REGEX",
             max_length=200,
@@ -271,18 +341,69 @@ def create_app(models: list[Served]) -> Any:
     def index() -> str:
         return page
 
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs() -> str:
+        return docs_page(app.openapi())
+
     return app
 
 
-def serve(sources: list[str], host: str, port: int, device: str = "auto") -> None:
+def serve(
+    sources: list[str],
+    host: str,
+    port: int,
+    device: str = "auto",
+    allowed_hosts: Iterable[str] = (),
+) -> None:
     """Load the models and run the app with uvicorn until Ctrl-C."""
     try:
         import uvicorn
     except ImportError:
         raise NextcharError(f"nextchar serve needs FastAPI and uvicorn: {INSTALL_HINT}") from None
-    models = load_models(sources, device)
-    app = create_app(models)
-    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
-    print(f"serving {', '.join(m.name for m in models)} on http://{shown}:{port}/", flush=True)
-    print(f"API: http://{shown}:{port}/docs   (Ctrl-C stops)", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    if not 1 <= port <= 65535:
+        raise NextcharError(f"--port must be in 1..65535, got {port}")
+    sock = bind(host, port)  # before loading: a port in use fails first, and fast
+    try:
+        models = load_models(sources, device)
+        app = create_app(models, [host, *allowed_hosts])
+        for line in addresses(host, port):
+            print(line, flush=True)
+        print(f"serving {', '.join(m.name for m in models)}   (Ctrl-C stops)", flush=True)
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port, or one line saying why not (port in use, no such host)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise NextcharError(f"cannot serve on --host {host!r}: {exc}") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        why = "it is in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+        raise NextcharError(
+            f"cannot serve on {host} port {port}: {why}; choose another --port"
+        ) from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def addresses(host: str, port: int) -> list[str]:
+    """Where the page is, said plainly: every interface for 0.0.0.0 / ::, else the host."""
+    shown = f"[{host}]" if ":" in host else host
+    if host in ("0.0.0.0", "::"):
+        return [
+            f"page: http://{shown}:{port}/ (every network interface: other machines can "
+            f"connect, with no login); on this machine: http://127.0.0.1:{port}/",
+            f"API:  http://127.0.0.1:{port}/docs",
+        ]
+    return [f"page: http://{shown}:{port}/", f"API:  http://{shown}:{port}/docs"]

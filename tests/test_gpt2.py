@@ -186,6 +186,59 @@ def test_offline_without_weights_is_one_clear_error(run_cli, tmp_path) -> None:
     assert "cannot load 'gpt2' as GPT-2" in lines[0] and "HF_HUB_OFFLINE" in lines[0]
 
 
+def _damage(path, how: str) -> None:
+    weights, config = path / "model.safetensors", path / "config.json"
+    if how == "truncated weights":
+        weights.write_bytes(weights.read_bytes()[:200])
+    elif how == "edited sizes":
+        config.write_text(json.dumps({**json.loads(config.read_text()), "n_embd": 32}))
+    elif how == "a bert":
+        config.write_text(json.dumps({**json.loads(config.read_text()), "model_type": "bert"}))
+    elif how == "no tokenizer":
+        for name in ("tokenizer.json", "vocab.json", "merges.txt"):
+            (path / name).unlink(missing_ok=True)
+    elif how == "a refused pickle":
+        weights.unlink()
+
+        class Payload:
+            def __reduce__(self):
+                return (print, ("this would have run",))
+
+        torch.save({"transformer.wte.weight": Payload()}, path / "pytorch_model.bin")
+    elif how == "nan weights":
+        from safetensors.torch import load_file, save_file
+
+        state = load_file(str(weights))
+        state["transformer.ln_f.weight"][0] = float("nan")
+        save_file(state, str(weights), metadata={"format": "pt"})
+
+
+@pytest.mark.parametrize(
+    ("how", "message"),
+    [
+        ("truncated weights", "files are damaged, incomplete or refused"),
+        ("edited sizes", "files are damaged, incomplete or refused"),
+        ("a bert", "holds a 'bert' model; nextchar runs GPT-2 models"),
+        ("no tokenizer", "has no tokenizer .*save_pretrained"),
+        ("a refused pickle", "files are damaged, incomplete or refused"),
+        ("nan weights", "NaN or infinity"),
+    ],
+)
+def test_a_damaged_gpt2_directory_is_one_line(tiny_gpt2, tmp_path, capsys, how, message):
+    import re
+    import shutil
+
+    from nextchar.cli import main
+
+    path = tmp_path / "model"
+    shutil.copytree(tiny_gpt2, path)
+    _damage(path, how)
+    assert main(["predict", str(path), "Seoul is", "--device", "cpu"]) == 2
+    out, err = capsys.readouterr()
+    assert len(err.strip().splitlines()) == 1 and "this would have run" not in out + err, err
+    assert re.search(message, err), err
+
+
 def test_without_transformers_the_error_says_how_to_install(run_cli, tmp_path) -> None:
     blocker = tmp_path / "block" / "transformers"
     blocker.mkdir(parents=True)

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import json
 import os
+import socket
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,7 @@ from torch import nn
 
 from nextchar.config import ModelConfig
 from nextchar.errors import NextcharError
+from nextchar.models import check_finite
 from nextchar.tokenizers import BPETokenizer
 
 INSTALL_HINT = 'pip install "nextchar[gpt2]" (or: pip install transformers tokenizers)'
@@ -129,25 +133,66 @@ def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
 
 
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether a connection to the Hugging Face hub opens at all. Without one, transformers
+    retries for half a minute before it says so; this asks once, in under `timeout` seconds.
+    Behind a proxy the proxy decides, so the hub is assumed reachable."""
+    proxies = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+    if any(os.environ.get(name) for name in proxies):
+        return True
+    endpoint = urllib.parse.urlsplit(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        socket.create_connection((endpoint.hostname or "", port), timeout=timeout).close()
+        return True
+    except (OSError, UnicodeError):
+        return False
+
+
+def _check_model_type(reference: str) -> None:
+    """A local transformers directory must hold a GPT-2: a BERT's weights would load as noise."""
+    config = Path(reference) / "config.json"
+    if not config.is_file():
+        return
+    try:
+        model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type")
+    except (OSError, ValueError, AttributeError, RecursionError):
+        raise NextcharError(f"{config} is not a readable JSON object") from None
+    if model_type != "gpt2":
+        raise NextcharError(
+            f"{reference!r} holds a {model_type!r} model; nextchar runs GPT-2 models "
+            "(model_type 'gpt2') and its own checkpoints"
+        )
+
+
 def _from_pretrained(reference: str, fetch: Callable[[bool], Any]) -> Any:
     """`fetch(local_only)` from the local directory or cache first, then -- unless
-    HF_HUB_OFFLINE is set -- from the hub; every failure is one NextcharError."""
+    HF_HUB_OFFLINE is set or the hub cannot be reached -- from the hub; every failure is one
+    NextcharError."""
+    _check_model_type(reference)
     try:
         return fetch(True)
-    except (OSError, ValueError) as first:
-        if Path(reference).exists() or _offline():
-            where = (
-                "in that directory"
-                if Path(reference).exists()
-                else "here (no such checkpoint directory either) or in the Hugging Face cache"
-            )
+    except Exception as first:  # a damaged directory fails in many ways (truncated file,
+        # edited sizes, a pickle refused by weights_only): all are the user's file, not a bug
+        why = str(first).splitlines()[0][:120] if str(first) else type(first).__name__
+        if Path(reference).exists():
             raise NextcharError(
-                f"cannot load {reference!r} as GPT-2: no usable weights and tokenizer {where} "
-                f"({str(first).splitlines()[0][:120]}); on a machine with internet run once "
-                f"`nextchar predict {reference} hello` (or huggingface-cli download "
-                f"{reference}), or give a directory written by save_pretrained"
-                + ("; HF_HUB_OFFLINE is set, so nothing is downloaded" if _offline() else "")
+                f"cannot load {reference!r} as GPT-2: its files are damaged, incomplete or "
+                f"refused ({why}); write the directory again with save_pretrained"
             ) from None
+        if _offline():
+            raise NextcharError(
+                f"cannot load {reference!r} as GPT-2: no such checkpoint directory here and "
+                f"not in the Hugging Face cache ({why}); HF_HUB_OFFLINE is set, so nothing is "
+                f"downloaded: on a machine with internet run `nextchar predict {reference} "
+                "hello` once, or give a directory written by save_pretrained"
+            ) from None
+    if not _hub_reachable():
+        raise NextcharError(
+            f"{reference!r} is not a checkpoint or run directory here (check the path), not in "
+            "the Hugging Face cache, and the hub cannot be reached from this machine; download "
+            "it where there is internet, or set HF_HUB_OFFLINE=1 to skip the hub"
+        )
     try:
         return fetch(False)
     except Exception as exc:  # network errors come in many types
@@ -170,6 +215,11 @@ def load_pretrained_tokenizer(reference: str | Path) -> BPETokenizer:
     backend = getattr(hf_tokenizer, "backend_tokenizer", None)
     if backend is None:
         raise NextcharError(f"{reference!r} has no fast (Rust) tokenizer; nextchar needs one")
+    if backend.get_vocab_size() < 2:  # transformers builds an empty one when files are missing
+        raise NextcharError(
+            f"{reference!r} has no tokenizer (tokenizer.json, or vocab.json and merges.txt); "
+            "save it beside the model with tokenizer.save_pretrained(DIR)"
+        )
     return BPETokenizer(backend)
 
 
@@ -201,6 +251,7 @@ def load_pretrained(reference: str | Path, device: torch.device) -> tuple[GPT2LM
             f"only {hf_model.config.vocab_size} outputs"
         )
     model = GPT2LM(hf_model, config_of(hf_model, reference))
+    check_finite(model, reference)
     return model.to(device).eval(), tokenizer
 
 
@@ -210,9 +261,7 @@ def is_pretrained_reference(path: str | Path) -> bool:
     text = str(path)
     config = Path(text) / "config.json"
     if config.is_file():
-        import json
-
-        with contextlib.suppress(OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError, RecursionError):
             return "model_type" in json.loads(config.read_text(encoding="utf-8"))
         return False
     parts = text.split("/")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import sys
 import typing
@@ -101,6 +102,8 @@ def _run_lab(args: argparse.Namespace) -> int:
     lab = prepare_lab(config)  # every input error surfaces here, before any output
     mc, vocab = lab.model.config, lab.tokenizer.vocab
     layers = f", num_layers={mc.num_layers}" if mc.num_layers > 1 else ""
+    # torch's own repr shows the nonlinearity only when it is not the default, and so do we
+    layers += f", nonlinearity={mc.nonlinearity!r}" if mc.nonlinearity != "tanh" else ""
     print(
         f"model : nn.{mc.cell.upper()}(input_size={mc.input_size}, "
         f"hidden_size={mc.hidden_size}{layers}, batch_first=True) + "
@@ -592,7 +595,15 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
         help="address to bind (default: 127.0.0.1, this machine only; 0.0.0.0 opens it to "
         "the network)",
     )
-    p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    p.add_argument("--port", type=int, default=8000, help="port, 1-65535 (default: 8000)")
+    p.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests whose Host header is NAME (repeatable); loopback names and "
+        "IP addresses are always accepted, other names are refused (DNS rebinding)",
+    )
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where to run")
     p.set_defaults(run=_run_serve)
 
@@ -600,7 +611,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
 def _run_serve(args: argparse.Namespace) -> int:
     from nextchar.serve import serve
 
-    serve(args.checkpoints, args.host, args.port, args.device)
+    serve(args.checkpoints, args.host, args.port, args.device, args.allowed_host)
     return 0
 
 
@@ -624,6 +635,10 @@ def _add_chat(sub: argparse._SubParsersAction) -> None:
 
 
 _CHAT_SETTINGS = {"temperature": float, "top_k": int, "length": int, "seed": int}
+_CHAT_HELP = (
+    "settings: :temperature X, :top-k N|off, :length N, :seed N, :greedy (toggles), "
+    ":help, :quit; a typed \\n is a newline"
+)
 
 
 def _chat_setting(config: SampleConfig, line: str) -> SampleConfig:
@@ -633,10 +648,7 @@ def _chat_setting(config: SampleConfig, line: str) -> SampleConfig:
     if name == "greedy":
         return dataclasses.replace(config, greedy=not config.greedy)
     if name not in _CHAT_SETTINGS or not value:
-        raise NextcharError(
-            f"unknown setting {line!r}: use :temperature X, :top-k N|off, :length N, :seed N, "
-            ":greedy (toggles), :quit"
-        )
+        raise NextcharError(f"unknown setting {line!r}; {_CHAT_HELP}")
     try:
         parsed = None if value == "off" else _CHAT_SETTINGS[name](value)
     except ValueError:
@@ -680,10 +692,13 @@ def _run_chat(args: argparse.Namespace) -> int:
     from nextchar.checkpoint import load
     from nextchar.generate import predict_next, sample_texts
     from nextchar.models import describe
+    from nextchar.serve import MAX_TEXT
 
     config = SampleConfig(  # bad flags: one error before the prompt
         length=args.length, temperature=args.temperature, top_k=args.top_k, seed=args.seed
     )
+    if args.top < 1:
+        raise NextcharError(f"--top must be >= 1 (next tokens shown), got {args.top}")
     model, tokenizer = load(args.checkpoint, args.device)
     tty = sys.stdout.isatty()
     dim, bold, reset = ("\033[2m", "\033[1m", "\033[0m") if tty else ("", "", "")
@@ -697,7 +712,15 @@ def _run_chat(args: argparse.Namespace) -> int:
             return 0
         if line.strip() in (":quit", ":q", ":exit"):
             return 0
+        if line.strip() in (":help", ":h", ":?"):
+            print(_CHAT_HELP)
+            continue
         try:
+            if len(line) > MAX_TEXT:  # the server's limit: a pasted book would take minutes
+                raise NextcharError(
+                    f"the line has {len(line):,} characters; chat reads at most {MAX_TEXT:,} "
+                    "(as the web page does): give the end of the text"
+                )
             if line.startswith(":"):
                 config = _chat_setting(config, line)
                 print(
@@ -729,18 +752,18 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", help="checkpoint or run directory")
     p.add_argument("out", help="the .onnx file to write")
     p.add_argument("--format", choices=("onnx",), default="onnx", help="export format")
-    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: 17)")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset, 7-20 (default: 17)")
     p.set_defaults(run=_run_export)
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    from nextchar.export import OPSET, export_onnx, load_onnx
+    from nextchar.export import export_onnx, load_onnx
 
-    out = export_onnx(args.checkpoint, args.out, args.opset or OPSET)
-    model, _ = load_onnx(out)  # proves the file loads in onnxruntime before we say so
+    out = export_onnx(args.checkpoint, args.out, args.opset)
+    model, _ = load_onnx(out)
     names = ", ".join(model.names)
     print(
-        f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, opset {args.opset or OPSET}): "
+        f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, opset {args.opset}): "
         f"ids [batch, sequence] + state {names} -> logits + new state"
     )
     print(f"next: nextchar sample {out} --length 300")
@@ -837,9 +860,10 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
 def _run_compare(args: argparse.Namespace) -> int:
     import json
 
-    from nextchar.compare import compare, plot, table
+    from nextchar.compare import check_chart_path, compare, plot, table
     from nextchar.data import read_text
 
+    check_chart_path(Path(args.out))
     text = read_text(args.file, args.encoding)
     rows = compare(args.models, text, args.device, args.stride)
     if args.json:
@@ -944,7 +968,9 @@ def _run_eval(args: argparse.Namespace) -> int:
         print(f"  total NLL        {r.nll:,.1f} nats")
         print(f"  per character    {r.nats_per_char:.4f} nats = {r.bits_per_char:.4f} bits")
         unit = tokenizer.unit
-        print(f"  perplexity       {r.perplexity:.3f} (per {unit})")
+        # perplexity is per token of this tokenizer; per character it is exp(nats per char)
+        per_char = f", {math.exp(r.nats_per_char):.3f} per character" if unit != "character" else ""
+        print(f"  perplexity       {r.perplexity:.3f} (per {unit}{per_char})")
         label = f"  next-{unit} acc."
         print(f"{label:<18} {r.accuracy:.1%}")
         if unit == "word":

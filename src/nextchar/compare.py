@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nextchar.checkpoint import load
+from nextchar.errors import NextcharError
 from nextchar.evaluate import EvalResult, evaluate_text
 from nextchar.models import count_parameters, describe
 
@@ -94,7 +95,24 @@ def plot(rows: list[Row], path: Path, title: str) -> Path:
     ax.set_title(title, fontsize=9)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        check_chart_path(path)
+        fig.savefig(path)
+    except (OSError, ValueError) as exc:  # unwritable place, or a format matplotlib lacks
+        raise NextcharError(f"cannot write the chart to {path}: {exc}") from None
+    finally:
+        plt.close(fig)
     return path
+
+
+def check_chart_path(path: Path) -> None:
+    """Fail before minutes of evaluation, not after: the chart's folder must be creatable and
+    its name a picture format."""
+    if path.is_dir():
+        raise NextcharError(f"--out {path} is a directory; name the chart file")
+    if path.suffix.lower() not in (".png", ".svg", ".pdf", ".jpg", ".jpeg"):
+        raise NextcharError(f"--out {path}: name a .png, .svg, .pdf or .jpg file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NextcharError(f"cannot write the chart to {path} ({exc.strerror})") from None

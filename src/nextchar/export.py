@@ -34,6 +34,9 @@ METADATA_KEY = "nextchar"
 ONNX_FORMAT = "nextchar-onnx"
 INSTALL_HINT = 'pip install "nextchar[onnx]"'
 OPSET = 17
+# ONNX's RNN/LSTM/GRU operators that onnxruntime runs start at opset 7; torch's TorchScript
+# exporter (the one that keeps the sequence axis dynamic) writes up to opset 20.
+MIN_OPSET, MAX_OPSET = 7, 20
 
 
 def _require(module: str) -> Any:
@@ -75,10 +78,19 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = OPSET) -> 
             f"{checkpoint} is an LSTM with --proj-size {config.proj_size}; ONNX's LSTM operator "
             "has no projection, so it cannot be exported (train without --proj-size)"
         )
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise NextcharError(
+            f"--opset must be in {MIN_OPSET}..{MAX_OPSET} (default {OPSET}), got {opset}"
+        )
     out = Path(out)
     if out.suffix != ".onnx":
         raise NextcharError(f"the output file should end in .onnx, got {out}")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.is_dir():
+        raise NextcharError(f"{out} is a directory; name the .onnx file to write")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NextcharError(f"cannot write {out} ({exc.strerror}); choose another path") from None
     names = state_names(config.cell)
     state = model.init_state(2)
     state = state if isinstance(state, tuple) else (state,)
@@ -121,6 +133,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = OPSET) -> 
         entry.key, entry.value = METADATA_KEY, json.dumps(info, ensure_ascii=False)
         proto.doc_string = f"nextchar {config.cell} language model; state inputs {names}"
         onnx.save(proto, str(tmp))
+        load_onnx(tmp)  # only a file onnxruntime runs takes the name
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)

@@ -29,8 +29,10 @@ def filter_logits(
     if top_p is not None and top_p < 1.0:
         sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
         cumulative = sorted_logits.softmax(-1).cumsum(-1)
-        # drop a token when the tokens before it already reach top_p (the first always stays)
+        # drop a token when the tokens before it already reach top_p; the first always stays
+        # (a top_p of 1e-300 is 0 in float32, and 0 >= 0 would drop every token)
         drop_sorted = (cumulative - sorted_logits.softmax(-1)) >= top_p
+        drop_sorted[..., 0] = False
         drop = drop_sorted.scatter(-1, order, drop_sorted)
         logits = logits.masked_fill(drop, float("-inf"))
     return logits
@@ -52,7 +54,13 @@ def sample_next(
     """logits [B, V] -> next ids [B]."""
     if config.greedy:
         return logits.argmax(-1)
-    logits = filter_logits(logits.float() / config.temperature, config.top_k, config.top_p)
+    # Shifted so the best score is 0 before dividing: a tiny temperature (1e-300) then sends
+    # the others to -inf, the argmax limit, instead of inf - inf = NaN. The floor keeps the
+    # divisor a normal float32 number (1e-300 would round to 0).
+    logits = logits.float()
+    shifted = logits - logits.max(-1, keepdim=True).values
+    temperature = max(config.temperature, torch.finfo(torch.float32).tiny)
+    logits = filter_logits(shifted / temperature, config.top_k, config.top_p)
     return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1)
 
 
@@ -68,6 +76,11 @@ def prime_state(model: nn.Module, prime_ids: list[int]) -> tuple[torch.Tensor, S
         prime_ids = prime_ids[-context:]
     ids = torch.tensor([prime_ids], device=model_device(model))
     logits, state = model(ids)
+    if not bool(torch.isfinite(logits[:, -1]).all()):  # once per prime, not per token
+        raise NextcharError(
+            "the model's scores are not finite numbers (NaN or infinity): its weights are "
+            "broken, usually by a training run that diverged; train again with a lower --lr"
+        )
     return logits[:, -1], state
 
 

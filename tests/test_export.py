@@ -121,7 +121,7 @@ def test_readme_onnxruntime_example_runs_and_greedy_matches_nextchar(tmp_path, r
     section = README.read_text(encoding="utf-8").split("## Deploying a model", 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     assert "int(rng.choice(len(p), p=p))" in code
-    export_onnx(checkpoint(tmp_path), tmp_path / "shakespeare.onnx")
+    export_onnx(checkpoint(tmp_path), tmp_path / "runs" / "shakespeare.onnx")
     (tmp_path / "as_written.py").write_text(code)
     sampled = subprocess.run(
         [sys.executable, "as_written.py"], cwd=tmp_path, capture_output=True, text=True
@@ -135,7 +135,7 @@ def test_readme_onnxruntime_example_runs_and_greedy_matches_nextchar(tmp_path, r
     )
     ours = run_cli(
         "sample",
-        "shakespeare.onnx",
+        "runs/shakespeare.onnx",
         "--greedy",
         "--prime",
         "ROMEO:",

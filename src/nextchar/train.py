@@ -353,7 +353,8 @@ class _Run:
         """The one-line error for a run whose numbers left the finite range. Nothing is saved
         from here on, so last/ and best/ keep the last good state."""
         lr = self.optimizer.param_groups[0]["lr"]
-        advice = f"train again with a lower --lr (such as {lr / 10:.2g})"
+        # a tenth of the peak, and never more than 1e-2 (every default is below it)
+        advice = f"train again with a lower --lr, such as {min(self.config.lr / 10, 1e-2):.2g}"
         if not self.config.grad_clip:
             advice += " and --grad-clip 1"
         kept = (
@@ -362,7 +363,8 @@ class _Run:
             else "nothing was saved"
         )
         return NextcharError(
-            f"training diverged at step {step}: {what} (learning rate {lr:.3g}); {advice}; {kept}"
+            f"training diverged at step {step}: {what} (learning rate {lr:.3g} at this step, "
+            f"--lr {self.config.lr:g}); {advice}; {kept}"
         )
 
     def train_step(self, lr: float, autocast: contextlib.AbstractContextManager) -> torch.Tensor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +29,32 @@ def run_cli():
         )
 
     return run
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run the real command line in-process, `main(argv)`: (exit code, stdout, stderr)."""
+    from nextchar.cli import main
+
+    def run(*argv: object) -> tuple[int, str, str]:
+        code = main([str(a) for a in argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+@pytest.fixture
+def one_line():
+    """Check a refusal: exit status 2 and exactly one line on stderr, matching `pattern`."""
+
+    def check(code: int, err: str, pattern: str) -> None:
+        assert code == 2, err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in err, err
+        assert re.search(pattern, lines[0]), lines[0]
+
+    return check
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

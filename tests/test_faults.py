@@ -12,7 +12,6 @@ import torch
 
 from nextchar import CharTokenizer, ModelConfig, build_model, save_checkpoint
 from nextchar.checkpoint import load
-from nextchar.cli import main
 from nextchar.config import TrainConfig
 from nextchar.train import load_corpus
 
@@ -29,22 +28,6 @@ def plays(tmp_path):
     return path
 
 
-def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line(code: int, err: str, pattern: str) -> None:
-    """Exit 2 and exactly one line on stderr that matches `pattern`."""
-    import re
-
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    assert re.search(pattern, lines[0]), lines[0]
-
-
 def strict_rows(path) -> list[dict]:
     def refuse(constant: str) -> float:
         raise AssertionError(f"metrics.jsonl holds {constant}, which JSON does not have")
@@ -56,7 +39,7 @@ def strict_rows(path) -> list[dict]:
 
 
 @pytest.mark.parametrize("existing", ["best", "best.old", "last.old", "notes.txt"])
-def test_a_new_run_never_replaces_files_in_its_directory(plays, tmp_path, capsys, existing):
+def test_a_new_run_never_replaces_files_in_its_directory(plays, tmp_path, cli, one_line, existing):
     out = tmp_path / "out"
     target = out / existing
     if "." in existing and not existing.endswith(".old"):
@@ -65,42 +48,38 @@ def test_a_new_run_never_replaces_files_in_its_directory(plays, tmp_path, capsys
     else:
         target.mkdir(parents=True)
         (target / "mine.txt").write_text("my model")
-    code, _, err = cli(capsys, "train", plays, "--out", out, "--max-steps", "2", *FLAGS)
+    code, _, err = cli("train", plays, "--out", out, "--max-steps", "2", *FLAGS)
     one_line(code, err, "--resume" if existing == "last.old" else "not empty")
     assert sorted(p.name for p in out.iterdir()) == [existing]  # untouched
     assert target.read_text() if target.is_file() else (target / "mine.txt").read_text()
 
 
-def test_out_that_is_a_file_or_cannot_be_made_is_one_line(plays, tmp_path, capsys) -> None:
-    code, _, err = cli(capsys, "train", plays, "--out", plays, "--max-steps", "2", *FLAGS)
+def test_out_that_is_a_file_or_cannot_be_made_is_one_line(plays, tmp_path, cli, one_line) -> None:
+    code, _, err = cli("train", plays, "--out", plays, "--max-steps", "2", *FLAGS)
     one_line(code, err, "is a file")
     assert plays.read_text() == TEXT
-    code, _, err = cli(capsys, "train", plays, "--out", "/proc/nextchar/run", *FLAGS)
+    code, _, err = cli("train", plays, "--out", "/proc/nextchar/run", *FLAGS)
     one_line(code, err, "cannot create the run directory")
-    code, _, err = cli(capsys, "train", plays, "--out", plays / "run", *FLAGS)
+    code, _, err = cli("train", plays, "--out", plays / "run", *FLAGS)
     one_line(code, err, "cannot create the run directory")
 
 
-def test_an_empty_directory_is_a_fine_place_for_a_new_run(plays, tmp_path, capsys) -> None:
+def test_an_empty_directory_is_a_fine_place_for_a_new_run(plays, tmp_path, cli, one_line) -> None:
     (tmp_path / "empty").mkdir()
-    code, _, _ = cli(
-        capsys, "train", plays, "--out", tmp_path / "empty", "--max-steps", "3", *FLAGS
-    )
+    code, _, _ = cli("train", plays, "--out", tmp_path / "empty", "--max-steps", "3", *FLAGS)
     assert code == 0 and (tmp_path / "empty" / "last").is_dir()
 
 
 # ----------------------------------------------------------------------------- killed saves
 
 
-def test_resume_after_a_kill_between_the_two_renames(plays, tmp_path, capsys) -> None:
+def test_resume_after_a_kill_between_the_two_renames(plays, tmp_path, cli, one_line) -> None:
     run = tmp_path / "run"
-    code, _, _ = cli(
-        capsys, "train", plays, "--out", run, "--max-steps", "10", "--eval-every", "5", *FLAGS
-    )
+    code, _, _ = cli("train", plays, "--out", run, "--max-steps", "10", "--eval-every", "5", *FLAGS)
     assert code == 0
     os.rename(run / "last", run / "last.old")  # the state a kill -9 inside a save leaves
     (run / ".last.k1ll.tmp").mkdir()  # and the temporary of a save killed earlier
-    code, out, err = cli(capsys, "train", "--resume", run, "--max-steps", "15")
+    code, out, err = cli("train", "--resume", run, "--max-steps", "15")
     assert code == 0, err
     assert "done: 15 steps" in out
     assert sorted(p.name for p in run.iterdir() if p.name.startswith((".", "last"))) == ["last"]
@@ -108,34 +87,33 @@ def test_resume_after_a_kill_between_the_two_renames(plays, tmp_path, capsys) ->
     assert meta["step"] == 15
 
 
-def test_metrics_lines_cut_by_a_kill_do_not_stop_a_resume(plays, tmp_path, capsys) -> None:
+def test_metrics_lines_cut_by_a_kill_do_not_stop_a_resume(plays, tmp_path, cli, one_line) -> None:
     run = tmp_path / "run"
     assert (
-        cli(capsys, "train", plays, "--out", run, "--max-steps", "6", "--eval-every", "3", *FLAGS)[
-            0
-        ]
-        == 0
+        cli("train", plays, "--out", run, "--max-steps", "6", "--eval-every", "3", *FLAGS)[0] == 0
     )
     with (run / "metrics.jsonl").open("a") as f:
         f.write('\n{"step": 3, "lo\n[1, 2]\n{"step": "x"}\n')
-    code, _, err = cli(capsys, "train", "--resume", run, "--max-steps", "9")
+    code, _, err = cli("train", "--resume", run, "--max-steps", "9")
     assert code == 0, err
     rows = strict_rows(run / "metrics.jsonl")
     assert [r["step"] for r in rows if "val_bpc" in r] == [3, 6, 9]
 
 
-def test_resume_with_a_step_budget_after_the_time_budget_ran_out(plays, tmp_path, capsys) -> None:
+def test_resume_with_a_step_budget_after_the_time_budget_ran_out(
+    plays, tmp_path, cli, one_line
+) -> None:
     run = tmp_path / "run"
     args = ("--out", run, "--max-steps", "6", "--max-time", "1h", "--eval-every", "3")
-    assert cli(capsys, "train", plays, *args, *FLAGS)[0] == 0
+    assert cli("train", plays, *args, *FLAGS)[0] == 0
     state = json.loads((run / "last" / "trainer_state.json").read_text())
     state["elapsed"] = 3601.0  # as if --max-time had stopped it
     (run / "last" / "trainer_state.json").write_text(json.dumps(state))
-    code, _, err = cli(capsys, "train", "--resume", run, "--max-steps", "12", "--max-time", "1h")
+    code, _, err = cli("train", "--resume", run, "--max-steps", "12", "--max-time", "1h")
     one_line(code, err, "used its --max-time.*nothing is left to train")
-    code, _, err = cli(capsys, "train", "--resume", run, "--max-steps", "6")
+    code, _, err = cli("train", "--resume", run, "--max-steps", "6")
     one_line(code, err, "at step 6 already.*--max-steps")
-    code, out, err = cli(capsys, "train", "--resume", run, "--max-steps", "9")
+    code, out, err = cli("train", "--resume", run, "--max-steps", "9")
     assert code == 0 and "done: 9 steps" in out, err
     vals = [r["step"] for r in strict_rows(run / "metrics.jsonl") if "val_bpc" in r]
     assert vals == [3, 6, 9]  # no duplicate line for the resumed step
@@ -149,12 +127,12 @@ def test_resume_with_a_step_budget_after_the_time_budget_ran_out(plays, tmp_path
         (lambda s: {**s, "elapsed": "long"}, "no valid 'elapsed'"),
     ],
 )
-def test_a_damaged_trainer_state_is_named(plays, tmp_path, capsys, edit, message) -> None:
+def test_a_damaged_trainer_state_is_named(plays, tmp_path, cli, one_line, edit, message) -> None:
     run = tmp_path / "run"
-    assert cli(capsys, "train", plays, "--out", run, "--max-steps", "3", *FLAGS)[0] == 0
+    assert cli("train", plays, "--out", run, "--max-steps", "3", *FLAGS)[0] == 0
     path = run / "last" / "trainer_state.json"
     path.write_text(json.dumps(edit(json.loads(path.read_text()))))
-    code, _, err = cli(capsys, "train", "--resume", run, "--max-steps", "6")
+    code, _, err = cli("train", "--resume", run, "--max-steps", "6")
     one_line(code, err, f"resume state is damaged.*{message}")
 
 
@@ -162,7 +140,7 @@ def test_a_damaged_trainer_state_is_named(plays, tmp_path, capsys, edit, message
 
 
 def test_divergence_stops_with_one_line_and_keeps_the_last_good_state(
-    plays, tmp_path, capsys, monkeypatch
+    plays, tmp_path, cli, one_line, monkeypatch
 ) -> None:
     train_module = importlib.import_module("nextchar.train")  # the module, not the function
     sane = train_module.lr_at
@@ -171,10 +149,10 @@ def test_divergence_stops_with_one_line_and_keeps_the_last_good_state(
     )
     run = tmp_path / "run"
     code, _, err = cli(
-        capsys, "train", plays, "--out", run, "--max-steps", "40", "--eval-every", "10", *FLAGS
+        "train", plays, "--out", run, "--max-steps", "40", "--eval-every", "10", *FLAGS
     )
     one_line(
-        code, err, r"training diverged at step 1[3-9]: .*lower --lr .*run/last \(step 10\) is kept"
+        code, err, r"training diverged at step 1[3-9]: .*lower --lr.*run/last \(step 10\) is kept"
     )
     rows = strict_rows(run / "metrics.jsonl")  # no NaN or Infinity was written
     assert max(r["step"] for r in rows) < 20
@@ -183,15 +161,15 @@ def test_divergence_stops_with_one_line_and_keeps_the_last_good_state(
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
-def test_a_run_that_diverges_before_saving_leaves_nothing_behind(plays, tmp_path, capsys):
+def test_a_run_that_diverges_before_saving_leaves_nothing_behind(plays, tmp_path, cli, one_line):
     run = tmp_path / "run"
     argv = ["train", plays, "--out", run, "--max-steps", "30", "--log-every", "1", *FLAGS]
-    code, _, err = cli(capsys, *argv, "--lr", "1e30")
+    code, _, err = cli(*argv, "--lr", "1e30")
     one_line(
         code, err, r"training diverged at step \d+: the training loss is nan.*nothing was saved"
     )
     assert not run.exists()  # so the same --out works on the next try
-    code, _, err = cli(capsys, *argv, "--lr", "1e-2")
+    code, _, err = cli(*argv, "--lr", "1e-2")
     assert code == 0, err
     assert (run / "last").is_dir()
 
@@ -209,14 +187,12 @@ def test_a_run_that_diverges_before_saving_leaves_nothing_behind(plays, tmp_path
         (["--hidden-size", "10000000"], "not enough memory for a gru 2x10000000 model"),
     ],
 )
-def test_bad_numbers_are_refused_before_training(plays, tmp_path, capsys, flags, message):
-    code, _, err = cli(
-        capsys, "train", plays, "--out", tmp_path / "r", "--max-steps", "2", *FLAGS, *flags
-    )
+def test_bad_numbers_are_refused_before_training(plays, tmp_path, cli, one_line, flags, message):
+    code, _, err = cli("train", plays, "--out", tmp_path / "r", "--max-steps", "2", *FLAGS, *flags)
     one_line(code, err, message)
 
 
-def test_a_model_with_nan_weights_is_refused_everywhere(tmp_path, capsys) -> None:
+def test_a_model_with_nan_weights_is_refused_everywhere(tmp_path, cli, one_line) -> None:
     tok = CharTokenizer.build(TEXT)
     model = build_model(ModelConfig(vocab_size=tok.vocab_size, hidden_size=8, embedding_dim=4))
     model.head.weight.data[3, 3] = float("inf")
@@ -227,7 +203,7 @@ def test_a_model_with_nan_weights_is_refused_everywhere(tmp_path, capsys) -> Non
         ["sample", tmp_path / "bad", "--length", "5"],
         ["neighbors", tmp_path / "bad", "R"],
     ):
-        code, out, err = cli(capsys, *argv)
+        code, out, err = cli(*argv)
         one_line(code, err, "NaN or infinity.*diverged")
         assert "nan" not in out
 
@@ -245,11 +221,11 @@ def test_the_character_vocabulary_covers_the_validation_text(tmp_path) -> None:
 
 
 def test_short_runs_report_a_real_speed_and_a_quiet_final_evaluation_says_so(
-    plays, tmp_path, capsys
+    plays, tmp_path, cli, one_line
 ) -> None:
     run = tmp_path / "run"
     code, out, _ = cli(
-        capsys, "train", plays, "--out", run, "--max-steps", "3", "--log-every", "50", *FLAGS
+        "train", plays, "--out", run, "--max-steps", "3", "--log-every", "50", *FLAGS
     )
     assert code == 0
     speed = float(out.split(" characters/s")[0].rsplit(" ", 1)[1].replace(",", ""))
@@ -257,26 +233,26 @@ def test_short_runs_report_a_real_speed_and_a_quiet_final_evaluation_says_so(
     assert "evaluating the best checkpoint on" in out
 
 
-def test_progress_in_a_log_file_is_lines_not_carriage_returns(plays, tmp_path, capsys) -> None:
+def test_progress_in_a_log_file_is_lines_not_carriage_returns(
+    plays, tmp_path, cli, one_line
+) -> None:
     flags = [f for f in FLAGS if f != "--quiet"]
-    code, _, err = cli(
-        capsys, "train", plays, "--out", tmp_path / "run", "--max-steps", "20", *flags
-    )
+    code, _, err = cli("train", plays, "--out", tmp_path / "run", "--max-steps", "20", *flags)
     assert code == 0
     assert "\r" not in err
     lines = err.splitlines()
     assert 2 <= len(lines) <= 6 and any("20/20" in line for line in lines), err
 
 
-def test_nfd_models_say_per_nfd_symbol_not_per_character(tmp_path, capsys) -> None:
+def test_nfd_models_say_per_nfd_symbol_not_per_character(tmp_path, cli, one_line) -> None:
     path = tmp_path / "ko.txt"
     path.write_text("서울은 대한민국의 수도이다.\n" * 80)
     run = tmp_path / "run"
     code, out, _ = cli(
-        capsys, "train", path, "--out", run, "--normalization", "nfd", "--max-steps", "3", *FLAGS
+        "train", path, "--out", run, "--normalization", "nfd", "--max-steps", "3", *FLAGS
     )
     assert code == 0 and "per NFD symbol" in out
-    code, out, _ = cli(capsys, "eval", run, path)
+    code, out, _ = cli("eval", run, path)
     assert code == 0
     first, perplexity = (
         out.splitlines()[0],

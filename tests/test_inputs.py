@@ -2,14 +2,12 @@
 right answer; limits named in the error; no file left half-written."""
 
 import io
-import re
 import time
 
 import pytest
 import torch
 
 from nextchar import CharTokenizer, ModelConfig, build_model, save_checkpoint
-from nextchar.cli import main
 from nextchar.config import MAX_SAMPLE_LENGTH
 
 TEXT = "ROMEO: But soft, what light through yonder window breaks?\nJULIET: Ay me!\n" * 3
@@ -21,19 +19,6 @@ def ckpt(tmp_path_factory) -> str:
     torch.manual_seed(0)
     model = build_model(ModelConfig(vocab_size=tok.vocab_size, cell="lstm", hidden_size=12))
     return str(save_checkpoint(tmp_path_factory.mktemp("m") / "ckpt", model.eval(), tok))
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line(code: int, err: str, pattern: str) -> None:
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    assert re.search(pattern, lines[0]), lines[0]
 
 
 SEED = "--seed must be in 0..9223372036854775807"
@@ -60,34 +45,34 @@ SEED = "--seed must be in 0..9223372036854775807"
         (["compare", "{ckpt}/config.json", "{ckpt}", "--out", "chart.txt"], "name a .png"),
     ],
 )
-def test_bad_flags_are_one_line(ckpt, tmp_path, capsys, argv, pattern) -> None:
+def test_bad_flags_are_one_line(ckpt, tmp_path, cli, one_line, argv, pattern) -> None:
     argv = [a.format(ckpt=ckpt, tmp=tmp_path) for a in argv]
-    code, _, err = run(capsys, *argv)
+    code, _, err = cli(*argv)
     one_line(code, err, pattern)
     assert list(tmp_path.iterdir()) == []  # nothing written, not even a temporary
 
 
-def test_a_vanishing_temperature_or_top_p_samples_the_greedy_text(ckpt, capsys) -> None:
+def test_a_vanishing_temperature_or_top_p_samples_the_greedy_text(ckpt, cli, one_line) -> None:
     args = ["sample", ckpt, "--prime", "ROMEO", "--length", "40", "--device", "cpu"]
-    code, greedy, _ = run(capsys, *args, "--greedy")
+    code, greedy, _ = cli(*args, "--greedy")
     assert code == 0
     for flag in (["--temperature", "1e-300"], ["--top-p", "1e-300"], ["--temperature", "5e-324"]):
-        code, out, err = run(capsys, *args, *flag)
+        code, out, err = cli(*args, *flag)
         assert code == 0, err
         assert out == greedy
 
 
-def test_the_lab_prints_the_nonlinearity_it_uses(capsys) -> None:
-    code, out, _ = run(capsys, "lab", "--nonlinearity", "relu", "--epochs", "2", "--device", "cpu")
+def test_the_lab_prints_the_nonlinearity_it_uses(cli, one_line) -> None:
+    code, out, _ = cli("lab", "--nonlinearity", "relu", "--epochs", "2", "--device", "cpu")
     assert code == 0
     assert "nn.RNN(input_size=15, hidden_size=15, nonlinearity='relu', batch_first=True)" in out
 
 
-def test_chat_help_limits_and_bad_lines(ckpt, capsys, monkeypatch) -> None:
+def test_chat_help_limits_and_bad_lines(ckpt, cli, one_line, monkeypatch) -> None:
     lines = [":help", "R" * 1_000_000, ":length 99999999999", "ROMEO", ":quit"]
     monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines) + "\n"))
     start = time.monotonic()
-    code, out, err = run(capsys, "chat", ckpt, "--length", "5", "--device", "cpu")
+    code, out, err = cli("chat", ckpt, "--length", "5", "--device", "cpu")
     assert code == 0, err
     assert time.monotonic() - start < 60  # the million-character line is refused, not read
     assert "settings: :temperature X" in out and ":help" in out
@@ -96,14 +81,16 @@ def test_chat_help_limits_and_bad_lines(ckpt, capsys, monkeypatch) -> None:
     assert "after 'ROMEO'" in out  # and the session goes on
 
 
-def test_predict_on_a_name_the_hub_cannot_answer_says_so_at_once(capsys, monkeypatch) -> None:
+def test_predict_on_a_name_the_hub_cannot_answer_says_so_at_once(
+    cli, one_line, monkeypatch
+) -> None:
     pytest.importorskip("transformers")
     import importlib
 
     gpt2 = importlib.import_module("nextchar.models.gpt2")
     monkeypatch.setattr(gpt2, "_hub_reachable", lambda timeout=3.0: False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    code, _, err = run(capsys, "predict", "nosuchmodel", "hello")
+    code, _, err = cli("predict", "nosuchmodel", "hello")
     one_line(code, err, "not a checkpoint or run directory here.*hub cannot be reached")
-    code, _, err = run(capsys, "predict", "./nosuchmodel", "hello")  # a path, plainly
+    code, _, err = cli("predict", "./nosuchmodel", "hello")  # a path, plainly
     one_line(code, err, "no checkpoint at nosuchmodel: the directory does not exist")

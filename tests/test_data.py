@@ -77,3 +77,14 @@ def test_random_windows_depend_only_on_seed_and_step() -> None:
 def test_too_little_data_for_the_batch_shape() -> None:
     with pytest.raises(NextcharError, match="too few for batches of 4 x 64"):
         Batches(torch.arange(100), batch_size=4, seq_len=64)
+
+
+def test_random_windows_take_any_63_bit_seed() -> None:
+    data = torch.arange(200) % 7
+    big = Batches(data, 4, 8, "random", seed=2**63 - 1)
+    x, y = big.get(5)
+    assert x.shape == (4, 8) and torch.equal(x[:, 1:], y[:, :-1])
+    small = Batches(data, 4, 8, "random", seed=3)  # small seeds cut the windows they always cut
+    g = torch.Generator().manual_seed(3 * 1_000_003 + 5)
+    starts = torch.randint(0, data.numel() - 8, (4,), generator=g)
+    assert torch.equal(small.get(5)[0], torch.stack([data[s : s + 8] for s in starts.tolist()]))

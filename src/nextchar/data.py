@@ -152,7 +152,8 @@ class Batches:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(x, y), both [B, T] int64 (this process's rows); y is x shifted by one position."""
         if self.mode == "random":
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+            # kept within the generator's 64 bits for any 63-bit seed (unchanged below ~1e13)
+            g = torch.Generator().manual_seed((self.seed * 1_000_003 + step) % 2**64)
             starts = torch.randint(
                 0, self.data.numel() - self.seq_len, (self.batch_size,), generator=g
             )[self.rows]

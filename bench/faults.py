@@ -95,7 +95,7 @@ def check(run: Path, scratch: Path) -> tuple[bool, bool, int | None]:
     shutil.rmtree(copy, ignore_errors=True)
     shutil.copytree(run, copy)
     probe = (
-        "from nextchar.checkpoint import load; m, t = load(__import__('sys').argv[1], 'cpu');"
+        "from nextchar.models import load; m, t = load(__import__('sys').argv[1], 'cpu');"
         "print(t.vocab_size)"
     )
     loaded = subprocess.run([sys.executable, "-c", probe, str(copy)], capture_output=True)

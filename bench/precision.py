@@ -19,12 +19,11 @@ from pathlib import Path
 
 import torch
 
-from nextchar.checkpoint import load
 from nextchar.config import ModelConfig, TrainConfig
 from nextchar.data import encode
 from nextchar.evaluate import evaluate_ids
-from nextchar.models import describe
-from nextchar.train import autocast_for, train
+from nextchar.models import describe, load
+from nextchar.training import autocast_for, train
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

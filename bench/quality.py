@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
-from nextchar.checkpoint import load
 from nextchar.config import ModelConfig, SampleConfig, TrainConfig
 from nextchar.generate import sample
-from nextchar.train import train
+from nextchar.models import load
+from nextchar.training import train
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

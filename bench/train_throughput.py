@@ -21,7 +21,7 @@ from torch import nn
 from nextchar.config import ModelConfig, TrainConfig
 from nextchar.data import Batches, encode
 from nextchar.tokenizers import CharTokenizer
-from nextchar.train import train
+from nextchar.training import train
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "shakespeare_train.txt"
 

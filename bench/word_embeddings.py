@@ -17,11 +17,12 @@ from pathlib import Path
 
 import torch
 
-from nextchar.checkpoint import load_checkpoint
-from nextchar.config import WORD_LEVEL, ModelConfig, TrainConfig
+from nextchar.config import ModelConfig, TrainConfig
 from nextchar.data import read_text
 from nextchar.evaluate import evaluate_text
-from nextchar.train import train
+from nextchar.models import load_checkpoint
+from nextchar.plan import WORD_LEVEL
+from nextchar.training import train
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

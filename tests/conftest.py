@@ -1,4 +1,6 @@
-"""Shared test helpers: run the real CLI in a fresh process."""
+"""Shared test helpers: run the real command line in-process (`cli`, `run_cli`) or, where a
+test is about the process itself (exit codes, signals, start-up, hash seeds), in a fresh one
+(`run_process`)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,32 @@ import pytest
 
 
 @pytest.fixture
-def run_cli():
+def run_cli(monkeypatch, capsys):
+    """Run `nextchar ARGS...` through main(argv) in this process, with `env` set and in `cwd`;
+    returns a CompletedProcess (returncode, stdout, stderr) as a subprocess would."""
+    from nextchar.cli import main
+
+    def run(
+        *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 0
+    ) -> subprocess.CompletedProcess[str]:
+        with monkeypatch.context() as patch:
+            for name, value in (env or {}).items():
+                patch.setenv(name, value)
+            if cwd is not None:
+                patch.chdir(cwd)
+            capsys.readouterr()  # what the test printed before is not the command's
+            try:
+                code = main([str(a) for a in args])
+            except SystemExit as exc:  # argparse: usage errors, --help, --version
+                code = exc.code if isinstance(exc.code, int) else 1
+            out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(list(args), code, out, err)
+
+    return run
+
+
+@pytest.fixture
+def run_process():
     """Run `python -m nextchar ARGS...` in a subprocess; returns the CompletedProcess."""
 
     def run(

@@ -18,9 +18,9 @@ import pytest
 import torch
 
 from nextchar import CharTokenizer, ModelConfig, build_model, save_checkpoint
-from nextchar.checkpoint import load
 from nextchar.config import SampleConfig
 from nextchar.generate import sample
+from nextchar.models import load
 
 TEXT = 'ROMEO: "But soft!" what light through yonder window breaks?\nJULIET: Ay me!\n' * 3
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

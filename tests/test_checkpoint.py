@@ -6,7 +6,8 @@ import torch
 
 from nextchar import CharTokenizer, ModelConfig, NextcharError, build_model
 from nextchar import checkpoint as ckpt_module
-from nextchar.checkpoint import load, load_checkpoint, save_checkpoint
+from nextchar.checkpoint import save_checkpoint
+from nextchar.models import load, load_checkpoint
 
 TEXT = "hello, 세계! hello again."
 

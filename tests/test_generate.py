@@ -129,6 +129,8 @@ def test_repetition_penalty_lowers_only_seen_tokens() -> None:
 class FixedScores(torch.nn.Module):
     """Always the same positive logits, 5 > 4 > ... > 1: greedy repeats token 0 forever."""
 
+    context_size = None  # the part of the LanguageModel contract that sampling reads
+
     def __init__(self) -> None:
         super().__init__()
         self.scores = torch.nn.Parameter(torch.tensor([5.0, 4.0, 3.0, 2.0, 1.0]))

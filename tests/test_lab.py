@@ -1,7 +1,8 @@
 import pytest
 
 from nextchar import LabConfig, NextcharError, run_lab
-from nextchar.lab import LAB_SENTENCE, prepare_lab
+from nextchar.config import LAB_SENTENCE
+from nextchar.lab import prepare_lab
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])

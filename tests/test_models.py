@@ -53,10 +53,10 @@ def test_shapes_and_init_state(cell: str) -> None:
     logits, state = model(torch.zeros(4, 7, dtype=torch.long))
     assert logits.shape == (4, 7, 8)
     zero = model.init_state(4)
-    if cell == "lstm":
-        assert [s.shape for s in state] == [s.shape for s in zero] == [(3, 4, 6)] * 2
-    else:
-        assert state.shape == zero.shape == (3, 4, 6)
+    # the contract: a tuple named by state_names, batch on dim 1, shapes declared up front
+    assert model.state_names == (("h", "c") if cell == "lstm" else ("h",))
+    assert list(model.state_shapes(4).values()) == [(3, 4, 6)] * len(model.state_names)
+    assert [s.shape for s in state] == [s.shape for s in zero] == [(3, 4, 6)] * len(state)
     # zeros are what torch assumes when no state is given
     torch.testing.assert_close(
         model(torch.ones(4, 7, dtype=torch.long), zero)[0],

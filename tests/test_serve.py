@@ -90,15 +90,15 @@ def test_activations_step_through_the_fused_kernel_exactly(served) -> None:
     with torch.no_grad():
         out, (_, c) = m.model.rnn(m.model.embed(ids))
     # the last layer's h at every step is what one fused call outputs; the final c matches
-    torch.testing.assert_close(acts.h[-1], out[0], atol=1e-6, rtol=0)
-    torch.testing.assert_close(acts.c[:, -1], c[:, 0], atol=1e-6, rtol=0)
+    torch.testing.assert_close(acts.states["h"][-1], out[0], atol=1e-6, rtol=0)
+    torch.testing.assert_close(acts.states["c"][:, -1], c[:, 0], atol=1e-6, rtol=0)
     r = client.post(
         "/api/activations", json={"model": "lstm", "text": TEXT[:60], "layer": 0, "state": "c"}
     ).json()
     assert r["tokens"] == list(TEXT[:60]) and r["layer"] == 0
-    assert torch.tensor(r["values"]) == pytest.approx(acts.c[0], abs=1e-4)
+    assert torch.tensor(r["values"]) == pytest.approx(acts.states["c"][0], abs=1e-4)
     gru = client.post("/api/activations", json={"model": "gru", "text": "ROMEO", "state": "c"})
-    assert gru.status_code == 400 and "only an LSTM has a cell state" in gru.json()["detail"]
+    assert gru.status_code == 400 and "has no state 'c'" in gru.json()["detail"]
     gpt = client.post("/api/activations", json={"model": "gpt", "text": "ROMEO"})
     assert gpt.status_code == 400 and "RNN/LSTM/GRU" in gpt.json()["detail"]
 

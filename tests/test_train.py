@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from nextchar import NextcharError
-from nextchar.checkpoint import load
 from nextchar.config import ModelConfig, TrainConfig
 from nextchar.evaluate import evaluate_text
+from nextchar.models import load
 from nextchar.runtime import cpu_bf16_supported
-from nextchar.train import lr_at, train
+from nextchar.training import lr_at, train
 
 TINY = ModelConfig(cell="lstm", hidden_size=16, embedding_dim=8)
 
@@ -214,12 +214,17 @@ def test_auto_precision_follows_the_measurements(monkeypatch) -> None:
     import contextlib
     import warnings
 
-    from nextchar.train import autocast_for
+    from nextchar.models import build_model
+    from nextchar.training import autocast_for
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert isinstance(autocast_for("auto", cpu, "recurrent"), contextlib.nullcontext)
-    assert isinstance(autocast_for("auto", cpu, "gpt2"), contextlib.nullcontext)
-    train_module = importlib.import_module("nextchar.train")  # the module, not the function
+    recurrent = build_model(ModelConfig(vocab_size=8, hidden_size=4, num_layers=1))
+    gpt2 = build_model(ModelConfig(vocab_size=8, kind="gpt2", n_layer=1, n_head=1, n_embd=8))
+    # each model declares what `--precision auto` trains it in
+    assert recurrent.preferred_precision(cpu) == gpt2.preferred_precision(cpu) == "fp32"
+    assert isinstance(autocast_for("auto", cpu, recurrent.preferred_precision(cpu)),
+                      contextlib.nullcontext)  # fmt: skip
+    train_module = importlib.import_module("nextchar.training")
     monkeypatch.setattr(train_module, "cpu_bf16_supported", lambda: True)
     on_cpu = autocast_for("bf16", cpu)
     assert (on_cpu.device, on_cpu.fast_dtype) == ("cpu", torch.bfloat16)
@@ -229,17 +234,18 @@ def test_auto_precision_follows_the_measurements(monkeypatch) -> None:
         autocast_for("bf16", cpu)
     with pytest.raises(NextcharError, match="CUDA or the CPU, not mps"):
         autocast_for("bf16", torch.device("mps"))
-    # on a bf16 GPU: GPT-2 gets bf16, recurrent models keep fp32 (cuDNN's TF32 was faster)
+    # on a bf16 GPU: GPT-2 prefers bf16, recurrent models keep fp32 (cuDNN's TF32 was faster)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert gpt2.preferred_precision(cuda) == "bf16"
+    assert recurrent.preferred_precision(cuda) == "fp32"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # no CUDA here: torch disables the context it builds
-        gpt2 = autocast_for("auto", cuda, "gpt2")
-        forced = autocast_for("bf16", cuda, "recurrent")
-    assert (gpt2.device, gpt2.fast_dtype) == ("cuda", torch.bfloat16)
+        auto = autocast_for("auto", cuda, gpt2.preferred_precision(cuda))
+        forced = autocast_for("bf16", cuda, recurrent.preferred_precision(cuda))
+    assert (auto.device, auto.fast_dtype) == ("cuda", torch.bfloat16)
     assert (forced.device, forced.fast_dtype) == ("cuda", torch.bfloat16)
-    assert isinstance(autocast_for("auto", cuda, "recurrent"), contextlib.nullcontext)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a, **k: "Old GPU")
-    assert isinstance(autocast_for("auto", cuda, "gpt2"), contextlib.nullcontext)
+    assert gpt2.preferred_precision(cuda) == "fp32"
     with pytest.raises(NextcharError, match="Old GPU"):
-        autocast_for("bf16", cuda, "gpt2")
+        autocast_for("bf16", cuda, gpt2.preferred_precision(cuda))

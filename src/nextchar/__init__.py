@@ -1,27 +1,47 @@
 """nextchar: next-character prediction with recurrent neural networks.
 
-The public API, re-exported from the modules that own each concept.
+The public API, re-exported from the modules that own each concept. Names are imported on
+first use (PEP 562), so `nextchar --help` and `--version` start without importing torch.
 """
 
-__version__ = "0.1.0"  # first: submodules read it while the package is still importing
+from __future__ import annotations
 
-from nextchar.checkpoint import load, load_checkpoint, save_checkpoint
-from nextchar.config import ModelConfig, SampleConfig, TrainConfig
-from nextchar.errors import NextcharError
-from nextchar.evaluate import EvalResult, evaluate_text
-from nextchar.generate import predict_next, sample
-from nextchar.lab import LabConfig, LabResult, run_lab
-from nextchar.models import RecurrentLM, build_model, count_parameters
-from nextchar.runtime import pick_device, seed_everything
-from nextchar.shapes import ShapeArgs, explain
-from nextchar.tokenizers import (
-    ByteTokenizer,
-    CharTokenizer,
-    Tokenizer,
-    WordTokenizer,
-    tokenizer_from_dict,
-)
-from nextchar.train import train
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> the module that owns it
+_API = {
+    "ByteTokenizer": "nextchar.tokenizers",
+    "CharTokenizer": "nextchar.tokenizers",
+    "EvalResult": "nextchar.evaluate",
+    "LabConfig": "nextchar.config",
+    "LabResult": "nextchar.lab",
+    "LanguageModel": "nextchar.models",
+    "ModelConfig": "nextchar.config",
+    "NextcharError": "nextchar.errors",
+    "RecurrentLM": "nextchar.models",
+    "SampleConfig": "nextchar.config",
+    "ShapeArgs": "nextchar.shapes",
+    "Tokenizer": "nextchar.tokenizers",
+    "TrainConfig": "nextchar.config",
+    "WordTokenizer": "nextchar.tokenizers",
+    "build_model": "nextchar.models",
+    "count_parameters": "nextchar.models",
+    "evaluate_text": "nextchar.evaluate",
+    "explain": "nextchar.shapes",
+    "load": "nextchar.models",
+    "load_checkpoint": "nextchar.models",
+    "pick_device": "nextchar.runtime",
+    "predict_next": "nextchar.generate",
+    "run_lab": "nextchar.lab",
+    "sample": "nextchar.generate",
+    "save_checkpoint": "nextchar.checkpoint",
+    "seed_everything": "nextchar.runtime",
+    "tokenizer_from_dict": "nextchar.tokenizers",
+    "train": "nextchar.training",
+}
 
 __all__ = [
     "ByteTokenizer",
@@ -29,6 +49,7 @@ __all__ = [
     "EvalResult",
     "LabConfig",
     "LabResult",
+    "LanguageModel",
     "ModelConfig",
     "NextcharError",
     "RecurrentLM",
@@ -53,3 +74,40 @@ __all__ = [
     "tokenizer_from_dict",
     "train",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        return getattr(importlib.import_module(_API[name]), name)
+    raise AttributeError(f"module 'nextchar' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # what type checkers and IDEs see; nothing is imported at run time
+    from nextchar.checkpoint import save_checkpoint
+    from nextchar.config import LabConfig, ModelConfig, SampleConfig, TrainConfig
+    from nextchar.errors import NextcharError
+    from nextchar.evaluate import EvalResult, evaluate_text
+    from nextchar.generate import predict_next, sample
+    from nextchar.lab import LabResult, run_lab
+    from nextchar.models import (
+        LanguageModel,
+        RecurrentLM,
+        build_model,
+        count_parameters,
+        load,
+        load_checkpoint,
+    )
+    from nextchar.runtime import pick_device, seed_everything
+    from nextchar.shapes import ShapeArgs, explain
+    from nextchar.tokenizers import (
+        ByteTokenizer,
+        CharTokenizer,
+        Tokenizer,
+        WordTokenizer,
+        tokenizer_from_dict,
+    )
+    from nextchar.training import train

@@ -9,62 +9,52 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import regex
 import torch
-from torch import nn
 
 from nextchar.errors import NextcharError
-from nextchar.models import describe, model_device
+from nextchar.models import model_device, require
+from nextchar.models.contract import CELLS
 from nextchar.tokenizers import Tokenizer
 
 
 @dataclass(frozen=True)
 class Activations:
     tokens: list[str]  # what each position shows (a character, word or token)
-    h: torch.Tensor  # [layers, T, H_out]: the hidden state after each token
-    c: torch.Tensor | None  # [layers, T, H]: LSTM cell state after each token, else None
+    states: dict[str, torch.Tensor]  # name -> [layers, T, units]: h, an LSTM's c, gates
+    labels: dict[str, str]  # name -> what it is, as the model describes it
+
+    @property
+    def layers(self) -> int:
+        return next(iter(self.states.values())).shape[0]
 
     def values(self, state: str, layer: int) -> torch.Tensor:
-        """[T, units] of `state` (h or c) in `layer` (0 = first)."""
-        if state == "c" and self.c is None:
-            raise NextcharError("only an LSTM has a cell state c; choose h")
-        if state not in ("h", "c"):
-            raise NextcharError(f"state must be h or c, got {state!r}")
-        tensor = self.h if state == "h" else self.c
-        assert tensor is not None
+        """[T, units] of `state` (h, c, a gate) in `layer` (0 = first)."""
+        if state not in self.states:
+            raise NextcharError(
+                f"this model has no state {state!r}; choose one of {', '.join(self.states)}"
+            )
+        tensor = self.states[state]
         if not 0 <= layer < tensor.shape[0]:
             raise NextcharError(f"layer must be in 0..{tensor.shape[0] - 1}, got {layer}")
         return tensor[layer]
 
 
 @torch.no_grad()
-def activations(model: nn.Module, tokenizer: Tokenizer, text: str) -> Activations:
-    """Run the text one token at a time and keep every layer's state after each token.
-
-    nn.LSTM returns the last layer's h for all positions but c only at the end, so the text
-    is stepped token by token through the fused kernel (one call per token)."""
-    rnn = getattr(model, "rnn", None)
-    if not isinstance(rnn, nn.RNNBase):
-        raise NextcharError(
-            f"cell activations are for RNN/LSTM/GRU models; {describe(model.config)} has none"
-        )
+def activations(model: Any, tokenizer: Tokenizer, text: str) -> Activations:
+    """Every layer's state (and gates, where the cell has them) after each token of the text."""
+    require(model, CELLS, "the cell view")
     ids = tokenizer.encode(text)
     if not ids:
         raise NextcharError("the text is empty")
     model.eval()
-    inputs = model.embed(torch.tensor([ids], device=model_device(model)))  # [1, T, H_in]
-    hs, cs, state = [], [], None
-    for t in range(len(ids)):
-        _, state = rnn(inputs[:, t : t + 1], state)
-        h, c = state if isinstance(state, tuple) else (state, None)
-        hs.append(h[:, 0])  # [layers, H_out]
-        if c is not None:
-            cs.append(c[:, 0])
+    states = model.cell_states(torch.tensor([ids], device=model_device(model)))
     return Activations(
         [tokenizer.token_text(i) for i in ids],
-        torch.stack(hs, 1).float().cpu(),
-        torch.stack(cs, 1).float().cpu() if cs else None,
+        {name: value.float().cpu() for name, value in states.items()},
+        model.state_labels(),
     )
 
 

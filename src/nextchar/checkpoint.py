@@ -6,14 +6,13 @@
                               (plain tensors, loaded with weights_only=True)
     CKPT/trainer_state.json   resume only: step, best validation bpc, elapsed time, data hash
 
-A run directory holds `last/` and `best/` checkpoints; `load()` accepts either a checkpoint or
-a run directory (and then takes `best/`). Every write goes to a temporary sibling directory that
-is renamed into place, so a crash never leaves a half-written checkpoint behind.
+A run directory holds `last/` and `best/` checkpoints; `models.load()` accepts either a
+checkpoint or a run directory (and then takes `best/`). Every write goes to a temporary sibling
+directory that is renamed into place, so a crash never leaves a half-written checkpoint.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -23,15 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from nextchar.config import ModelConfig
 from nextchar.errors import NextcharError
-from nextchar.models import build_model, check_finite
-from nextchar.runtime import pick_device
-from nextchar.tokenizers import Tokenizer, tokenizer_from_dict
+from nextchar.tokenizers import Tokenizer
 
 FORMAT = "nextchar-checkpoint"
 FORMAT_VERSION = 1
@@ -200,81 +195,6 @@ def read_meta(path: str | Path) -> tuple[Path, dict[str, Any]]:
         if not isinstance(meta.get(key), dict):
             raise NextcharError(f"{ckpt / CONFIG} has no '{key}' object; the checkpoint is damaged")
     return ckpt, meta
-
-
-def load_checkpoint(path: str | Path, device: str | torch.device = "auto") -> Checkpoint:
-    ckpt, meta = read_meta(path)
-    try:
-        model_config = ModelConfig.from_dict(meta["model"])
-        tokenizer = tokenizer_from_dict(meta["tokenizer"])
-    except NextcharError as exc:
-        raise NextcharError(f"{ckpt / CONFIG}: {exc}; the checkpoint is damaged") from None
-    if model_config.vocab_size != tokenizer.vocab_size:
-        raise NextcharError(
-            f"{ckpt}: the model has {model_config.vocab_size} outputs but the "
-            f"tokenizer {tokenizer.vocab_size} symbols; the checkpoint is damaged"
-        )
-    model = build_model(model_config)  # sizes come from a file: allocation errors are ours
-    weights = ckpt / WEIGHTS
-    if not weights.exists():
-        raise NextcharError(f"{ckpt} has no {WEIGHTS}; the checkpoint is incomplete")
-    try:
-        load_weights(model, weights)
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise NextcharError(
-            f"{weights} cannot be read ({str(exc).splitlines()[0]}); "
-            "the file is truncated or not a safetensors file"
-        ) from None
-    except RuntimeError as exc:  # load_state_dict: names or shapes differ
-        raise NextcharError(
-            f"{weights} does not match its config.json ({str(exc).splitlines()[0][:160]})"
-        ) from None
-    check_finite(model, str(ckpt))
-    device = pick_device(device) if isinstance(device, str) else device
-    model.to(device).eval()
-    return Checkpoint(model, tokenizer, meta, ckpt)
-
-
-def _check_transformers_for(path: str | Path) -> None:
-    if importlib.util.find_spec("transformers") is None and not Path(path).exists():
-        raise NextcharError(
-            f"no checkpoint at {path}: the directory does not exist (for a Hugging Face "
-            f'GPT-2 such as "gpt2": pip install "nextchar[gpt2]")'
-        )
-
-
-def load_tokenizer(path: str | Path) -> Tokenizer:
-    """Only the tokenizer of a checkpoint, run directory, exported .onnx file or transformers
-    GPT-2."""
-    from nextchar.export import is_onnx_path, load_onnx
-    from nextchar.models.gpt2 import is_pretrained_reference, load_pretrained_tokenizer
-
-    if is_onnx_path(path):
-        return load_onnx(path)[1]
-
-    if is_pretrained_reference(path):
-        _check_transformers_for(path)
-        return load_pretrained_tokenizer(path)
-    _, meta = read_meta(path)
-    return tokenizer_from_dict(meta["tokenizer"])
-
-
-def load(path: str | Path, device: str | torch.device = "auto") -> tuple[nn.Module, Tokenizer]:
-    """A ready (model, tokenizer) in eval mode from a checkpoint or run directory, a file
-    written by `nextchar export` (.onnx, run by onnxruntime on the CPU), or a transformers
-    GPT-2: a save_pretrained directory or a hub name such as "gpt2"."""
-    from nextchar.export import is_onnx_path, load_onnx
-    from nextchar.models.gpt2 import is_pretrained_reference, load_pretrained
-
-    if is_onnx_path(path):
-        return load_onnx(path)
-
-    if is_pretrained_reference(path):
-        _check_transformers_for(path)
-        resolved = pick_device(device) if isinstance(device, str) else device
-        return load_pretrained(path, resolved)
-    loaded = load_checkpoint(path, device)
-    return loaded.model, loaded.tokenizer
 
 
 def load_resume_state(ckpt: Path) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -7,10 +7,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from nextchar.checkpoint import load
 from nextchar.errors import NextcharError
 from nextchar.evaluate import EvalResult, evaluate_text
-from nextchar.models import count_parameters, describe
+from nextchar.models import count_parameters, load
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ def compare(
         rows.append(
             Row(
                 name=reference,
-                model=describe(model.config),
+                model=model.describe(),
                 tokenizer=f"{tokenizer.unit}, {tokenizer.vocab_size:,}",
                 parameters=count_parameters(model),
                 result=result,

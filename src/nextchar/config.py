@@ -4,53 +4,41 @@ run and checkpoint records exactly what built it. No defaults hide anywhere else
 from __future__ import annotations
 
 import dataclasses
-import math
-import types
 import typing
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar, Union
+from typing import Any, Literal
 
+from nextchar.checks import all_finite, at_least, check_choices, check_seed, from_dict
 from nextchar.errors import NextcharError
 
-Cell = Literal["rnn", "lstm", "gru"]
+# Every choice is one Literal type: the dataclasses validate against it, and the command line
+# derives its `choices` from it.
+Kind = Literal["recurrent", "gpt2"]
+FusedCell = Literal["rnn", "lstm", "gru"]  # PyTorch's own modules: the lab and shapes use these
+Cell = FusedCell
 InputKind = Literal["onehot", "embedding"]
-CELLS: tuple[str, ...] = ("rnn", "lstm", "gru")
-INPUT_KINDS: tuple[str, ...] = ("onehot", "embedding")
-NONLINEARITIES: tuple[str, ...] = ("tanh", "relu")
-TOKENIZERS: tuple[str, ...] = ("char", "byte", "word", "bpe")
-MODEL_KINDS: tuple[str, ...] = ("recurrent", "gpt2")
+Nonlinearity = Literal["tanh", "relu"]
+TokenizerKind = Literal["char", "byte", "word", "bpe"]
+Normalization = Literal["nfc", "nfd", "none"]
+Errors = Literal["strict", "replace"]
+WordSplit = Literal["unicode", "whitespace"]
+W2VAlgorithm = Literal["skipgram", "cbow"]
+Batching = Literal["streams", "random"]
+Optimizer = Literal["adam", "adamw"]
+Schedule = Literal["cosine", "constant", "step"]
+Device = Literal["auto", "cpu", "cuda", "mps"]
+Precision = Literal["auto", "fp32", "bf16"]
 
-T = TypeVar("T")
-
-
-def one_of(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise NextcharError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-
-
-def at_least(name: str, value: int, low: int) -> None:
-    if value < low:
-        raise NextcharError(f"{name} must be >= {low}, got {value}")
-
-
-# torch.Generator.manual_seed takes 64 bits; seeds are kept to the non-negative half so that
-# seeds derived from them (seed + rank, seed + step) stay in range too.
-SEED_MAX = 2**63 - 1
+CELLS: tuple[str, ...] = typing.get_args(Cell)
+FUSED_CELLS: tuple[str, ...] = typing.get_args(FusedCell)
+TOKENIZERS: tuple[str, ...] = typing.get_args(TokenizerKind)
+DEVICE_CHOICES: tuple[str, ...] = typing.get_args(Device)
 
 
-def check_seed(name: str, value: int) -> None:
-    if not 0 <= value <= SEED_MAX:
-        raise NextcharError(f"{name} must be in 0..{SEED_MAX} (a 63-bit integer), got {value}")
-
-
-def all_finite(obj: Any) -> None:
-    """Refuse NaN and infinity in every float field of a config dataclass: `--lr inf` or
-    `--grad-clip nan` would pass every comparison below (or fail none) and train to NaN."""
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        if isinstance(value, float) and not math.isfinite(value):
-            flag = "--" + f.name.replace("_", "-")
-            raise NextcharError(f"{flag} must be a finite number, got {value}")
+def opt(default: Any, help: str, **flag: Any) -> Any:
+    """A config field that is also a command-line flag: `help` is its help text; `flag` may
+    name the flag (`name="--model"`), `aliases`, `metavar` or `parse` ("duration")."""
+    return dataclasses.field(default=default, metadata={"help": help, **flag})
 
 
 @dataclass(frozen=True)
@@ -60,35 +48,45 @@ class ModelConfig:
 
     # Set from the tokenizer when training starts; None only before that.
     vocab_size: int | None = None
-    kind: str = "recurrent"  # recurrent | gpt2
+    kind: Kind = opt(
+        "recurrent",
+        "recurrent (RNN/LSTM/GRU) or gpt2 (a transformer, via HuggingFace transformers)",
+        name="--model",
+    )
     # gpt2: layers, heads, width and context; `init` fine-tunes a pretrained GPT-2 (a hub name
     # or a save_pretrained directory) instead, and then its own sizes replace these.
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 128
-    block_size: int = 256
-    init: str | None = None
+    init: str | None = opt(
+        None, "gpt2: fine-tune this pretrained GPT-2 (hub name or save_pretrained directory)"
+    )
+    n_layer: int = opt(4, "gpt2 from scratch: transformer blocks")
+    n_head: int = opt(4, "gpt2 from scratch: attention heads")
+    n_embd: int = opt(128, "gpt2 from scratch: width")
+    block_size: int = opt(256, "gpt2 from scratch: context length in tokens")
     # The defaults are the documented CPU default (README, "The CPU default").
-    cell: Cell = "gru"
-    hidden_size: int = 384
-    num_layers: int = 2
-    input: InputKind = "embedding"
+    cell: Cell = opt("gru", "recurrent cell")
+    hidden_size: int = opt(384, "hidden units per layer")
+    num_layers: int = opt(2, "stacked recurrent layers")
+    input: InputKind = opt("embedding", "input encoding: embedding (fast) or onehot (the lab's)")
     # Width of the embedding; None means hidden_size. Unused for one-hot input (width = vocab).
-    embedding_dim: int | None = 64
-    nonlinearity: str = "tanh"  # rnn only
+    embedding_dim: int | None = opt(
+        64, "embedding width (None: the hidden size)", aliases=("--emb-dim",)
+    )
+    nonlinearity: Nonlinearity = "tanh"  # rnn only
     bias: bool = True
-    dropout: float = 0.0  # between layers (torch's `dropout`) and before the output layer
-    proj_size: int = 0  # lstm only: project h to this size (0 = off)
+    dropout: float = opt(0.0, "dropout between layers and before the output layer")
+    proj_size: int = opt(0, "LSTM projection size (0 = off)")
     # Share the input embedding with the output layer (Press & Wolf 2017): fewer parameters
     # and usually a lower loss. Needs embedding input whose width equals H_out.
-    tie_weights: bool = False
+    tie_weights: bool = opt(
+        False, "share the embedding with the output layer (needs embedding dim = H_out)"
+    )
     bidirectional: bool = False  # always refused; kept so the refusal can say why
 
     def __post_init__(self) -> None:
         all_finite(self)
+        check_choices(self)
         if self.vocab_size is not None:
             at_least("vocab_size", self.vocab_size, 2)
-        one_of("model", self.kind, MODEL_KINDS)
         at_least("n_layer", self.n_layer, 1)
         at_least("n_head", self.n_head, 1)
         at_least("block_size", self.block_size, 2)
@@ -98,9 +96,6 @@ class ModelConfig:
             )
         if self.init is not None and self.kind != "gpt2":
             raise NextcharError("--init fine-tunes a pretrained GPT-2; add --model gpt2")
-        one_of("cell", self.cell, CELLS)
-        one_of("input", self.input, INPUT_KINDS)
-        one_of("nonlinearity", self.nonlinearity, NONLINEARITIES)
         at_least("hidden_size", self.hidden_size, 1)
         at_least("num_layers", self.num_layers, 1)
         if self.embedding_dim is not None:
@@ -153,65 +148,6 @@ class ModelConfig:
         return from_dict(cls, data)
 
 
-def _fits(value: Any, hint: Any) -> bool:
-    """Whether a JSON value fits a field's annotation (int, float, str, bool, Literal, X | None,
-    tuple[str, ...]). bool is not an int here, and a float never stands for an int."""
-    origin = typing.get_origin(hint)
-    if origin in (Union, types.UnionType):
-        return any(_fits(value, arg) for arg in typing.get_args(hint))
-    if origin is Literal:
-        return value in typing.get_args(hint)
-    if origin is tuple:
-        return isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
-    if hint is type(None):
-        return value is None
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return isinstance(value, hint)
-
-
-def from_dict(cls: type[T], data: Any) -> T:
-    """Build a config dataclass from JSON data (a hand-edited file included), refusing
-    unknown keys and values of the wrong type by name."""
-    if not isinstance(data, dict):
-        raise NextcharError(f"{cls.__name__} must be a JSON object, got {type(data).__name__}")
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise NextcharError(f"unknown {cls.__name__} field(s): {', '.join(unknown)}")
-    hints = typing.get_type_hints(cls)
-    for name, value in data.items():
-        if not _fits(value, hints[name]):
-            shown = repr(value) if len(repr(value)) < 60 else type(value).__name__
-            raise NextcharError(
-                f"{cls.__name__}.{name} must be {_type_name(hints[name])}, got {shown}"
-            )
-    try:
-        return cls(**data)
-    except TypeError as exc:  # a required field is missing
-        raise NextcharError(f"incomplete {cls.__name__}: {exc}") from None
-
-
-def _type_name(hint: Any) -> str:
-    if typing.get_origin(hint) in (Union, types.UnionType):
-        return " or ".join(_type_name(arg) for arg in typing.get_args(hint))
-    if typing.get_origin(hint) is Literal:
-        return "one of " + ", ".join(map(repr, typing.get_args(hint)))
-    if typing.get_origin(hint) is tuple:
-        return "a list of strings"
-    return {
-        type(None): "null",
-        bool: "true or false",
-        int: "an integer",
-        float: "a number",
-        str: "a string",
-    }.get(hint, str(hint))
-
-
 @dataclass(frozen=True)
 class TrainConfig:
     """How to train: data handling, batching, optimisation, budget and bookkeeping.
@@ -222,57 +158,95 @@ class TrainConfig:
 
     # data
     files: tuple[str, ...] = ()  # training text: files or directories (recorded for --resume)
-    val_file: str | None = None  # validation text; None = the tail of the training text
-    val_fraction: float = 0.1
-    encoding: str = "utf-8"
-    errors: str = "strict"  # or "replace": bad bytes become U+FFFD
-    tokenizer: str = "char"  # char | byte | word
-    normalization: str = "nfc"  # nfc | nfd | none
-    unk: bool = False  # reserve U+FFFD for characters unseen in training
+    val_file: str | None = opt(
+        None, "validation text (default: the last --val-fraction of the training text)"
+    )
+    val_fraction: float = opt(
+        0.1, "share of the text held out for validation when no --val-file is given"
+    )
+    encoding: str = opt("utf-8", "text encoding of the files")
+    errors: Errors = opt(
+        "strict", "invalid bytes: strict (error naming file and offset) or replace (U+FFFD)"
+    )
+    tokenizer: TokenizerKind = opt(
+        "char",
+        "char (one id per character), byte (UTF-8 bytes, vocabulary 256), word, or bpe "
+        "(byte-level BPE learned from the text; --vocab-size)",
+    )
+    normalization: Normalization = opt(
+        "nfc", "nfc (Hangul syllables whole), nfd (jamo), none (text as is)"
+    )
+    unk: bool = opt(False, "reserve U+FFFD for characters unseen in training (eval counts them)")
     # word level: which words get their own id (the rest share <unk>), and how text is split
-    min_freq: int = 2
-    max_vocab: int | None = None
-    word_split: str = "unicode"  # unicode (words and punctuation) | whitespace
-    lowercase: bool = False
+    min_freq: int = opt(2, "word level: words seen fewer times share the <unk> id")
+    max_vocab: int | None = opt(
+        None, "word level: keep at most this many words, most frequent first (with <unk>)"
+    )
+    word_split: WordSplit = opt(
+        "unicode", "word level: unicode (words and punctuation apart) or whitespace"
+    )
+    lowercase: bool = opt(False, "word level: fold case before counting and reading words")
     # input embedding: None = random init; "word2vec" = train word2vec (gensim) on the training
     # split first; or a path to pretrained vectors (word2vec text/binary, GloVe, KeyedVectors)
-    embeddings: str | None = None
-    freeze_embeddings: bool = False
-    w2v_algorithm: str = "skipgram"  # skipgram | cbow
-    w2v_window: int = 5
-    w2v_epochs: int = 5
-    bpe_vocab: int = 1024  # tokenizer bpe: vocabulary size of the byte-level BPE learned here
+    embeddings: str | None = opt(
+        None,
+        "initialise the input embedding: 'word2vec' (trained with gensim on the training "
+        "text) or a vectors file (word2vec text/binary, GloVe, gensim KeyedVectors)",
+        metavar="word2vec|PATH",
+    )
+    freeze_embeddings: bool = opt(
+        False, "keep the initialised embedding fixed instead of fine-tuning it"
+    )
+    w2v_algorithm: W2VAlgorithm = opt("skipgram", "word2vec: skipgram or cbow")
+    w2v_window: int = opt(5, "word2vec: context window (words each side)")
+    w2v_epochs: int = opt(5, "word2vec: passes over the training text")
+    bpe_vocab: int = opt(
+        1024,
+        "--tokenizer bpe: size of the byte-level BPE vocabulary learned from the text",
+        name="--vocab-size",
+    )
     # batching: B contiguous streams with the state carried across windows, or random windows
-    batch_size: int = 64
-    seq_len: int = 64
-    batching: str = "streams"
+    batch_size: int = opt(64, "B: parallel streams per batch")
+    seq_len: int = opt(64, "T: characters per window (back-propagation through time length)")
+    batching: Batching = opt("streams", "streams (state carried across windows) or random windows")
     # optimisation
-    optimizer: str = "adamw"  # adam | adamw
-    lr: float = 6e-3
-    min_lr_ratio: float = 0.05  # the schedule decays to lr * min_lr_ratio
-    warmup_steps: int = 100
-    schedule: str = "cosine"  # cosine | constant | step
-    step_every: int = 1000  # schedule "step": multiply the lr by step_gamma every N steps
-    step_gamma: float = 0.5
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0  # max global gradient norm; 0 = off
+    optimizer: Optimizer = opt("adamw", "adam or adamw")
+    lr: float = opt(6e-3, "peak learning rate")
+    min_lr_ratio: float = opt(0.05, "the schedule decays to lr times this")
+    warmup_steps: int = opt(100, "linear warm-up steps")
+    schedule: Schedule = opt("cosine", "cosine, constant or step")
+    step_every: int = opt(1000, "schedule step: decay every N steps")
+    step_gamma: float = opt(0.5, "schedule step: decay factor")
+    weight_decay: float = opt(0.01, "AdamW weight decay (matrices only)")
+    grad_clip: float = opt(1.0, "clip the global gradient norm to this (0 = off)")
     # budget and bookkeeping
-    max_steps: int | None = 1250
-    max_time: float | None = None  # seconds of wall clock; stops early when reached
-    eval_every: int = 250
-    eval_tokens: int | None = 100_000  # validation tokens per periodic evaluation (None: all)
-    log_every: int = 10
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"  # auto (GPT-2 on CUDA: bf16; else fp32) | fp32 | bf16
-    compile: bool = False  # torch.compile the training step's model (README, "Precision")
+    max_steps: int | None = opt(1250, "stop after this many optimizer steps")
+    max_time: float | None = opt(
+        None,
+        "stop after this much wall-clock time: seconds, or 90s / 8m / 1.5h (without "
+        "--max-steps: no step cap, and the learning-rate schedule follows the clock)",
+        parse="duration",
+    )
+    eval_every: int = opt(250, "evaluate on validation every N steps (and save last/best)")
+    eval_tokens: int | None = opt(
+        100_000, "validation tokens per periodic evaluation (the final one uses all)"
+    )
+    log_every: int = opt(10, "write a metrics line every N steps")
+    seed: int = opt(0, "random seed")
+    device: Device = opt("auto", "auto (cuda > mps > cpu), cpu, cuda or mps")
+    precision: Precision = opt(
+        "auto",
+        "auto (bf16 autocast for GPT-2 on CUDA; fp32 for recurrent models, whose cuDNN "
+        "kernels use TF32, and on CPUs), fp32 or bf16 (on a CPU fast only with AMX)",
+    )
+    compile: bool = opt(
+        False, "torch.compile the model for training (it compiles first: 10-25 s measured)"
+    )
 
     def __post_init__(self) -> None:
         all_finite(self)
         check_seed("--seed", self.seed)
-        one_of("tokenizer", self.tokenizer, TOKENIZERS)
-        one_of("word_split", self.word_split, ("unicode", "whitespace"))
-        one_of("w2v_algorithm", self.w2v_algorithm, ("skipgram", "cbow"))
+        check_choices(self)
         at_least("min_freq", self.min_freq, 1)
         at_least("w2v_window", self.w2v_window, 1)
         at_least("w2v_epochs", self.w2v_epochs, 1)
@@ -290,12 +264,6 @@ class TrainConfig:
                 "--freeze-embeddings keeps the initial embedding fixed; give --embeddings "
                 "word2vec or a vectors file to initialise it from"
             )
-        one_of("normalization", self.normalization, ("nfc", "nfd", "none"))
-        one_of("errors", self.errors, ("strict", "replace"))
-        one_of("batching", self.batching, ("streams", "random"))
-        one_of("optimizer", self.optimizer, ("adam", "adamw"))
-        one_of("schedule", self.schedule, ("cosine", "constant", "step"))
-        one_of("precision", self.precision, ("auto", "fp32", "bf16"))
         at_least("batch_size", self.batch_size, 1)
         at_least("seq_len", self.seq_len, 1)
         at_least("warmup_steps", self.warmup_steps, 0)
@@ -328,6 +296,9 @@ class TrainConfig:
         return from_dict(cls, data)
 
 
+# `nextchar chat` continues each line briefly and a little more conservatively than `sample`
+CHAT_SAMPLING: dict[str, Any] = {"length": 120, "temperature": 0.8}
+
 # One sample's length cap: a typo such as --length 10**20 must not run until the machine dies;
 # a million characters takes 15-20 minutes at laptop speed and is a book, not a sample.
 MAX_SAMPLE_LENGTH = 1_000_000
@@ -337,17 +308,23 @@ MAX_SAMPLE_LENGTH = 1_000_000
 class SampleConfig:
     """How to pick each next token: greedy, or sampled with temperature / top-k / top-p."""
 
-    length: int = 500
-    temperature: float = 1.0
-    top_k: int | None = None
-    top_p: float | None = None
-    greedy: bool = False
-    seed: int = 0
-    num_samples: int = 1
+    length: int = opt(500, "tokens to generate")
+    temperature: float = opt(1.0, "softmax temperature, > 0")
+    top_k: int | None = opt(None, "sample from the k most likely only")
+    top_p: float | None = opt(
+        None, "sample from the smallest set with this much probability (nucleus)"
+    )
+    greedy: bool = opt(False, "always take the most likely token")
+    seed: int = opt(0, "random seed")
+    num_samples: int = opt(1, "how many samples")
     # >1 divides the logit of every token already in the text by this (multiplies it when
     # negative), as in CTRL and transformers: less looping on the same words
-    repetition_penalty: float = 1.0
-    num_beams: int = 1  # GPT-2: beam search for the most likely continuation (not streamed)
+    repetition_penalty: float = opt(
+        1.0, "divide the scores of tokens already in the text by this (1 = off; 1.2 is usual)"
+    )
+    num_beams: int = opt(
+        1, "GPT-2: beam search with this many beams (deterministic, printed at the end)"
+    )
 
     def __post_init__(self) -> None:
         all_finite(self)
@@ -376,36 +353,39 @@ class SampleConfig:
             raise NextcharError(f"--top-p must be in (0, 1], got {self.top_p}")
 
 
-# Word level on a laptop CPU: the output layer has one row per word (about 17,000 for the
-# Shakespeare corpus), so the model is narrower and the windows shorter than the character
-# default; dropout because a word corpus of a million tokens overfits within a few epochs.
-# `nextchar train --level word` starts from these; flags given on the command line win.
-# Measured in README ("Word level").
-WORD_LEVEL: dict[str, dict[str, Any]] = {
-    "model": {
-        "cell": "lstm",
-        "hidden_size": 256,
-        "num_layers": 1,
-        "embedding_dim": 128,
-        "dropout": 0.3,
-    },
-    "train": {
-        "tokenizer": "word",
-        "batch_size": 32,
-        "seq_len": 32,
-        "lr": 3e-3,
-        "max_steps": 1000,
-        "eval_every": 200,
-    },
-}
+LAB_SENTENCE = " seoul is the capital of south korea"
 
 
-# GPT-2 from scratch on a laptop CPU: a small model, windows of the whole context, and the
-# learning rate and warm-up transformers are usually trained with. No dropout: on short
-# budgets the model underfits, and dropout (attention dropout above all) made a CPU step
-# 1.8x slower (README, "GPT-2"). `nextchar train --model gpt2` starts from these; flags given
-# on the command line win.
-GPT2_LEVEL: dict[str, dict[str, Any]] = {
-    "model": {"n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 128, "dropout": 0.0},
-    "train": {"batch_size": 32, "seq_len": 128, "lr": 1e-3, "warmup_steps": 100},
-}
+@dataclass(frozen=True)
+class LabConfig:
+    """The lab's settings; the defaults are the notes' values."""
+
+    sentence: str = opt(LAB_SENTENCE, "text to learn, any Unicode")
+    cell: FusedCell = opt("rnn", "recurrent cell")
+    epochs: int = opt(500, "full-batch epochs")
+    lr: float = opt(1e-3, "Adam learning rate")
+    hidden_size: int | None = opt(
+        None, "hidden units (default: the vocabulary size, as in the notes)"
+    )
+    num_layers: int = opt(1, "stacked layers")
+    nonlinearity: Nonlinearity = opt("tanh", "activation of the rnn cell (rnn only)")
+    seed: int = opt(0, "random seed")
+    device: Device = opt("auto", "where to run: auto = cuda > mps > cpu")
+    every: int = opt(50, "print every N epochs (and the first and the last)")
+
+    def __post_init__(self) -> None:
+        all_finite(self)
+        check_seed("--seed", self.seed)
+        check_choices(self)
+        at_least("epochs", self.epochs, 1)
+        at_least("every", self.every, 1)
+        at_least("num_layers", self.num_layers, 1)
+        if self.hidden_size is not None:  # 0 is a mistake, not "the default"
+            at_least("hidden_size", self.hidden_size, 1)
+        if not self.lr > 0:
+            raise NextcharError(f"lr must be > 0, got {self.lr}")
+        if len(self.sentence) < 2:
+            raise NextcharError(
+                f"the sentence needs at least 2 characters (input = all but the last, target = "
+                f"all but the first); got {len(self.sentence)}: {self.sentence!r}"
+            )

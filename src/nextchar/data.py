@@ -4,14 +4,17 @@ and cut [B, T] batches from it. Knows tokenizers by their protocol only; nothing
 
 from __future__ import annotations
 
+import hashlib
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from nextchar.config import TrainConfig
 from nextchar.errors import NextcharError
-from nextchar.tokenizers import Tokenizer
+from nextchar.tokenizers import Tokenizer, build_tokenizer
 
 
 def _files(paths: Sequence[str | Path]) -> list[Path]:
@@ -164,3 +167,67 @@ class Batches:
             rows = streams[:, i : i + self.seq_len + 1]
         rows = rows.long()
         return rows[:, :-1], rows[:, 1:]
+
+
+@dataclass
+class Corpus:
+    tokenizer: Tokenizer
+    train_ids: torch.Tensor  # [N] flat ids, smallest dtype
+    val_ids: torch.Tensor
+    train_chars: int  # NFC characters of the training text (for characters/s)
+    val_chars: int  # NFC characters of the validation text (for bits per character)
+    fingerprint: str  # sha256 of train + validation text: resuming on other data is refused
+
+
+def load_corpus(config: TrainConfig, tokenizer: Tokenizer | None = None) -> Corpus:
+    """Read, split, build the tokenizer (unless given) and encode both parts once."""
+    if not config.files:
+        raise NextcharError("no training text: give one or more files or directories")
+    text = read_text(config.files, config.encoding, config.errors)
+    if config.val_file is not None:
+        train_text, val_text = text, read_text(config.val_file, config.encoding, config.errors)
+    else:
+        train_text, val_text = split_text(text, config.val_fraction)
+    if not train_text.strip():
+        raise NextcharError(f"the training text in {', '.join(config.files)} is empty")
+    if tokenizer is None:
+        tokenizer = build_tokenizer(
+            config.tokenizer,
+            train_text,
+            config.normalization,  # type: ignore[arg-type]
+            config.unk,
+            config.min_freq,
+            config.max_vocab,
+            config.word_split,
+            config.lowercase,
+            config.bpe_vocab,
+            held_out=val_text,
+        )
+        if tokenizer.vocab_size < 2:
+            raise NextcharError(
+                "the training text has a single distinct character: there is nothing to learn"
+            )
+    try:
+        val_ids = encode(tokenizer, val_text)
+    except NextcharError as exc:
+        raise NextcharError(f"validation text: {exc}") from None
+    if val_ids.numel() < 2:
+        raise NextcharError(
+            "the validation text is shorter than 2 tokens; give a longer "
+            "--val-file or a larger --val-fraction"
+        )
+    return Corpus(
+        tokenizer,
+        encode(tokenizer, train_text),
+        val_ids,
+        len(unicodedata.normalize("NFC", train_text)),
+        len(unicodedata.normalize("NFC", val_text)),
+        _fingerprint(train_text, val_text),
+    )
+
+
+def _fingerprint(train_text: str, val_text: str) -> str:
+    digest = hashlib.sha256()
+    for part in (train_text, "\0", val_text):
+        digest.update(part.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()

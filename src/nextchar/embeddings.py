@@ -1,5 +1,5 @@
 """Word embeddings: train word2vec (gensim) on the training ids, load pretrained vectors, copy
-them into a model's input embedding, and find a word's nearest neighbours by cosine similarity.
+them into an input embedding, and find a word's nearest neighbours by cosine similarity.
 
 One-hot vectors carry no meaning -- every pair of distinct words is equally far apart (cosine
 0) -- and need one input dimension per word. A dense embedding is a row per word in a small
@@ -22,7 +22,6 @@ import numpy as np
 import torch
 
 from nextchar.errors import NextcharError
-from nextchar.models import RecurrentLM
 from nextchar.tokenizers import Tokenizer
 
 if TYPE_CHECKING:
@@ -161,25 +160,33 @@ def load_vectors(path: str | Path) -> KeyedVectors:
 
 
 @torch.no_grad()
-def init_embedding(
-    model: RecurrentLM,
+@dataclass(frozen=True)
+class Rows:
+    """Vectors for some rows of an embedding: `values[k]` belongs at row `ids[k]`."""
+
+    ids: torch.Tensor  # [n] token ids that the vectors have
+    values: torch.Tensor  # [n, dim]
+    report: EmbeddingReport
+
+
+def embedding_rows(
     tokenizer: Tokenizer,
     vectors: KeyedVectors,
     source: str,
+    dim: int,
+    init_std: float = 1.0,
     started: float | None = None,
-) -> EmbeddingReport:
-    """Copy each vocabulary entry's vector into its embedding row; rows whose word the
-    vectors lack keep their random initialisation (lowercase is tried as a fallback, since
-    many pretrained files are lowercased).
+) -> Rows:
+    """Each vocabulary entry's vector, for the rows whose word the vectors have (lowercase is
+    tried as a fallback, since many pretrained files are lowercased); the other rows keep their
+    random initialisation. Copying them into a model is the caller's business.
 
-    All copied vectors are multiplied by one factor that gives them the standard deviation of
-    the embedding's own initialisation (N(0, 1) for nn.Embedding). word2vec's vectors are
-    about 7x smaller than that: copied unscaled, they reach the recurrent layer as a faint
+    All vectors are multiplied by one factor that gives them the standard deviation of the
+    embedding's own initialisation (`init_std`; N(0, 1) for nn.Embedding). word2vec's vectors
+    are about 7x smaller than that: copied unscaled, they reach the recurrent layer as a faint
     input, and on Shakespeare the model then learned *slower* than from random rows (README,
     "Word level"). One common factor changes no direction, so cosine neighbours are the same.
     """
-    embedding = _embedding(model)
-    dim = embedding.weight.shape[1]
     if vectors.vector_size != dim:
         raise NextcharError(
             f"the vectors ({source}) have {vectors.vector_size} dimensions but the model's "
@@ -194,40 +201,59 @@ def init_embedding(
             found.append(vectors.key_to_index[key])
         else:
             missing.append(word)
-    scale = 1.0
+    scale, table = 1.0, torch.zeros(0, dim)
     if rows:
         table = torch.from_numpy(np.asarray(vectors.vectors[found], dtype=np.float32))
         spread = float(table.std()) if table.numel() > 1 else 0.0
-        scale = float(embedding.weight.std()) / spread if spread > 0 else 1.0
-        embedding.weight[torch.tensor(rows)] = (table * scale).to(embedding.weight)
+        scale = init_std / spread if spread > 0 else 1.0
     seconds = time.perf_counter() - started if started is not None else 0.0
-    return EmbeddingReport(source, len(rows), len(missing), tuple(missing[:5]), seconds, scale)
+    report = EmbeddingReport(source, len(rows), len(missing), tuple(missing[:5]), seconds, scale)
+    return Rows(torch.tensor(rows, dtype=torch.long), table * scale, report)
 
 
-def initialise_from_config(
-    model: RecurrentLM,
+@torch.no_grad()
+def init_embedding(
+    embedding: torch.nn.Embedding,
     tokenizer: Tokenizer,
-    train_ids: torch.Tensor,
-    embeddings: str,
-    algorithm: str,
-    window: int,
-    epochs: int,
-    seed: int,
+    vectors: KeyedVectors,
+    source: str,
+    started: float | None = None,
 ) -> EmbeddingReport:
-    """`--embeddings word2vec` (train on the training ids) or `--embeddings PATH`."""
+    """Copy the vectors into an embedding's rows (embedding_rows, scaled to its spread)."""
+    weight = embedding.weight
+    rows = embedding_rows(tokenizer, vectors, source, weight.shape[1], float(weight.std()), started)
+    if rows.ids.numel():
+        weight[rows.ids] = rows.values.to(weight)
+    return rows.report
+
+
+def vectors_from_config(embedding: torch.nn.Embedding, corpus: Any, config: Any) -> EmbeddingReport:
+    """`--embeddings word2vec` (trained on the training ids) or `--embeddings PATH`, copied
+    into the model's input embedding."""
     started = time.perf_counter()
-    if embeddings == "word2vec":
-        dim = _embedding(model).weight.shape[1]
-        vectors = train_word2vec(train_ids, tokenizer, dim, algorithm, window, epochs, seed)
-        algo = "skip-gram" if algorithm == "skipgram" else "CBOW"
-        source = f"word2vec ({algo}, {dim}-d, window {window}, {epochs} epochs, training text)"
+    if config.embeddings == "word2vec":
+        dim = embedding.weight.shape[1]
+        vectors = train_word2vec(
+            corpus.train_ids,
+            corpus.tokenizer,
+            dim,
+            config.w2v_algorithm,
+            config.w2v_window,
+            config.w2v_epochs,
+            config.seed,
+        )
+        algo = "skip-gram" if config.w2v_algorithm == "skipgram" else "CBOW"
+        source = (
+            f"word2vec ({algo}, {dim}-d, window {config.w2v_window}, "
+            f"{config.w2v_epochs} epochs, training text)"
+        )
     else:
-        vectors = load_vectors(embeddings)
-        source = str(embeddings)
-    return init_embedding(model, tokenizer, vectors, source, started)
+        vectors = load_vectors(config.embeddings)
+        source = str(config.embeddings)
+    return init_embedding(embedding, corpus.tokenizer, vectors, source, started)
 
 
-def _embedding(model: RecurrentLM) -> torch.nn.Embedding:
+def _embedding(model: Any) -> torch.nn.Embedding:
     if model.embedding is None:
         raise NextcharError(
             "this model has one-hot input, which has no embedding: every pair of symbols is "
@@ -243,7 +269,7 @@ class Neighbours:
 
 
 @torch.no_grad()
-def nearest(model: RecurrentLM, tokenizer: Tokenizer, word: str, k: int = 10) -> Neighbours:
+def nearest(model: Any, tokenizer: Tokenizer, word: str, k: int = 10) -> Neighbours:
     """The k vocabulary entries whose embedding rows have the highest cosine similarity to
     `word`'s row (the word itself left out)."""
     if k < 1:

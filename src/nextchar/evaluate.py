@@ -80,7 +80,7 @@ def token_surprise(model: nn.Module, ids: list[int]) -> list[float]:
     model.eval()
     device = model_device(model)
     tensor = torch.tensor(ids, device=device)
-    context = getattr(model, "context_size", None)
+    context = model.context_size
     plan = _window_plan(len(ids), context, max(1, context // 2)) if context else None
     out: list[float] = []
     for begin, end, new in plan or [(0, len(ids), len(ids) - 1)]:
@@ -156,7 +156,7 @@ def evaluate_ids(
     """
     if ids.numel() < 2:
         raise NextcharError("the text is too short to evaluate: it needs at least 2 tokens")
-    context = getattr(model, "context_size", None)
+    context = model.context_size
     if context is not None:
         return _check_finite(
             _evaluate_windows(

@@ -14,7 +14,8 @@ from torch import nn
 from nextchar.config import SampleConfig
 from nextchar.errors import NextcharError
 from nextchar.evaluate import bits
-from nextchar.models import State, model_device
+from nextchar.models import State, model_device, require
+from nextchar.models.contract import BEAM_SEARCH
 from nextchar.tokenizers import Tokenizer
 
 
@@ -71,7 +72,7 @@ def prime_state(model: nn.Module, prime_ids: list[int]) -> tuple[torch.Tensor, S
     if not prime_ids:
         raise NextcharError("the prime text is empty; give at least one character with --prime")
     model.eval()
-    context = getattr(model, "context_size", None)
+    context = model.context_size
     if context is not None:
         prime_ids = prime_ids[-context:]
     ids = torch.tensor([prime_ids], device=model_device(model))
@@ -94,7 +95,7 @@ def generate_ids(
     """Yield `config.length` new ids, one step each (state carried). A model with a bounded
     context re-primes from its most recent half-context of tokens when the cache is full."""
     logits, state = prime_state(model, prime_ids)
-    context = getattr(model, "context_size", None)
+    context = model.context_size
     history = list(prime_ids[-context:]) if context is not None else []
     seen = torch.zeros(logits.shape[-1], dtype=torch.bool)
     seen[torch.tensor(prime_ids)] = True
@@ -121,13 +122,12 @@ def sample_texts(
     Each sample starts with the prime; samples follow each other with one generator."""
     prime_ids = tokenizer.encode(prime)
     generator = torch.Generator().manual_seed(config.seed)
-    beam_search = getattr(model, "beam_search", None)
-    if config.num_beams > 1 and beam_search is None:
-        raise NextcharError("--num-beams needs a GPT-2 model; recurrent models sample")
+    if config.num_beams > 1:
+        require(model, BEAM_SEARCH, "--num-beams (beam search)")
     for index in range(config.num_samples):
         decoder = tokenizer.stream_decoder(prime_ids)  # words: spaced after the prime
         if config.num_beams > 1:  # the whole beam is known only at the end
-            new_ids = beam_search(prime_ids, config)
+            new_ids = model.beam_search(prime_ids, config)
         else:
             new_ids = generate_ids(model, prime_ids, config, generator)
         for token_id in new_ids:

@@ -15,46 +15,11 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from nextchar.config import CELLS, ModelConfig, all_finite, at_least, check_seed, one_of
+from nextchar.config import LabConfig, ModelConfig
 from nextchar.errors import NextcharError
 from nextchar.models import RecurrentLM, build_model, count_parameters
 from nextchar.runtime import pick_device, seed_everything
 from nextchar.tokenizers import CharTokenizer
-
-LAB_SENTENCE = " seoul is the capital of south korea"
-
-
-@dataclass(frozen=True)
-class LabConfig:
-    """The lab's settings; the defaults are the notes' values."""
-
-    sentence: str = LAB_SENTENCE
-    cell: str = "rnn"
-    epochs: int = 500
-    lr: float = 1e-3
-    hidden_size: int | None = None  # None: the vocabulary size, as in the notes
-    num_layers: int = 1
-    nonlinearity: str = "tanh"
-    seed: int = 0
-    device: str = "auto"
-    every: int = 50  # print every this many epochs (plus the first and the last)
-
-    def __post_init__(self) -> None:
-        all_finite(self)
-        check_seed("--seed", self.seed)
-        one_of("cell", self.cell, CELLS)
-        at_least("epochs", self.epochs, 1)
-        at_least("every", self.every, 1)
-        at_least("num_layers", self.num_layers, 1)
-        if self.hidden_size is not None:  # 0 is a mistake, not "the default"
-            at_least("hidden_size", self.hidden_size, 1)
-        if not self.lr > 0:
-            raise NextcharError(f"lr must be > 0, got {self.lr}")
-        if len(self.sentence) < 2:
-            raise NextcharError(
-                f"the sentence needs at least 2 characters (input = all but the last, target = "
-                f"all but the first); got {len(self.sentence)}: {self.sentence!r}"
-            )
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import torch
 
+from nextchar.config import DEVICE_CHOICES
 from nextchar.errors import NextcharError
-
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
 
 def _mps_available() -> bool:

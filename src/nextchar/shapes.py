@@ -10,14 +10,17 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from nextchar.config import CELLS, at_least, one_of
+from nextchar.checks import at_least, one_of
+from nextchar.config import FUSED_CELLS
 from nextchar.errors import NextcharError
 from nextchar.models import allocating
-from nextchar.models.recurrent import CELL_MODULES
+from nextchar.models.recurrent import FUSED as CELL_MODULES
 
 # Gates per cell: the input/hidden weights stack this many H_cell-sized blocks.
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 GATE_NAMES = {"rnn": "", "lstm": "i|f|g|o", "gru": "r|z|n"}
+# Only nn.LSTM carries a cell state c beside h (and only it has proj_size).
+HAS_CELL_STATE = {"rnn": False, "lstm": True, "gru": False}
 
 
 @dataclass(frozen=True)
@@ -35,11 +38,11 @@ class ShapeArgs:
     bias: bool = True
 
     def __post_init__(self) -> None:
-        one_of("cell", self.cell, CELLS)
+        one_of("cell", self.cell, FUSED_CELLS)
         for name in ("input_size", "hidden_size", "num_layers", "batch", "seq_len"):
             at_least(name, getattr(self, name), 1)
         at_least("proj_size", self.proj_size, 0)
-        if self.proj_size and self.cell != "lstm":
+        if self.proj_size and not HAS_CELL_STATE[self.cell]:
             raise NextcharError(f"--proj-size is an LSTM option; nn.{self.module_name} has none")
         if self.proj_size >= self.hidden_size:
             raise NextcharError(
@@ -111,19 +114,19 @@ def _sequence_rows(args: ShapeArgs) -> list[tuple[str, str, tuple[int, ...]]]:
         ("input", seq_notation.format("H_in"), (*seq, args.input_size)),
         ("h_0", state_notation.format("H_out"), (*state, args.h_out)),
     ]
-    if args.cell == "lstm":
+    if HAS_CELL_STATE[args.cell]:
         rows.append(("c_0", state_notation.format("H_cell"), (*state, args.hidden_size)))
     rows += [
         ("output", seq_notation.format("D*H_out"), (*seq, dh)),
         ("h_n", state_notation.format("H_out"), (*state, args.h_out)),
     ]
-    if args.cell == "lstm":
+    if HAS_CELL_STATE[args.cell]:
         rows.append(("c_n", state_notation.format("H_cell"), (*state, args.hidden_size)))
     return rows
 
 
 def _parameter_rows(args: ShapeArgs) -> list[tuple[str, str, tuple[int, ...]]]:
-    gates, g = GATES[args.cell], ("" if args.cell == "rnn" else f"{GATES[args.cell]}*")
+    gates, g = GATES[args.cell], ("" if GATES[args.cell] == 1 else f"{GATES[args.cell]}*")
     rows = []
     for layer in range(args.num_layers):
         layer_in, in_notation = (
@@ -164,7 +167,7 @@ def explain(args: ShapeArgs) -> tuple[list[ShapeRow], list[ShapeRow]]:
         x = torch.randn(shapes["input"])
         h0 = torch.randn(shapes["h_0"])
         actual = {"input": x, "h_0": h0}
-        if args.cell == "lstm":
+        if HAS_CELL_STATE[args.cell]:
             actual["c_0"] = torch.randn(shapes["c_0"])
             output, (h_n, actual["c_n"]) = module(x, (h0, actual["c_0"]))
         else:
@@ -217,6 +220,6 @@ def render(args: ShapeArgs) -> str:
             "batch_first applies to input and output only; h_0/h_n/c_0/c_n are "
             "always (D*num_layers, N, ...)."
         )
-    if args.cell in ("lstm", "gru"):
+    if GATE_NAMES[args.cell]:
         lines.append(f"Gate blocks are stacked in the order {GATE_NAMES[args.cell]}.")
     return "\n".join(lines).rstrip() + "\n"

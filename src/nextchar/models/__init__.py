@@ -1,18 +1,27 @@
-"""Model construction: `build_model` is the one place that branches on the model kind."""
+"""Models: the LanguageModel contract (models/contract.py), building one from its config, and
+loading one from a checkpoint, an exported ONNX file or a transformers GPT-2."""
 
-from __future__ import annotations
-
-import contextlib
-from collections.abc import Iterator
-
-import torch
-from torch import nn
-
-from nextchar.config import ModelConfig
-from nextchar.errors import NextcharError
-from nextchar.models.recurrent import RecurrentLM, State, detach_state
+from nextchar.models.build import (
+    allocating,
+    build_model,
+    check_finite,
+    count_parameters,
+    describe,
+    model_device,
+)
+from nextchar.models.contract import (
+    LanguageModel,
+    State,
+    detach_state,
+    require,
+    state_from_tensors,
+    state_tensors,
+)
+from nextchar.models.loading import load, load_checkpoint, load_pretrained, load_tokenizer
+from nextchar.models.recurrent import RecurrentLM
 
 __all__ = [
+    "LanguageModel",
     "RecurrentLM",
     "State",
     "allocating",
@@ -21,70 +30,12 @@ __all__ = [
     "count_parameters",
     "describe",
     "detach_state",
+    "load",
+    "load_checkpoint",
+    "load_pretrained",
+    "load_tokenizer",
     "model_device",
+    "require",
+    "state_from_tensors",
+    "state_tensors",
 ]
-
-
-def build_model(config: ModelConfig) -> nn.Module:
-    """A fresh, randomly initialised model for `config` (seed torch first for repeatability)."""
-    if config.vocab_size is None:
-        raise ValueError("ModelConfig.vocab_size must be set (from the tokenizer) to build")
-    with allocating(f"a {describe(config)} model"):
-        if config.kind == "gpt2":
-            from nextchar.models.gpt2 import build_gpt2  # transformers only when asked for
-
-            return build_gpt2(config)
-        return RecurrentLM(config)
-
-
-@contextlib.contextmanager
-def allocating(
-    what: str, flags: str = "--hidden-size, --num-layers, --embedding-dim"
-) -> Iterator[None]:
-    """Turn the allocator's refusal (sizes from a flag or a hand-edited config.json, such as
-    --hidden-size 10000000) into one line instead of a traceback from deep inside torch."""
-    try:
-        yield
-    except (MemoryError, RuntimeError) as exc:
-        message = str(exc)
-        if not isinstance(exc, MemoryError) and not any(
-            hint in message for hint in ("can't allocate", "out of memory", "Failed to allocate")
-        ):
-            raise
-        wanted = message.partition("tried to allocate ")[2].split(" bytes")[0]
-        size = f" ({int(wanted) / 2**30:,.1f} GiB at once)" if wanted.isdigit() else ""
-        raise NextcharError(
-            f"not enough memory for {what}{size}; choose smaller sizes ({flags})"
-        ) from None
-
-
-def check_finite(model: nn.Module, source: str) -> None:
-    """Refuse a model whose weights hold NaN or infinity: every number it would give (bits,
-    probabilities, samples) would be NaN. Such weights come from a run that diverged."""
-    for name, tensor in model.state_dict().items():
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            raise NextcharError(
-                f"{source}: the weights ({name}) hold NaN or infinity: the training run that "
-                "wrote them diverged; train again with a lower --lr"
-            )
-
-
-def describe(config: ModelConfig) -> str:
-    """A short name for plots and tables: 'gru 2x384' or 'gpt2 4L 4H 128d'."""
-    if config.kind == "gpt2":
-        return f"gpt2 {config.n_layer}L {config.n_head}H {config.n_embd}d"
-    return f"{config.cell} {config.num_layers}x{config.hidden_size}"
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Parameters of the model; one whose weights live outside torch (an ONNX model run by
-    onnxruntime) declares its count as `parameter_count`."""
-    declared = getattr(model, "parameter_count", None)
-    return declared if declared is not None else sum(p.numel() for p in model.parameters())
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """Where the model's parameters live (inputs are moved there); the CPU for a model with
-    none (an ONNX model run by onnxruntime)."""
-    first = next(model.parameters(), None)
-    return first.device if first is not None else torch.device("cpu")

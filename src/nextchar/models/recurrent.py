@@ -1,7 +1,8 @@
-"""RecurrentLM: the character (or word) language model built on PyTorch's fused recurrent
-kernels. It maps ids to logits and carries its state; it knows nothing about text or training.
+"""RecurrentLM: the character (or word) language model built on recurrent layers -- PyTorch's
+fused nn.RNN/LSTM/GRU kernels, or the parallel-scan minGRU/minLSTM of models/minimal.py. It maps
+ids to logits and carries its state; it knows nothing about text or training.
 
-    ids [B, T] --input--> x [B, T, H_in] --nn.RNN/LSTM/GRU--> h [B, T, H_out] --Linear--> [B, T, V]
+    ids [B, T] --input--> x [B, T, H_in] --recurrent layers--> h [B, T, H_out] --Linear--> [B, T, V]
 """
 
 from __future__ import annotations
@@ -11,16 +12,38 @@ import torch.nn.functional as F
 from torch import nn
 
 from nextchar.config import ModelConfig
+from nextchar.models.contract import BEAM_SEARCH, CELLS, EMBEDDING_INIT, ONNX, State
 
-# nn.RNN/nn.GRU carry h [num_layers, B, H]; nn.LSTM carries (h [num_layers, B, H_out],
-# c [num_layers, B, H]).
-State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+FUSED: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+# The tensors each cell carries: nn.LSTM carries (h [L, B, H_out], c [L, B, H]); the others h.
+STATE_NAMES: dict[str, tuple[str, ...]] = {
+    "rnn": ("h",),
+    "lstm": ("h", "c"),
+    "gru": ("h",),
+}
+STATE_LABELS = {"h": "h (hidden)", "c": "c (cell, LSTM)"}
 
-CELL_MODULES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+def _layers(config: ModelConfig) -> nn.Module:
+    kwargs: dict[str, object] = {
+        "input_size": config.input_size,
+        "hidden_size": config.hidden_size,
+        "num_layers": config.num_layers,
+        "bias": config.bias,
+        "dropout": config.dropout if config.num_layers > 1 else 0.0,
+    }
+    if config.cell == "rnn":
+        kwargs["nonlinearity"] = config.nonlinearity
+    if config.proj_size:
+        kwargs["proj_size"] = config.proj_size
+    return FUSED[config.cell](batch_first=True, **kwargs)
 
 
 class RecurrentLM(nn.Module):
-    """forward(ids[B, T], state=None) -> (logits[B, T, V], state), batch first."""
+    """forward(ids[B, T], state=None) -> (logits[B, T, V], state), batch first. The state is a
+    tuple named by `state_names`: (h,) or, for an LSTM, (h, c)."""
+
+    context_size = None  # the state carries everything seen
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -33,23 +56,35 @@ class RecurrentLM(nn.Module):
             if config.input == "embedding"
             else None
         )
-        kwargs: dict[str, object] = {
-            "input_size": config.input_size,
-            "hidden_size": config.hidden_size,
-            "num_layers": config.num_layers,
-            "bias": config.bias,
-            "batch_first": True,
-            "dropout": config.dropout if config.num_layers > 1 else 0.0,
-        }
-        if config.cell == "rnn":
-            kwargs["nonlinearity"] = config.nonlinearity
-        if config.proj_size:
-            kwargs["proj_size"] = config.proj_size
-        self.rnn = CELL_MODULES[config.cell](**kwargs)
+        self.rnn = _layers(config)
         self.drop = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.output_size, config.vocab_size)
         if config.tie_weights and self.embedding is not None:
             self.head.weight = self.embedding.weight  # [V, H_out], one shared tensor
+        self.state_names = STATE_NAMES[config.cell]
+        self.layers, self.units = config.num_layers, config.hidden_size
+        self.capabilities, self.limits = self._capabilities()
+
+    def _capabilities(self) -> tuple[frozenset[str], dict[str, str]]:
+        cfg = self.config
+        limits = {BEAM_SEARCH: "--num-beams needs a GPT-2 model; recurrent models sample"}
+        if self.embedding is None:
+            limits[EMBEDDING_INIT] = (
+                "one-hot input has no embedding to initialise: use --input embedding"
+            )
+        if cfg.proj_size:
+            limits[ONNX] = (
+                f"an LSTM with --proj-size {cfg.proj_size}: ONNX's LSTM operator has no "
+                "projection (train without --proj-size)"
+            )
+        return frozenset({CELLS, ONNX, EMBEDDING_INIT}) - set(limits), limits
+
+    def describe(self) -> str:
+        return f"{self.config.cell} {self.config.num_layers}x{self.config.hidden_size}"
+
+    def preferred_precision(self, device: torch.device) -> str:
+        # cuDNN already runs fp32 RNNs on TF32 tensor cores; bf16 measured 0.86-0.98x
+        return "fp32"
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         """ids [B, T] -> input vectors [B, T, H_in]."""
@@ -57,32 +92,60 @@ class RecurrentLM(nn.Module):
             return F.one_hot(ids, self.config.vocab_size).to(self.head.weight.dtype)
         return self.embedding(ids)
 
-    def forward(self, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+    def forward(self, ids: torch.Tensor, state: State = None) -> tuple[torch.Tensor, State]:
         return self.forward_inputs(self.embed(ids), state)
 
-    def forward_inputs(
-        self, x: torch.Tensor, state: State | None = None
-    ) -> tuple[torch.Tensor, State]:
+    def forward_inputs(self, x: torch.Tensor, state: State = None) -> tuple[torch.Tensor, State]:
         """From input vectors x [B, T, H_in] (so gradients can be taken w.r.t. them)."""
-        out, state = self.rnn(x, state)  # [B, T, H_out]
-        return self.head(self.drop(out)), state  # [B, T, V]
+        out, new = self.rnn(x, self._to_layers(state))  # [B, T, H_out]
+        return self.head(self.drop(out)), new if isinstance(new, tuple) else (new,)
+
+    def _to_layers(self, state: State) -> object:
+        """The contract's tuple as the layers take it: (h, c) for nn.LSTM, else h."""
+        if state is None or len(state) == 2:
+            return state
+        return state[0]
+
+    def state_shapes(self, batch_size: int) -> dict[str, tuple[int, ...]]:
+        cfg = self.config
+        sizes = {"h": cfg.output_size, "c": cfg.hidden_size}
+        return {n: (cfg.num_layers, batch_size, sizes[n]) for n in self.state_names}
 
     def init_state(self, batch_size: int, device: torch.device | str | None = None) -> State:
         """Zeros, the same state torch uses when none is given."""
-        cfg = self.config
         device = device if device is not None else self.head.weight.device
         dtype = self.head.weight.dtype
-        h = torch.zeros(cfg.num_layers, batch_size, cfg.output_size, device=device, dtype=dtype)
-        if cfg.cell == "lstm":
-            c = torch.zeros(cfg.num_layers, batch_size, cfg.hidden_size, device=device, dtype=dtype)
-            return h, c
-        return h
+        shapes = self.state_shapes(batch_size).values()
+        return tuple(torch.zeros(s, device=device, dtype=dtype) for s in shapes)
+
+    def state_labels(self) -> dict[str, str]:
+        """What the cell view can show, name -> label: h, an LSTM's c, a minimal cell's gates."""
+        return {n: STATE_LABELS[n] for n in self.state_names}
+
+    @torch.no_grad()
+    def cell_states(self, ids: torch.Tensor) -> dict[str, torch.Tensor]:
+        """ids [1, T] -> name -> [layers, T, units]: every layer's state after each token."""
+        inputs = self.embed(ids)  # [1, T, H_in]
+        # nn.LSTM returns the last layer's h for all positions but c only at the end, so the
+        # text is stepped token by token through the fused kernel (one call per token)
+        steps, state = [], None
+        for t in range(ids.shape[1]):
+            _, state = self.forward_inputs(inputs[:, t : t + 1], state)
+            steps.append(state)
+        return {
+            n: torch.stack([s[i][:, 0] for s in steps], 1) for i, n in enumerate(self.state_names)
+        }
+
+    def export_module(self) -> nn.Module:
+        """The model with its state as separate tensors in and out (ONNX has no tuples)."""
+        return _ExplicitState(self)
 
 
-def detach_state(state: State | None) -> State | None:
-    """Cut the graph behind a carried state (truncated back-propagation through time)."""
-    if state is None:  # a model that carries nothing between windows (GPT-2 in training)
-        return None
-    if isinstance(state, tuple):
-        return tuple(s.detach() for s in state)  # type: ignore[return-value]
-    return state.detach()
+class _ExplicitState(nn.Module):
+    def __init__(self, model: RecurrentLM) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        logits, new = self.model(ids, tuple(state))
+        return (logits, *new)

@@ -1,0 +1,67 @@
+"""Command line: argument parsing and printing only. Each command group is a module that adds
+its parsers (flags derived from the config dataclasses) and runs one library function; errors
+become one line on stderr and exit code 2. Building the parser imports no torch, so `--help`
+and `--version` answer at once; a command imports what it needs when it runs."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from nextchar import __version__
+from nextchar.cli.common import Parser, Sub
+from nextchar.cli.lab import add_experiment, add_lab, add_shapes
+from nextchar.cli.measure import add_compare, add_eval, add_export
+from nextchar.cli.serving import add_chat, add_serve
+from nextchar.cli.text import add_neighbors, add_predict, add_sample, add_tokens
+from nextchar.cli.train import add_train
+from nextchar.errors import NextcharError
+
+# in the order `nextchar --help` lists them
+COMMANDS: tuple[Callable[[Sub], None], ...] = (
+    add_lab,
+    add_shapes,
+    add_train,
+    add_sample,
+    add_predict,
+    add_neighbors,
+    add_tokens,
+    add_eval,
+    add_compare,
+    add_export,
+    add_serve,
+    add_chat,
+    add_experiment,
+)
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog="nextchar", description="Next-character prediction with recurrent neural networks."
+    )
+    parser.add_argument("--version", action="version", version=f"nextchar {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except NextcharError as exc:
+        print(f"nextchar {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"nextchar {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `nextchar eval ... | head`: the reader left; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""The classroom commands: `lab` (the notes' RNN, faithfully), `shapes` (the shapes of
+nn.RNN/LSTM/GRU explained) and `experiment long-range` (why LSTM)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+from nextchar.cli.common import Parser, Sub, add_device, add_fields, given
+from nextchar.config import FUSED_CELLS, LabConfig
+
+
+def add_lab(sub: Sub) -> None:
+    p = sub.add_parser(
+        "lab",
+        help="the classroom lab: learn to predict one sentence",
+        description="Train nn.RNN/LSTM/GRU with one-hot inputs on one sentence "
+        "and watch the prediction become the sentence (the lab, faithfully).",
+    )
+    add_fields(p, LabConfig)
+    p.set_defaults(run=run_lab)
+
+
+def run_lab(args: argparse.Namespace) -> int:
+    from nextchar.lab import LabStep, prepare_lab, train_lab
+
+    config = LabConfig(**given(args, LabConfig))
+    lab = prepare_lab(config)  # every input error surfaces here, before any output
+    mc, vocab = lab.model.config, lab.tokenizer.vocab
+    layers = f", num_layers={mc.num_layers}" if mc.num_layers > 1 else ""
+    # torch's own repr shows the nonlinearity only when it is not the default, and so do we
+    layers += f", nonlinearity={mc.nonlinearity!r}" if mc.nonlinearity != "tanh" else ""
+    print(
+        f"model : nn.{mc.cell.upper()}(input_size={mc.input_size}, "
+        f"hidden_size={mc.hidden_size}{layers}, batch_first=True) + "
+        f"nn.Linear({mc.hidden_size}, {mc.vocab_size}); one-hot input; "
+        f"Adam lr {config.lr:g}; {config.epochs} epochs; seed {config.seed}; {lab.device}"
+    )
+    print(f"vocab : {len(vocab)} characters in code point order: {''.join(vocab)!r}")
+    print(f"input : {config.sentence[:-1]!r}\ntarget: {lab.target!r}\n", flush=True)
+    width = len(str(config.epochs - 1))
+
+    def show(step: LabStep) -> None:
+        print(
+            f"epoch {step.epoch:>{width}}  loss : {step.loss:.6f} prediction : {step.prediction}",
+            flush=True,
+        )
+
+    result = train_lab(lab, on_step=show)
+    print()
+    if result.first_match_epoch is None:
+        print(
+            f"result: the prediction never equalled the target in {config.epochs} epochs; "
+            f"try --epochs {config.epochs * 2}"
+        )
+    else:
+        print(
+            f"result: the prediction first equalled the target at epoch {result.first_match_epoch}"
+        )
+    status = "equals" if result.converged else "does not equal"
+    print(f"final : {result.final_prediction}   ({status} the target)")
+    print(f"time  : {result.seconds:.2f} s on {result.device}")
+    return 0
+
+
+def add_shapes(sub: Sub) -> None:
+    p = sub.add_parser(
+        "shapes",
+        help="explain input/output/state/weight shapes of nn.RNN/LSTM/GRU",
+        description="Build the real torch module, run it on a random input and "
+        "print every shape in the notation of the PyTorch docs.",
+    )
+    p.add_argument("--cell", choices=FUSED_CELLS, default="rnn", help="module (default: rnn)")
+    p.add_argument("--input-size", type=int, default=4, help="H_in (default: 4)")
+    p.add_argument("--hidden-size", type=int, default=2, help="hidden_size (default: 2)")
+    p.add_argument("--num-layers", type=int, default=1, help="stacked layers (default: 1)")
+    p.add_argument("--bidirectional", action="store_true", help="D = 2")
+    p.add_argument("--proj-size", type=int, default=0, help="LSTM projection size (default: 0)")
+    order = p.add_mutually_exclusive_group()
+    order.add_argument(
+        "--batch-first",
+        dest="batch_first",
+        action="store_true",
+        default=True,
+        help="input/output as (N, L, H) (default)",
+    )
+    order.add_argument(
+        "--seq-first",
+        dest="batch_first",
+        action="store_false",
+        help="input/output as (L, N, H), torch's own default",
+    )
+    p.add_argument("--batch", type=int, default=1, help="N, the batch size (default: 1)")
+    p.add_argument("--seq-len", type=int, default=5, help="L, the sequence length (default: 5)")
+    p.add_argument("--unbatched", action="store_true", help="no batch dimension at all")
+    p.set_defaults(run=run_shapes)
+
+
+def run_shapes(args: argparse.Namespace) -> int:
+    from nextchar.shapes import ShapeArgs, render
+
+    print(
+        render(
+            ShapeArgs(
+                cell=args.cell,
+                input_size=args.input_size,
+                hidden_size=args.hidden_size,
+                num_layers=args.num_layers,
+                bidirectional=args.bidirectional,
+                proj_size=args.proj_size,
+                batch_first=args.batch_first,
+                batch=args.batch,
+                seq_len=args.seq_len,
+                unbatched=args.unbatched,
+            )
+        ),
+        end="",
+    )
+    return 0
+
+
+def add_experiment(sub: Sub) -> None:
+    p = sub.add_parser(
+        "experiment",
+        help="experiments that explain recurrent networks",
+        description="Experiments that explain recurrent networks.",
+    )
+    kinds = p.add_subparsers(dest="experiment", metavar="EXPERIMENT", parser_class=Parser)
+    kinds.required = True
+    lr = kinds.add_parser(
+        "long-range",
+        help="why LSTM: a plain RNN forgets, LSTM/GRU remember",
+        description="Train rnn, lstm and gru with the same budget on tasks "
+        "whose answer depends on a symbol D steps back; print accuracy per "
+        "distance and plot it with the gradient that reaches back.",
+    )
+    preset = lr.add_mutually_exclusive_group()
+    preset.add_argument(
+        "--quick", action="store_true", help="the default: about 75 seconds on 2 CPU cores"
+    )
+    preset.add_argument(
+        "--full",
+        action="store_true",
+        help="longer distances, more seeds and steps (a GPU or a long CPU run)",
+    )
+    lr.add_argument("--tasks", help="comma-separated: remember,brackets")
+    lr.add_argument("--cells", help="comma-separated: rnn,lstm,gru")
+    lr.add_argument("--distances", help="comma-separated distances, e.g. 2,5,10,20,40")
+    lr.add_argument("--seeds", type=int, help="seeds per setting")
+    lr.add_argument("--steps", type=int, help="training steps per model")
+    lr.add_argument("--hidden-size", type=int, help="hidden units")
+    add_device(lr, default=None)
+    lr.add_argument(
+        "--out",
+        default="runs/long-range",
+        help="where to write JSON and plots (default: runs/long-range)",
+    )
+    lr.set_defaults(run=run_long_range)
+
+
+def run_long_range(args: argparse.Namespace) -> int:
+    from nextchar.experiments import long_range as exp
+
+    overrides: dict[str, object] = {}
+    if args.tasks:
+        overrides["tasks"] = exp.parse_names(args.tasks)
+    if args.cells:
+        overrides["cells"] = exp.parse_names(args.cells)
+    if args.distances:
+        overrides["distances"] = exp.parse_ints(args.distances)
+    for name in ("seeds", "steps", "hidden_size", "device"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    config = dataclasses.replace(exp.FULL if args.full else exp.QUICK, **overrides)
+
+    def show(task: str, cell: str, distance: int, accs: list[float]) -> None:
+        mean = sum(accs) / len(accs)
+        print(f"  {task:<9} {cell:<5} D={distance:<4} accuracy {mean:6.1%}", flush=True)
+
+    print(
+        f"training {len(config.tasks) * len(config.cells) * len(config.distances)} settings "
+        f"x {config.seeds} seeds, {config.steps} steps each (chance: remember 1/8, "
+        f"brackets 1/4)",
+        flush=True,
+    )
+    result = exp.run_long_range(config, on_result=show)
+    print()
+    print(exp.summary_table(result), end="")
+    paths = exp.write_outputs(result, Path(args.out))
+    print(f"{result.seconds:.0f} s; wrote {', '.join(str(p) for p in paths)}")
+    return 0

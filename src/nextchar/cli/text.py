@@ -1,0 +1,145 @@
+"""Commands that read a model's predictions: `sample`, `predict`, `neighbors`, `tokens`."""
+
+from __future__ import annotations
+
+import argparse
+
+from nextchar.cli.common import MODEL_ARG_HELP, Sub, add_device, add_fields, given
+from nextchar.config import SampleConfig
+from nextchar.display import bar, prediction_lines, shown
+from nextchar.errors import NextcharError
+
+
+def add_sample(sub: Sub) -> None:
+    p = sub.add_parser(
+        "sample",
+        help="generate text from a checkpoint, streamed",
+        description="Generate text from a trained model; the prime is run once "
+        "and each new character costs one recurrent step.",
+    )
+    p.add_argument("checkpoint", help=MODEL_ARG_HELP)
+    p.add_argument(
+        "--prime",
+        default=None,
+        help="text to start from (default: a newline, if the model knows one)",
+    )
+    add_fields(p, SampleConfig)
+    add_device(p)
+    p.set_defaults(run=run_sample)
+
+
+def run_sample(args: argparse.Namespace) -> int:
+    from nextchar.generate import sample_texts
+    from nextchar.models import load
+
+    config = SampleConfig(**given(args, SampleConfig))
+    model, tokenizer = load(args.checkpoint, args.device)
+    prime = args.prime
+    if prime is None:  # a newline starts a fresh line; a text without one gets its first symbol
+        prime = "\n" if tokenizer.count_unknown("\n") == 0 else tokenizer.decode([0])
+    tokenizer.encode(prime)  # unknown characters: one clear error before any output
+    current = -1
+    for index, piece in sample_texts(model, tokenizer, prime, config):
+        if index != current:
+            if index:
+                print()
+            if config.num_samples > 1:
+                print(f"--- sample {index + 1} ---")
+            print(prime, end="")
+            current = index
+        print(piece, end="", flush=True)
+    print()
+    return 0
+
+
+def add_predict(sub: Sub) -> None:
+    p = sub.add_parser(
+        "predict",
+        help="show the most likely next characters after a text",
+        description="Print the top-k next characters (tokens) with their "
+        "probabilities as a bar chart, and the entropy in bits.",
+    )
+    p.add_argument(
+        "checkpoint",
+        help=MODEL_ARG_HELP,
+    )
+    p.add_argument("text", help="the text so far")
+    p.add_argument("--top-k", type=int, default=10, help="how many candidates (default: 10)")
+    add_device(p)
+    p.set_defaults(run=run_predict)
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from nextchar.generate import predict_next
+    from nextchar.models import load
+
+    model, tokenizer = load(args.checkpoint, args.device)
+    prediction = predict_next(model, tokenizer, args.text, args.top_k)
+    print("\n".join(prediction_lines(prediction, tokenizer, args.text)))
+    return 0
+
+
+def add_neighbors(sub: Sub) -> None:
+    p = sub.add_parser(
+        "neighbors",
+        help="nearest words (or characters) by cosine similarity of the model's embedding",
+        description="List the vocabulary entries whose input-embedding rows are closest to "
+        "WORD's by cosine similarity. One-hot vectors cannot do this: every pair of distinct "
+        "words is equally far apart (cosine 0).",
+    )
+    p.add_argument("checkpoint", help="checkpoint or run directory")
+    p.add_argument("word", help="a word (or character) in the model's vocabulary")
+    p.add_argument("--top-k", type=int, default=10, help="how many neighbours (default: 10)")
+    p.set_defaults(run=run_neighbors)
+
+
+def run_neighbors(args: argparse.Namespace) -> int:
+    from nextchar.embeddings import nearest
+    from nextchar.models import load
+
+    model, tokenizer = load(args.checkpoint, "cpu")
+    result = nearest(model, tokenizer, args.word, args.top_k)
+    print(f"nearest to {shown(result.word)} (cosine similarity of input embeddings):")
+    width = max(len(shown(w)) for w, _ in result.neighbours)
+    for word, similarity in result.neighbours:
+        print(f"  {shown(word):<{width}}  {similarity:+.3f}  {bar(similarity, 20)}")
+    print(f"(one-hot input: every other {tokenizer.unit} would be at cosine 0)")
+    return 0
+
+
+def add_tokens(sub: Sub) -> None:
+    p = sub.add_parser(
+        "tokens",
+        help="how a model's tokenizer cuts a text: tokens per character, byte pieces, unknowns",
+        description="A tokenization report: vocabulary size, tokens per character, byte-"
+        "fallback and unknown rates, the most frequent and the longest tokens, and a warning "
+        "when the text is a poor fit for the tokenizer.",
+    )
+    p.add_argument("model", help=MODEL_ARG_HELP)
+    p.add_argument("files", nargs="+", help="text files or directories")
+    p.add_argument("--encoding", default="utf-8", help="text encoding (default: utf-8)")
+    p.add_argument("--top", type=int, default=10, help="tokens listed (default: 10)")
+    p.set_defaults(run=run_tokens)
+
+
+def run_tokens(args: argparse.Namespace) -> int:
+    from nextchar.data import read_text
+    from nextchar.models import load_tokenizer
+    from nextchar.tokenizers import token_report
+
+    if args.top < 1:
+        raise NextcharError(f"--top must be >= 1, got {args.top}")
+    tokenizer = load_tokenizer(args.model)
+    for path in args.files:
+        r = token_report(tokenizer, read_text(path, args.encoding), args.top)
+        print(f"{path}: {r.chars:,} characters -> {r.tokens:,} {r.unit}s")
+        print(f"  vocabulary        {r.vocab_size:,} {r.unit}s ({r.distinct:,} used here)")
+        print(f"  per character     {r.tokens_per_char:.3f} {r.unit}s")
+        print(f"  byte pieces       {r.partial:,} ({r.partial / max(1, r.tokens):.1%} of tokens)")
+        print(f"  unknown           {r.unknown:,} ({r.unknown / max(1, r.tokens):.1%})")
+        frequent = "  ".join(f"{shown(t)} {n:,}" for t, n in r.most_frequent)
+        print(f"  most frequent     {frequent}")
+        print(f"  longest           {'  '.join(shown(t) for t in r.longest)}")
+        for warning in r.warnings():
+            print(f"  warning: {warning}")
+    return 0

@@ -1,0 +1,82 @@
+"""`nextchar train`: flags from ModelConfig and TrainConfig; what they mean together (presets,
+time budgets, resuming) is decided by the library's `plan_run`, not here."""
+
+from __future__ import annotations
+
+import argparse
+
+from nextchar.cli.common import Sub, add_fields, given
+from nextchar.config import ModelConfig, TrainConfig
+
+
+def add_train(sub: Sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a character, word or BPE language model (RNN/LSTM/GRU or GPT-2) on text",
+        description="Train an RNN/LSTM/GRU (or, with --model gpt2, a GPT-2) language model on "
+        "text, one character, word or BPE token at a time; reports validation bits per "
+        "character and writes checkpoints to a run directory.",
+    )
+    p.add_argument("files", nargs="*", help="training text: files or directories")
+    p.add_argument(
+        "--out", help="run directory (default: runs/<first file's name>, numbered if taken)"
+    )
+    p.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue this run from its last "
+        "checkpoint (files, model and settings come from the run)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--level",
+        choices=("char", "word"),
+        help="predict characters (default) or words; --level word is --tokenizer word and "
+        "starts from the word-level defaults (LSTM 1x256, embedding 128, dropout 0.3, batch "
+        "32x32, lr 3e-3, 1000 steps) instead of the character ones shown below",
+    )
+    add_fields(p, ModelConfig)
+    add_fields(p, TrainConfig)
+    p.set_defaults(run=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from nextchar.distributed import from_env
+    from nextchar.training import plan_run, train
+
+    plan = plan_run(
+        args.files,
+        given(args, ModelConfig),
+        given(args, TrainConfig),
+        args.level,
+        args.resume,
+        args.out,
+    )
+    main_process = from_env().is_main  # under torchrun, rank 0 alone reports
+    result = train(
+        plan.model,
+        plan.train,
+        plan.run_dir,
+        resume=plan.resume,
+        progress=not args.quiet and main_process,
+        log=lambda line: print(line, flush=True) if main_process else None,
+    )
+    if not main_process:
+        return 130 if result.interrupted else 0
+    status = "interrupted" if result.interrupted else "done"
+    print(
+        f"{status}: {result.step} steps in {result.seconds:.0f} s, "
+        f"{result.chars_per_second:,.0f} characters/s, {result.parameters:,} parameters"
+    )
+    run_dir = plan.run_dir
+    if result.interrupted:
+        print(f"saved {run_dir / 'last'}; continue with: nextchar train --resume {run_dir}")
+        return 130
+    print(
+        f"validation: best {result.final_val_bpc:.4f} bits per character, perplexity "
+        f"{result.final_val_perplexity:.2f} per {result.unit} (whole validation text, best "
+        "checkpoint)"
+    )
+    print(f"run directory: {run_dir}  (best/, last/, metrics.jsonl, curves.png)")
+    print(f"next: nextchar sample {run_dir} --length 300")
+    return 0

@@ -1,0 +1,109 @@
+"""OnnxLM: a model written by `nextchar export` and run by onnxruntime, behind the same
+LanguageModel contract: forward(ids [B, T], state) -> (logits [B, T, V], state), with the state
+names and shapes the file records. It has no torch parameters; tensors come back on the CPU.
+
+onnx and onnxruntime are optional (`pip install "nextchar[onnx]"`), imported when used.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from nextchar.config import ModelConfig
+from nextchar.errors import NextcharError
+from nextchar.models.contract import BEAM_SEARCH, CELLS, EMBEDDING_INIT, ONNX, State
+from nextchar.tokenizers import Tokenizer, tokenizer_from_dict
+
+METADATA_KEY = "nextchar"
+ONNX_FORMAT = "nextchar-onnx"
+INSTALL_HINT = 'pip install "nextchar[onnx]"'
+
+
+def require_package(module: str) -> Any:
+    try:
+        return __import__(module)
+    except ImportError:
+        raise NextcharError(f"ONNX needs the {module} package: {INSTALL_HINT}") from None
+
+
+class OnnxLM(nn.Module):
+    context_size = None
+    capabilities: frozenset[str] = frozenset()
+    limits: ClassVar[dict[str, str]] = {
+        CELLS: "an exported file keeps only its inputs and outputs; serve the checkpoint",
+        BEAM_SEARCH: "beam search is GPT-2's; recurrent models sample",
+        ONNX: "it is an ONNX file already",
+        EMBEDDING_INIT: "an exported file cannot be trained",
+    }
+    embedding = None
+
+    def __init__(self, session: Any, config: ModelConfig, info: dict[str, Any]) -> None:
+        super().__init__()
+        self.session = session
+        self.config = config
+        self.parameter_count = info.get("parameters")  # the weights are in the session
+        self.state_names = tuple(info["state"])
+        self.shapes = {n: tuple(s) for n, s in info["state_shapes"].items()}
+        self.layers, self.units = config.num_layers, config.hidden_size
+
+    def describe(self) -> str:
+        return f"{self.config.cell} {self.config.num_layers}x{self.config.hidden_size} (onnx)"
+
+    def preferred_precision(self, device: torch.device) -> str:
+        return "fp32"
+
+    def state_shapes(self, batch_size: int) -> dict[str, tuple[int, ...]]:
+        # recorded with batch 1; the batch axis is dim 1 (the contract's layout)
+        return {n: (s[0], batch_size, *s[2:]) for n, s in self.shapes.items()}
+
+    def init_state(self, batch_size: int, device: torch.device | str | None = None) -> State:
+        return tuple(torch.zeros(s) for s in self.state_shapes(batch_size).values())
+
+    def forward(self, ids: torch.Tensor, state: State = None) -> tuple[torch.Tensor, State]:
+        state = self.init_state(ids.shape[0]) if state is None else state
+        feed = {"ids": ids.detach().cpu().long().numpy()}
+        feed.update(
+            {
+                n: s.detach().cpu().float().numpy()
+                for n, s in zip(self.state_names, state, strict=True)
+            }
+        )
+        logits, *new = (torch.from_numpy(a) for a in self.session.run(None, feed))
+        return logits, tuple(new)
+
+
+def is_onnx_path(path: str | Path) -> bool:
+    return str(path).endswith(".onnx")
+
+
+def load_onnx(path: str | Path) -> tuple[OnnxLM, Tokenizer]:
+    """(model, tokenizer) from a file written by `nextchar export`."""
+    ort = require_package("onnxruntime")
+    path = Path(path)
+    if not path.is_file():
+        raise NextcharError(f"no ONNX file at {path}")
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only: shape warnings would interleave with text
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own types for bad files
+        first = str(exc).splitlines()[0][:200]
+        raise NextcharError(f"{path} is not a loadable ONNX model ({first})") from None
+    raw = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+    info = json.loads(raw) if raw else {}
+    if info.get("format") != ONNX_FORMAT:
+        raise NextcharError(
+            f"{path} was not written by `nextchar export` (no tokenizer inside); "
+            "export the checkpoint again with: nextchar export CKPT --format onnx OUT.onnx"
+        )
+    if "state_shapes" not in info:  # written before the shapes were recorded (0.1.0)
+        config = ModelConfig.from_dict(info["model"])
+        sizes = {"h": config.output_size, "c": config.hidden_size}
+        info["state_shapes"] = {n: [config.num_layers, 1, sizes[n]] for n in info["state"]}
+    model = OnnxLM(session, ModelConfig.from_dict(info["model"]), info)
+    return model.eval(), tokenizer_from_dict(info["tokenizer"])

@@ -1,0 +1,143 @@
+"""What a run will be, decided before it starts: the presets a command line starts from, the
+time-only budget rule, and what may change when a run is resumed."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nextchar.checkpoint import read_meta
+from nextchar.config import ModelConfig, TrainConfig
+from nextchar.errors import NextcharError
+from nextchar.run import default_run_dir
+
+
+def check_budget_left(run_dir: Path, config: TrainConfig, trainer_state: dict[str, Any]) -> None:
+    """Resuming must train: a budget already spent would 'succeed' having done nothing."""
+    step, spent = int(trainer_state["step"]), float(trainer_state["elapsed"])
+    if config.max_steps is not None and step >= config.max_steps:
+        raise NextcharError(
+            f"{run_dir} is at step {step} already and --max-steps is {config.max_steps}: "
+            f"nothing is left to train; give a larger --max-steps (such as {step * 2})"
+        )
+    if config.max_time is not None and spent >= config.max_time:
+        raise NextcharError(
+            f"{run_dir} has used its --max-time ({spent:.0f} s of {config.max_time:.0f} s): "
+            "nothing is left to train; give a larger --max-time, or --max-steps alone"
+        )
+
+
+# What may change when a run is resumed: its budget and bookkeeping, never what it learns from.
+RESUME_OVERRIDES = ("max_steps", "max_time", "device", "eval_every", "log_every", "compile")
+
+
+def resume_config(run_dir: str | Path, **overrides: Any) -> tuple[ModelConfig, TrainConfig]:
+    """The model and training configs a run was started with, with budget overrides."""
+    ckpt, meta = read_meta(Path(run_dir) / "last")
+    if not isinstance(meta.get("train"), dict):
+        raise NextcharError(f"{ckpt} records no training settings ('train'): it cannot be resumed")
+    config = TrainConfig.from_dict(meta["train"])
+    unknown = set(overrides) - set(RESUME_OVERRIDES)
+    if unknown:
+        raise NextcharError(
+            f"cannot change {', '.join(sorted(unknown))} when resuming; only "
+            f"{', '.join(RESUME_OVERRIDES)}"
+        )
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if "max_steps" in given and "max_time" not in given:
+        # a new step budget replaces the old one whole: a run stopped by --max-time would
+        # otherwise stop again at once, its time already spent
+        given["max_time"] = None
+    config = dataclasses.replace(config, **given)
+    return ModelConfig.from_dict(meta["model"]), config
+
+
+@dataclass(frozen=True)
+class Plan:
+    model: ModelConfig
+    train: TrainConfig
+    run_dir: Path
+    resume: bool
+
+
+def plan_run(
+    files: list[str] | tuple[str, ...],
+    model_flags: dict[str, Any],
+    train_flags: dict[str, Any],
+    level: str | None = None,
+    resume: str | Path | None = None,
+    out: str | Path | None = None,
+) -> Plan:
+    """The configs of `nextchar train` from the flags given explicitly (absent ones are not in
+    the dicts): GPT-2 and word level start from their own presets, a `--max-time` without
+    `--max-steps` is a time budget (no step cap; the schedule follows the clock), and a
+    resumed run keeps its own settings but for RESUME_OVERRIDES."""
+    model_kw, train_kw = dict(model_flags), dict(train_flags)
+    if level is not None:
+        tokenizer = train_kw.get("tokenizer")
+        if tokenizer is not None and (tokenizer == "word") != (level == "word"):
+            raise NextcharError(
+                f"--level {level} contradicts --tokenizer {tokenizer}; give one of them"
+            )
+        if level == "word":
+            train_kw["tokenizer"] = "word"
+    if resume:
+        if files or model_kw or set(train_kw) - set(RESUME_OVERRIDES):
+            flags = ", ".join("--" + name.replace("_", "-") for name in RESUME_OVERRIDES)
+            raise NextcharError(
+                f"--resume continues a run with its own files and settings; only {flags} "
+                "may be given with it"
+            )
+        model_config, config = resume_config(resume, **train_kw)
+        return Plan(model_config, config, Path(resume), True)
+    if not files:
+        raise NextcharError("give the training text: nextchar train FILE [FILE...]")
+    preset = PRESETS.get(model_kw.get("kind", ""), PRESETS.get(train_kw.get("tokenizer", "")))
+    if preset is not None:  # flags given explicitly win over the preset
+        model_kw = {**preset["model"], **model_kw}
+        train_kw = {**preset["train"], **train_kw}
+    if "max_time" in train_flags and "max_steps" not in train_flags:
+        train_kw["max_steps"] = None
+    config = TrainConfig(files=tuple(files), **train_kw)
+    run_dir = Path(out) if out else default_run_dir(files)
+    return Plan(ModelConfig(**model_kw), config, run_dir, False)
+
+
+# Word level on a laptop CPU: the output layer has one row per word (about 17,000 for the
+# Shakespeare corpus), so the model is narrower and the windows shorter than the character
+# default; dropout because a word corpus of a million tokens overfits within a few epochs.
+# `nextchar train --level word` starts from these; flags given on the command line win.
+# Measured in README ("Word level").
+WORD_LEVEL: dict[str, dict[str, Any]] = {
+    "model": {
+        "cell": "lstm",
+        "hidden_size": 256,
+        "num_layers": 1,
+        "embedding_dim": 128,
+        "dropout": 0.3,
+    },
+    "train": {
+        "tokenizer": "word",
+        "batch_size": 32,
+        "seq_len": 32,
+        "lr": 3e-3,
+        "max_steps": 1000,
+        "eval_every": 200,
+    },
+}
+
+
+# GPT-2 from scratch on a laptop CPU: a small model, windows of the whole context, and the
+# learning rate and warm-up transformers are usually trained with. No dropout: on short
+# budgets the model underfits, and dropout (attention dropout above all) made a CPU step
+# 1.8x slower (README, "GPT-2"). `nextchar train --model gpt2` starts from these; flags given
+# on the command line win.
+GPT2_LEVEL: dict[str, dict[str, Any]] = {
+    "model": {"n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 128, "dropout": 0.0},
+    "train": {"batch_size": 32, "seq_len": 128, "lr": 1e-3, "warmup_steps": 100},
+}
+
+# --model gpt2 and --tokenizer word (--level word) start from their own defaults
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {"gpt2": GPT2_LEVEL, "word": WORD_LEVEL}

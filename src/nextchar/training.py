@@ -1,0 +1,245 @@
+"""The one training loop, for every model kind: batches in, optimizer steps out, and events to
+listeners (run.py) that show progress, write metrics.jsonl, save checkpoints and plot curves.
+
+A run directory holds `last/` (resumable: optimizer, carried state, RNG), `best/` (lowest
+validation bpc), `metrics.jsonl` and `curves.png`. Everything that decides the next step's
+numbers -- weights, optimizer moments, the carried hidden state, the RNG, the step -- is saved,
+so an interrupted and resumed run computes the same losses as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nextchar import distributed as dist
+from nextchar.checkpoint import WEIGHTS, load_weights
+from nextchar.config import ModelConfig, TrainConfig
+from nextchar.data import Corpus
+from nextchar.errors import NextcharError
+from nextchar.models import build_model, count_parameters
+from nextchar.plan import RESUME_OVERRIDES, plan_run, resume_config
+from nextchar.run import (
+    Checkpoints,
+    Listener,
+    Metrics,
+    ProgressBar,
+    check_new_run_dir,
+    remove_unsaved_run,
+)
+from nextchar.runtime import cpu_bf16_supported
+from nextchar.session import Log, Run, open_run
+
+__all__ = [
+    "RESUME_OVERRIDES",
+    "TrainResult",
+    "autocast_for",
+    "lr_at",
+    "plan_run",
+    "resume_config",
+    "train",
+]
+
+
+def lr_at(step: int, config: TrainConfig, progress: float) -> float:
+    """Learning rate for `step`: linear warm-up, then the schedule. `progress` in [0, 1] is
+    how far through the budget the run is (steps, or time when only --max-time is given)."""
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    floor = config.lr * config.min_lr_ratio
+    if config.schedule == "constant":
+        return config.lr
+    if config.schedule == "step":
+        return max(floor, config.lr * config.step_gamma ** (step // config.step_every))
+    # cosine from lr down to floor over what is left after the warm-up
+    if config.max_steps is not None:
+        span = max(1, config.max_steps - config.warmup_steps)
+        progress = (step - config.warmup_steps) / span
+    progress = min(max(progress, 0.0), 1.0)
+    return floor + 0.5 * (config.lr - floor) * (1.0 + math.cos(math.pi * progress))
+
+
+@contextlib.contextmanager
+def _interrupt_flag() -> Iterator[dict[str, bool]]:
+    """First Ctrl-C asks the loop to stop at the next step boundary (so the checkpoint is
+    consistent); a second one interrupts at once."""
+    flag = {"stop": False}
+    try:
+        previous = signal.getsignal(signal.SIGINT)
+
+        def handler(signum: int, frame: Any) -> None:
+            if flag["stop"]:
+                raise KeyboardInterrupt
+            flag["stop"] = True
+
+        signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: leave Ctrl-C alone
+        yield flag
+        return
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def autocast_for(
+    precision: str, device: torch.device, preferred: str = "fp32"
+) -> contextlib.AbstractContextManager:
+    """The mixed-precision context of a training step. `auto` is the model's
+    `preferred_precision(device)`: what measured fastest at the same validation bpc (README,
+    "Precision")."""
+    if precision == "auto":
+        precision = preferred
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if device.type == "cuda":
+        if not torch.cuda.is_bf16_supported():
+            raise NextcharError(
+                f"--precision bf16 needs a GPU with bf16 support ({torch.cuda.get_device_name()} "
+                "has none): use --precision fp32 or auto"
+            )
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    if device.type == "cpu":
+        if not cpu_bf16_supported():
+            raise NextcharError(
+                "--precision bf16 on the CPU needs oneDNN's bf16 kernels (a CPU with AVX-512 "
+                "or AMX); this one has neither: use --precision fp32 (or auto)"
+            )
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    raise NextcharError(f"--precision bf16 runs on CUDA or the CPU, not {device.type}")
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    best_val_bpc: float
+    final_val_bpc: float  # on the whole validation text, at the end
+    seconds: float
+    chars_per_second: float
+    interrupted: bool
+    parameters: int
+    unit: str  # what one token is: character, byte, word
+    val_chars_per_token: float
+
+    @property
+    def final_val_perplexity(self) -> float:
+        """exp(nats per token) on the validation text: per word for a word model."""
+        return math.exp(self.final_val_bpc * math.log(2) * self.val_chars_per_token)
+
+
+def _evaluate(run: Run, listeners: list[Listener], elapsed: float, progress: bool) -> None:
+    """Validate (the main process) and tell the listeners; all processes take part."""
+    val_bpc = run.validate(run.model, progress=progress) if run.group.is_main else None
+    run.last_eval_step = run.step
+    for listener in listeners:
+        listener.evaluated(run, val_bpc, elapsed)
+    run.window = (time.perf_counter(), 0)  # evaluation is not training speed
+
+
+def _loop(
+    run: Run, listeners: list[Listener], progress: bool, should_stop: Callable[[int], bool] | None
+) -> bool:
+    """Step until the budget is spent or a stop is asked for; True if interrupted."""
+    config, group = run.config, run.group
+    preferred = run.model.preferred_precision(run.device)
+    autocast = autocast_for(config.precision, run.device, preferred)
+    total, asked = config.max_steps, False
+    run.started = time.perf_counter()
+    run.window = (run.started, 0)
+    with _interrupt_flag() as flag:
+        while total is None or run.step < total:
+            # Every process must stop at the same step and follow the same clock (the
+            # learning rate may follow it): rank 0's time, and stop if any process asks.
+            spent, stop = dist.agree(group, run.elapsed(), asked, run.device)
+            if stop:
+                if run.last_eval_step != run.step:
+                    _evaluate(run, listeners, spent, False)
+                return True
+            if config.max_time is not None and spent >= config.max_time:
+                break
+            lr = lr_at(run.step, config, spent / config.max_time if config.max_time else 0.0)
+            loss = run.train_step(lr, autocast)
+            for listener in listeners:
+                listener.stepped(run)
+            if run.step % config.log_every == 0 or run.step == total:
+                row = run.metrics_row(loss, lr)
+                for listener in listeners:
+                    listener.logged(run, row)
+            asked = flag["stop"] or (should_stop is not None and should_stop(run.step))
+            if run.step % config.eval_every == 0 or run.step == total:
+                _evaluate(run, listeners, run.elapsed(), progress)
+    if run.last_eval_step != run.step:
+        # stopped by the time budget between evaluations: record and save where we are
+        _evaluate(run, listeners, dist.agree(group, run.elapsed(), False, run.device)[0], progress)
+    return False
+
+
+def train(
+    model_config: ModelConfig,
+    config: TrainConfig,
+    run_dir: str | Path,
+    resume: bool = False,
+    progress: bool = True,
+    should_stop: Callable[[int], bool] | None = None,
+    corpus: Corpus | None = None,
+    log: Log | None = None,
+) -> TrainResult:
+    """Train (or, with resume=True, continue the run in `run_dir`) and return the summary.
+
+    `should_stop(step)` is checked after every step, like Ctrl-C: the run stops there and
+    saves a resumable checkpoint. `log` receives one-line reports made before training
+    starts (such as how the embedding was initialised).
+    """
+    run_dir = Path(run_dir)
+    if not resume:
+        check_new_run_dir(run_dir)
+    existed = run_dir.exists()
+    try:
+        run = open_run(model_config, config, run_dir, resume, corpus, log or (lambda _: None))
+        return _finish(run, progress, should_stop)
+    except BaseException:
+        if not resume and dist.from_env().is_main:
+            remove_unsaved_run(run_dir, existed)
+        raise
+    finally:  # also when opening the run failed after joining the process group
+        dist.stop(dist.from_env())
+
+
+def _finish(run: Run, progress: bool, should_stop: Callable[[int], bool] | None) -> TrainResult:
+    """Run the loop with its listeners, then score the best checkpoint on all validation text."""
+    main = run.group.is_main
+    listeners: list[Listener] = [ProgressBar(run, progress and main)]
+    if main:
+        listeners.append(Metrics(run.run_dir / "metrics.jsonl", run.step))
+    listeners.append(Checkpoints())
+    interrupted = _loop(run, listeners, progress, should_stop)
+    seconds = dist.agree(run.group, run.elapsed(), False, run.device)[0]
+    for listener in listeners:
+        listener.ended(run)
+    final = run.best
+    if main and not interrupted:  # the number users quote: best checkpoint, all validation
+        best_model = build_model(run.model.config).to(run.device)
+        load_weights(best_model, run.run_dir / "best" / WEIGHTS)
+        final = run.validate(best_model, full=True, progress=progress)
+    cps = run.session_tokens * run.train_chars_per_token
+    return TrainResult(
+        run.run_dir,
+        run.step,
+        run.best,
+        final,
+        seconds,
+        cps / run.step_seconds if run.step_seconds else 0.0,
+        interrupted,
+        count_parameters(run.model),
+        run.corpus.tokenizer.unit,
+        run.val_chars_per_token,
+    )

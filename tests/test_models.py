@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from nextchar import ModelConfig, NextcharError, build_model
+from nextchar.config import CELLS
 from nextchar.models import detach_state
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -102,3 +103,49 @@ def test_config_json_round_trip_refuses_unknown_fields() -> None:
     assert ModelConfig.from_dict(config.to_dict()) == config
     with pytest.raises(NextcharError, match="unknown ModelConfig field"):
         ModelConfig.from_dict({**config.to_dict(), "colour": "red"})
+
+
+def _every_kind(tmp_path) -> list:
+    """One small model of every kind nextchar runs: each recurrent cell, GPT-2, and an
+    exported ONNX file."""
+    from nextchar.models import load
+
+    models = [build_model(tiny(cell=c, num_layers=2)) for c in CELLS]
+    models.append(build_model(ModelConfig(vocab_size=8, kind="gpt2", n_layer=1, n_head=1,
+                                          n_embd=8, block_size=16)))  # fmt: skip
+    pytest.importorskip("onnxruntime")
+    from nextchar.checkpoint import save_checkpoint
+    from nextchar.export import export_onnx
+    from nextchar.tokenizers import CharTokenizer
+
+    tokenizer = CharTokenizer.build("abcdefgh")
+    save_checkpoint(tmp_path / "ckpt", build_model(tiny(cell="lstm", num_layers=2)), tokenizer)
+    models.append(load(export_onnx(tmp_path / "ckpt", tmp_path / "m.onnx"), "cpu")[0])
+    return models
+
+
+def test_every_model_kind_meets_the_contract(tmp_path) -> None:
+    from nextchar.models import LanguageModel
+    from nextchar.models.contract import CELLS as CELL_VIEW
+
+    for model in _every_kind(tmp_path):
+        assert isinstance(model, LanguageModel), model.describe()
+        model.eval()
+        assert model.preferred_precision(torch.device("cpu")) in ("fp32", "bf16")
+        assert set(model.limits).isdisjoint(model.capabilities)  # a reason only where lacking
+        logits, state = model(torch.tensor([[1, 2, 3], [4, 5, 6]]))
+        assert logits.shape == (2, 3, 8)
+        shapes = model.state_shapes(2)
+        assert tuple(shapes) == model.state_names
+        if model.state_names:  # a carried state: named tensors, batch on dim 1
+            assert [tuple(s.shape) for s in state] == list(shapes.values())
+            assert [tuple(s.shape) for s in model.init_state(2)] == list(shapes.values())
+            # continuing from the state equals reading the whole text at once
+            whole, _ = model(torch.tensor([[1, 2, 3, 7], [4, 5, 6, 7]]))
+            more, _ = model(torch.tensor([[7], [7]]), state)
+            torch.testing.assert_close(more[:, -1], whole[:, -1], rtol=1e-4, atol=1e-5)
+        else:
+            assert model.context_size is not None  # no carried state: a bounded context
+        if CELL_VIEW in model.capabilities:
+            views = model.cell_states(torch.tensor([[1, 2, 3]]))
+            assert set(views) == set(model.state_labels()) and "h" in views

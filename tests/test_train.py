@@ -56,12 +56,13 @@ def test_a_tiny_model_learns_a_repetitive_text(tmp_path) -> None:
     assert evaluate_text(model, tok, "the cat sat on the mat. " * 4).bits_per_char < 0.2
 
 
-def test_interrupted_and_resumed_equals_uninterrupted(tmp_path) -> None:
+@pytest.mark.parametrize("cell", ["lstm", "mingru", "minlstm"])
+def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, cell: str) -> None:
     text = "".join(f"line {i}: {'abcde'[i % 5] * (i % 7)} end\n" for i in range(400))
     path = corpus(tmp_path, text)
     model = ModelConfig(
-        cell="lstm", hidden_size=16, embedding_dim=8, num_layers=2, dropout=0.2
-    )  # dropout: the RNG state must resume too
+        cell=cell, hidden_size=16, embedding_dim=8, num_layers=2, dropout=0.2
+    )  # dropout: the RNG state must resume too; the carried state too (any cell's layout)
     cfg = config(path, max_steps=24, eval_every=8)
     train(model, cfg, tmp_path / "whole", progress=False)
     stopped = train(

@@ -15,7 +15,8 @@ from nextchar.errors import NextcharError
 # derives its `choices` from it.
 Kind = Literal["recurrent", "gpt2"]
 FusedCell = Literal["rnn", "lstm", "gru"]  # PyTorch's own modules: the lab and shapes use these
-Cell = FusedCell
+# minGRU / minLSTM (Feng et al. 2024): gates from the input only, trained by a parallel scan
+Cell = Literal["rnn", "lstm", "gru", "mingru", "minlstm"]
 InputKind = Literal["onehot", "embedding"]
 Nonlinearity = Literal["tanh", "relu"]
 TokenizerKind = Literal["char", "byte", "word", "bpe"]
@@ -63,7 +64,9 @@ class ModelConfig:
     n_embd: int = opt(128, "gpt2 from scratch: width")
     block_size: int = opt(256, "gpt2 from scratch: context length in tokens")
     # The defaults are the documented CPU default (README, "The CPU default").
-    cell: Cell = opt("gru", "recurrent cell")
+    cell: Cell = opt(
+        "gru", "recurrent cell: rnn, lstm, gru (fused kernels) or mingru, minlstm (parallel scan)"
+    )
     hidden_size: int = opt(384, "hidden units per layer")
     num_layers: int = opt(2, "stacked recurrent layers")
     input: InputKind = opt("embedding", "input encoding: embedding (fast) or onehot (the lab's)")

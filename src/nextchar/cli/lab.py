@@ -145,7 +145,10 @@ def add_experiment(sub: Sub) -> None:
         help="longer distances, more seeds and steps (a GPU or a long CPU run)",
     )
     lr.add_argument("--tasks", help="comma-separated: remember,brackets")
-    lr.add_argument("--cells", help="comma-separated: rnn,lstm,gru")
+    lr.add_argument(
+        "--cells",
+        help="comma-separated: rnn,lstm,gru,mingru,minlstm (default: rnn,lstm,gru; --full: all)",
+    )
     lr.add_argument("--distances", help="comma-separated distances, e.g. 2,5,10,20,40")
     lr.add_argument("--seeds", type=int, help="seeds per setting")
     lr.add_argument("--steps", type=int, help="training steps per model")

@@ -13,6 +13,7 @@ from torch import nn
 
 from nextchar.config import ModelConfig
 from nextchar.models.contract import BEAM_SEARCH, CELLS, EMBEDDING_INIT, ONNX, State
+from nextchar.models.minimal import GATES, MinRNN
 
 FUSED: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 # The tensors each cell carries: nn.LSTM carries (h [L, B, H_out], c [L, B, H]); the others h.
@@ -20,6 +21,8 @@ STATE_NAMES: dict[str, tuple[str, ...]] = {
     "rnn": ("h",),
     "lstm": ("h", "c"),
     "gru": ("h",),
+    "mingru": ("h",),
+    "minlstm": ("h",),
 }
 STATE_LABELS = {"h": "h (hidden)", "c": "c (cell, LSTM)"}
 
@@ -32,6 +35,8 @@ def _layers(config: ModelConfig) -> nn.Module:
         "bias": config.bias,
         "dropout": config.dropout if config.num_layers > 1 else 0.0,
     }
+    if config.cell in GATES:
+        return MinRNN(config.cell, **kwargs)  # type: ignore[arg-type]
     if config.cell == "rnn":
         kwargs["nonlinearity"] = config.nonlinearity
     if config.proj_size:
@@ -77,6 +82,11 @@ class RecurrentLM(nn.Module):
                 f"an LSTM with --proj-size {cfg.proj_size}: ONNX's LSTM operator has no "
                 "projection (train without --proj-size)"
             )
+        elif cfg.cell in GATES:
+            limits[ONNX] = (
+                f"the {cfg.cell} parallel scan (logcumsumexp) has no ONNX operator in the "
+                "TorchScript exporter; serve or sample the checkpoint itself"
+            )
         return frozenset({CELLS, ONNX, EMBEDDING_INIT}) - set(limits), limits
 
     def describe(self) -> str:
@@ -120,12 +130,15 @@ class RecurrentLM(nn.Module):
 
     def state_labels(self) -> dict[str, str]:
         """What the cell view can show, name -> label: h, an LSTM's c, a minimal cell's gates."""
-        return {n: STATE_LABELS[n] for n in self.state_names}
+        gates = GATES.get(self.config.cell, {})
+        return {**{n: STATE_LABELS[n] for n in self.state_names}, **gates}
 
     @torch.no_grad()
     def cell_states(self, ids: torch.Tensor) -> dict[str, torch.Tensor]:
         """ids [1, T] -> name -> [layers, T, units]: every layer's state after each token."""
         inputs = self.embed(ids)  # [1, T, H_in]
+        if isinstance(self.rnn, MinRNN):  # every step's h and gates come out of the scan
+            return {n: v[:, 0] for n, v in self.rnn.trace(inputs)[2].items()}
         # nn.LSTM returns the last layer's h for all positions but c only at the end, so the
         # text is stepped token by token through the fused kernel (one call per token)
         steps, state = [], None

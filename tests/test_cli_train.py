@@ -32,15 +32,23 @@ TINY = [
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
+    """One run trained through main(argv) in this process, shared by the tests below."""
+    import contextlib
+    import io
+    import os
+
+    from nextchar.cli import main
+
     root = tmp_path_factory.mktemp("e2e")
     (root / "plays.txt").write_text(CORPUS, encoding="utf-8")
-    proc = subprocess.run(
-        [sys.executable, "-m", "nextchar", "train", "plays.txt", "--max-steps", "60", *TINY],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    out, err, here = io.StringIO(), io.StringIO(), os.getcwd()
+    os.chdir(root)  # the default run directory is runs/<name> under the working directory
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(["train", "plays.txt", "--max-steps", "60", *TINY])
+    finally:
+        os.chdir(here)
+    proc = subprocess.CompletedProcess(["train"], code, out.getvalue(), err.getvalue())
     assert proc.returncode == 0, proc.stderr
     return root, proc
 

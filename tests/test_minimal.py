@@ -8,46 +8,57 @@ import torch
 
 from nextchar.config import ModelConfig
 from nextchar.models import LanguageModel, build_model
-from nextchar.models.minimal import MinCell, scan
+from nextchar.models.minimal import MinCell, recurrence, scan
 
 CELLS = ["mingru", "minlstm"]
 
 
-def sequential(cell: MinCell, x: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
-    """h_t = a_t h_{t-1} + b_t one step at a time, from the cell's own coefficients."""
-    log_a, log_b, _ = cell.log_coefficients(x)
+def sequential(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+    """The definition, h_t = a_t h_{t-1} + b_t, one step at a time through plain autograd."""
     h, out = h0, []
-    for t in range(x.shape[1]):
-        h = log_a[:, t].exp() * h + log_b[:, t].exp()
+    for t in range(a.shape[1]):
+        h = a[:, t] * h + b[:, t]
         out.append(h)
     return torch.stack(out, 1)
 
 
+def _grads(out: torch.Tensor, weights: torch.Tensor, inputs: list[torch.Tensor]) -> tuple:
+    return torch.autograd.grad((out * weights).sum(), inputs, retain_graph=True)
+
+
 @pytest.mark.parametrize("kind", CELLS)
 def test_the_parallel_scan_equals_the_sequential_recurrence(kind: str) -> None:
+    """The log-space scan (GPU path) and the fused recurrence (CPU path) both equal the
+    definition, forward and gradients (for the inputs, the weights and the start state)."""
     torch.manual_seed(0)
     cell = MinCell(kind, 5, 7, bias=True).double()
     x = torch.randn(3, 40, 5, dtype=torch.double, requires_grad=True)
-    h0 = torch.rand(3, 7, dtype=torch.double)
-    parallel, _ = cell(x, h0)
-    reference = sequential(cell, x, h0)
-    torch.testing.assert_close(parallel, reference, rtol=1e-10, atol=1e-12)
-    # gradients through the scan equal those through the loop, for inputs and weights
+    h0 = torch.rand(3, 7, dtype=torch.double, requires_grad=True)
+    log_a, log_b, _ = cell.log_coefficients(x)
+    reference = sequential(log_a.exp(), log_b.exp(), h0)
+    a, b, _ = cell.coefficients(x)
+    inputs = [x, cell.linear.weight, h0]
     weights = torch.randn_like(reference)
-    grads = torch.autograd.grad((parallel * weights).sum(), [x, cell.linear.weight])
-    expected = torch.autograd.grad((reference * weights).sum(), [x, cell.linear.weight])
-    for got, want in zip(grads, expected, strict=True):
-        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-10)
+    expected = _grads(reference, weights, inputs)
+    for solved in (scan(log_a, log_b, h0), recurrence(a, b, h0), cell(x, h0)[0]):
+        torch.testing.assert_close(solved, reference, rtol=1e-10, atol=1e-12)
+        for got, want in zip(_grads(solved, weights, inputs), expected, strict=True):
+            torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-10)
 
 
 @pytest.mark.parametrize("kind", CELLS)
-def test_float32_scan_stays_close_over_a_long_window(kind: str) -> None:
+def test_float32_scan_and_recurrence_agree_over_a_long_window(kind: str) -> None:
     torch.manual_seed(1)
     cell = MinCell(kind, 6, 16, bias=True)
     x = 3 * torch.randn(2, 256, 6)  # strong gates: products of many a_t far below 1
     zero = torch.zeros(2, 16)
-    parallel, _ = cell(x, zero)
-    torch.testing.assert_close(parallel, sequential(cell, x, zero), rtol=1e-3, atol=1e-5)
+    log_a, log_b, gates = cell.log_coefficients(x)
+    a, b, linear_gates = cell.coefficients(x)
+    torch.testing.assert_close(
+        scan(log_a, log_b, zero), recurrence(a, b, zero), rtol=1e-3, atol=1e-5
+    )
+    for name, value in gates.items():
+        torch.testing.assert_close(value, linear_gates[name], rtol=1e-4, atol=1e-6)
 
 
 def test_scan_with_a_zero_start_state_is_finite_and_exact_at_the_first_step() -> None:

@@ -3,17 +3,26 @@ gates read the input only, never the previous state. The recurrence is then line
 
     h_t = a_t * h_{t-1} + b_t,
 
-so a whole window is solved at once by a parallel scan (training, evaluation), while sampling
-steps it one token at a time with the same carried state.
+so a whole window is solved at once by a parallel scan over time, while sampling steps it one
+token at a time with the same carried state.
 
     minGRU:  z = sigmoid(W_z x),  h~ = g(W_h x),  a = 1 - z,  b = z * h~
     minLSTM: f = sigmoid(W_f x),  i = sigmoid(W_i x),  h~ = g(W_h x),
              a = f / (f + i),  b = i / (f + i) * h~
     g(v) = v + 0.5 for v >= 0, sigmoid(v) below: always positive, so the scan runs in log space
     (the paper's log-space form), where long products of gates neither underflow nor overflow.
+
+Which kernel solves the window is a measured choice per device, as cuDNN and oneDNN are for
+nn.GRU: on a GPU, the log-space parallel scan (`scan`); on a CPU, whose two to eight cores are
+already filled by batch x units, the recurrence itself in one fused autograd function
+(`recurrence`: a loop over time without a graph node per step), 9x faster than the scan's
+logcumsumexp there (39 vs 352 ms forward + backward at batch 64 x 64 steps x 796 units, 2 cores).
+Both compute the same h; a test holds them to it, forward and gradients.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -47,6 +56,37 @@ def scan(log_a: torch.Tensor, log_b: torch.Tensor, h0: torch.Tensor) -> torch.Te
     return (a_star + torch.logcumsumexp(terms, dim=1)[:, 1:]).exp()
 
 
+class _Recurrence(torch.autograd.Function):
+    """h_t = a_t h_{t-1} + b_t, step by step, with the backward recurrence written out:
+    with g_t the gradient reaching h_t (from the output and from h_{t+1}, through a_{t+1}),
+    dL/db_t = g_t, dL/da_t = g_t h_{t-1} and dL/dh0 = a_1 g_1."""
+
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+        out, h = torch.empty_like(b), h0
+        for t in range(b.shape[1]):
+            h = torch.addcmul(b[:, t], a[:, t], h)
+            out[:, t] = h
+        ctx.save_for_backward(a, out, h0)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        a, out, h0 = ctx.saved_tensors
+        grad_b, carry = torch.empty_like(grad), torch.zeros_like(h0)
+        for t in range(grad.shape[1] - 1, -1, -1):
+            carry = grad[:, t] + carry
+            grad_b[:, t] = carry
+            carry = carry * a[:, t]
+        before = torch.cat([h0.unsqueeze(1), out[:, :-1]], dim=1)  # h_{t-1} for every t
+        return grad_b * before, grad_b, carry
+
+
+def recurrence(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+    """h_t = a_t h_{t-1} + b_t for every t, sequentially. a, b [B, T, H]; h0 [B, H]."""
+    return _Recurrence.apply(a, b, h0)
+
+
 class MinCell(nn.Module):
     """One minGRU or minLSTM layer: x [B, T, I], h0 [B, H] -> h [B, T, H] (every step)."""
 
@@ -71,22 +111,25 @@ class MinCell(nn.Module):
         log_f, log_i = -F.softplus(diff), -F.softplus(-diff)
         return log_f, log_i + log_g(v), {"f": log_f.exp(), "i": log_i.exp()}
 
+    def coefficients(
+        self, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """(a, b, gates) of every step, in linear space (the recurrence needs no logs)."""
+        if self.cell == "mingru":
+            k, v = self.linear(x).chunk(2, dim=-1)
+            z = torch.sigmoid(k)
+            return 1 - z, z * g(v), {"z": z}
+        k_f, k_i, v = self.linear(x).chunk(3, dim=-1)
+        f, i = torch.sigmoid(k_f), torch.sigmoid(k_i)
+        f, i = f / (f + i), i / (f + i)
+        return f, i * g(v), {"f": f, "i": i}
+
     def forward(self, x: torch.Tensor, h0: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        if x.shape[1] == 1:  # one token (sampling): the recurrence itself is cheaper
-            return self.step(x, h0)
+        if x.device.type == "cpu" or x.shape[1] == 1:  # see the module docstring
+            a, b, gates = self.coefficients(x)
+            return recurrence(a, b, h0), gates
         log_a, log_b, gates = self.log_coefficients(x)
         return scan(log_a, log_b, h0), gates
-
-    def step(self, x: torch.Tensor, h0: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """The sequential recurrence, one token after another: the reference the scan must
-        equal, and the fast path for a single token."""
-        log_a, log_b, gates = self.log_coefficients(x)
-        a, b = log_a.exp(), log_b.exp()
-        h, out = h0, []
-        for t in range(x.shape[1]):
-            h = a[:, t] * h + b[:, t]
-            out.append(h)
-        return torch.stack(out, 1), gates
 
 
 class MinRNN(nn.Module):

@@ -92,6 +92,7 @@ def browser():
     driver.quit()
 
 
+@pytest.mark.slow
 def test_typing_shows_bars_continuation_heatmap_and_surprise(server, browser, tmp_path) -> None:
     url, ckpt = server
     wait = WebDriverWait(browser, 30)

@@ -31,8 +31,9 @@ def test_lab_korean_sentence(run_cli) -> None:
     assert trace(proc.stdout)[-1].endswith("prediction : 서울은 대한민국의 수도이다")
 
 
+@pytest.mark.slow
 def test_lab_trace_does_not_depend_on_python_hash_seed(run_process) -> None:
-    args = ("lab", "--epochs", "120", "--every", "30", "--device", "cpu")
+    args = ("lab", "--epochs", "40", "--every", "10", "--device", "cpu")
     a = run_process(*args, env={"PYTHONHASHSEED": "1"})
     b = run_process(*args, env={"PYTHONHASHSEED": "12345"})
     assert a.returncode == b.returncode == 0

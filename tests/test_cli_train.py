@@ -161,7 +161,8 @@ def test_bad_training_files(tmp_path, run_cli) -> None:
     assert ok.returncode == 0, ok.stderr
 
 
-def test_ctrl_c_saves_and_resume_continues(tmp_path) -> None:
+@pytest.mark.slow
+def test_ctrl_c_saves_and_resume_continues(tmp_path, run_cli) -> None:
     (tmp_path / "plays.txt").write_text(CORPUS, encoding="utf-8")
     cmd = [
         sys.executable,
@@ -192,22 +193,8 @@ def test_ctrl_c_saves_and_resume_continues(tmp_path) -> None:
     state = json.loads((tmp_path / "run" / "last" / "trainer_state.json").read_text())
     stopped_at = state["step"]
     assert stopped_at >= 3
-    resumed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "nextchar",
-            "train",
-            "--resume",
-            "run",
-            "--max-steps",
-            str(stopped_at + 5),
-            "--quiet",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    resumed = run_cli(
+        "train", "--resume", "run", "--max-steps", str(stopped_at + 5), "--quiet", cwd=tmp_path
     )
     assert resumed.returncode == 0, resumed.stderr
     steps = [

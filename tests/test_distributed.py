@@ -72,6 +72,7 @@ def runs(tmp_path_factory):
     return root, two, one
 
 
+@pytest.mark.slow
 def test_two_processes_follow_one_process_with_the_whole_batch(runs) -> None:
     root, _, _ = runs
     assert_runs_track(root / "two", root / "one")
@@ -80,6 +81,7 @@ def test_two_processes_follow_one_process_with_the_whole_batch(runs) -> None:
     assert losses[-1] < losses[0] - 0.3
 
 
+@pytest.mark.slow
 def test_only_rank_zero_reports_and_writes(runs) -> None:
     root, two, _ = runs
     assert two.stdout.count("done: 12 steps") == 1
@@ -97,6 +99,7 @@ def test_only_rank_zero_reports_and_writes(runs) -> None:
     assert len(saved["rng_cpu_ranks"]) == 2
 
 
+@pytest.mark.slow
 def test_resume_under_torchrun_and_in_one_process(runs) -> None:
     root, _, _ = runs
     ref = single("train", "plays.txt", "--out", "ref", "--max-steps", "20", *FLAGS, cwd=root)
@@ -110,6 +113,7 @@ def test_resume_under_torchrun_and_in_one_process(runs) -> None:
         assert_runs_track(root / name, root / "ref")
 
 
+@pytest.mark.slow
 def test_a_batch_that_does_not_split_is_refused(tmp_path) -> None:
     (tmp_path / "plays.txt").write_text(TEXT)
     flags = [f if f != "8" else "7" for f in FLAGS]

@@ -198,6 +198,7 @@ def test_bf16_autocast_on_the_cpu_trains_close_to_fp32(tmp_path) -> None:
     assert abs(runs["bf16"].final_val_bpc - runs["fp32"].final_val_bpc) < 0.15
 
 
+@pytest.mark.slow
 def test_compiled_training_computes_what_eager_training_computes(tmp_path) -> None:
     path = corpus(tmp_path, "the cat sat on the mat. " * 100)
     for compiled in (False, True):

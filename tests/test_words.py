@@ -148,6 +148,7 @@ def test_word2vec_init_copies_vectors_row_for_row() -> None:
             assert torch.allclose(model.embedding.weight[i], expected, rtol=1e-6, atol=0)
 
 
+@pytest.mark.slow
 def test_word2vec_is_the_same_under_any_hash_seed() -> None:
     code = (
         "import torch, hashlib\n"

@@ -159,7 +159,6 @@ def load_vectors(path: str | Path) -> KeyedVectors:
     )
 
 
-@torch.no_grad()
 @dataclass(frozen=True)
 class Rows:
     """Vectors for some rows of an embedding: `values[k]` belongs at row `ids[k]`."""

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -224,6 +225,15 @@ def summary_table(result: LongRangeResult) -> str:
     return "\n".join(lines)
 
 
+COLORS = {
+    "rnn": "tab:red",
+    "lstm": "tab:blue",
+    "gru": "tab:green",
+    "mingru": "tab:olive",
+    "minlstm": "tab:purple",
+}
+
+
 def write_outputs(result: LongRangeResult, out_dir: Path) -> list[Path]:
     """results.json, accuracy.png (accuracy vs distance) and gradients.png (log scale)."""
     import matplotlib
@@ -234,14 +244,16 @@ def write_outputs(result: LongRangeResult, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / "results.json", out_dir / "accuracy.png", out_dir / "gradients.png"]
     paths[0].write_text(json.dumps(asdict(result), indent=2) + "\n")
+    for plot, path in ((_plot_accuracy, paths[1]), (_plot_gradients, paths[2])):
+        fig = plot(result, plt)
+        fig.tight_layout()
+        fig.savefig(path)
+        plt.close(fig)
+    return paths
+
+
+def _plot_accuracy(result: LongRangeResult, plt: Any) -> Any:
     tasks = list(result.accuracy)
-    colors = {
-        "rnn": "tab:red",
-        "lstm": "tab:blue",
-        "gru": "tab:green",
-        "mingru": "tab:olive",
-        "minlstm": "tab:purple",
-    }
     fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4), dpi=120, squeeze=False)
     for ax, task in zip(axes[0], tasks, strict=True):
         for cell, by_distance in result.accuracy[task].items():
@@ -249,8 +261,8 @@ def write_outputs(result: LongRangeResult, out_dir: Path) -> list[Path]:
             means = [statistics.mean(v) for v in by_distance.values()]
             lows = [min(v) for v in by_distance.values()]
             highs = [max(v) for v in by_distance.values()]
-            ax.plot(ds, means, "o-", color=colors.get(cell), label=cell)
-            ax.fill_between(ds, lows, highs, color=colors.get(cell), alpha=0.15)
+            ax.plot(ds, means, "o-", color=COLORS.get(cell), label=cell)
+            ax.fill_between(ds, lows, highs, color=COLORS.get(cell), alpha=0.15)
         ax.axhline(result.chance[task], color="gray", ls="--", label="chance")
         ax.set_xscale("log")
         ax.set_xticks(ds, [str(d) for d in ds])
@@ -261,11 +273,11 @@ def write_outputs(result: LongRangeResult, out_dir: Path) -> list[Path]:
         ax.set_title(f"{task}: same budget for every cell")
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(paths[1])
-    plt.close(fig)
+    return fig
 
-    task = tasks[0]
+
+def _plot_gradients(result: LongRangeResult, plt: Any) -> Any:
+    task = next(iter(result.accuracy))
     fig, ax = plt.subplots(figsize=(6.5, 4), dpi=120)
     for cell, views in result.gradients[task].items():
         for name, style in (("trained", "-"), ("untrained", ":")):
@@ -274,7 +286,7 @@ def write_outputs(result: LongRangeResult, out_dir: Path) -> list[Path]:
                 range(len(norms)),
                 [max(n, 1e-30) for n in norms],
                 style,
-                color=colors.get(cell),
+                color=COLORS.get(cell),
                 label=f"{cell} ({name})",
             )
     ax.set_yscale("log")
@@ -286,10 +298,7 @@ def write_outputs(result: LongRangeResult, out_dir: Path) -> list[Path]:
     )
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(paths[2])
-    plt.close(fig)
-    return paths
+    return fig
 
 
 def parse_ints(text: str) -> tuple[int, ...]:

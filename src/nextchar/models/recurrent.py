@@ -84,8 +84,9 @@ class RecurrentLM(nn.Module):
             )
         elif cfg.cell in GATES:
             limits[ONNX] = (
-                f"the {cfg.cell} parallel scan (logcumsumexp) has no ONNX operator in the "
-                "TorchScript exporter; serve or sample the checkpoint itself"
+                f"the {cfg.cell} scan over time (a custom recurrence on CPUs, logcumsumexp on "
+                "GPUs) has no ONNX operator in the TorchScript exporter; serve or sample the "
+                "checkpoint itself"
             )
         return frozenset({CELLS, ONNX, EMBEDDING_INIT}) - set(limits), limits
 

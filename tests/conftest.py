@@ -13,6 +13,28 @@ from pathlib import Path
 import pytest
 
 
+def in_process(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """main(argv) in this process, in `cwd`, output captured: for module-scoped fixtures,
+    where the function-scoped `run_cli` cannot be used."""
+    import contextlib
+    import io
+
+    from nextchar.cli import main
+
+    out, err, here = io.StringIO(), io.StringIO(), os.getcwd()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main([str(a) for a in args])
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        os.chdir(here)
+    return subprocess.CompletedProcess([str(a) for a in args], code, out.getvalue(), err.getvalue())
+
+
 @pytest.fixture
 def run_cli(monkeypatch, capsys):
     """Run `nextchar ARGS...` through main(argv) in this process, with `env` set and in `cwd`;

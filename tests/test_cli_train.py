@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from conftest import in_process
+
 CORPUS = "".join(f"ROMEO: line {i}, my lady.\nJULIET: and yours, {i % 7}.\n" for i in range(150))
 TINY = [
     "--hidden-size",
@@ -33,22 +35,9 @@ TINY = [
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """One run trained through main(argv) in this process, shared by the tests below."""
-    import contextlib
-    import io
-    import os
-
-    from nextchar.cli import main
-
     root = tmp_path_factory.mktemp("e2e")
     (root / "plays.txt").write_text(CORPUS, encoding="utf-8")
-    out, err, here = io.StringIO(), io.StringIO(), os.getcwd()
-    os.chdir(root)  # the default run directory is runs/<name> under the working directory
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(["train", "plays.txt", "--max-steps", "60", *TINY])
-    finally:
-        os.chdir(here)
-    proc = subprocess.CompletedProcess(["train"], code, out.getvalue(), err.getvalue())
+    proc = in_process("train", "plays.txt", "--max-steps", "60", *TINY, cwd=root)
     assert proc.returncode == 0, proc.stderr
     return root, proc
 

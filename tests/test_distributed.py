@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import in_process
 from nextchar.data import Batches
 from nextchar.distributed import Group
 
@@ -44,9 +45,8 @@ def torchrun(*args: str, cwd: Path, processes: int = 2) -> subprocess.CompletedP
 
 
 def single(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "nextchar", *args], cwd=cwd, capture_output=True, text=True
-    )
+    """The same training in one process: main(argv) in this one."""
+    return in_process(*args, cwd=cwd)
 
 
 def rows(run: Path) -> list[dict]:

@@ -32,7 +32,6 @@ Precision = Literal["auto", "fp32", "bf16"]
 
 CELLS: tuple[str, ...] = typing.get_args(Cell)
 FUSED_CELLS: tuple[str, ...] = typing.get_args(FusedCell)
-TOKENIZERS: tuple[str, ...] = typing.get_args(TokenizerKind)
 DEVICE_CHOICES: tuple[str, ...] = typing.get_args(Device)
 
 

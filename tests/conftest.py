@@ -36,10 +36,9 @@ def in_process(*args: object, cwd: Path | None = None) -> subprocess.CompletedPr
 
 
 @pytest.fixture
-def run_cli(monkeypatch, capsys):
+def run_cli(monkeypatch):
     """Run `nextchar ARGS...` through main(argv) in this process, with `env` set and in `cwd`;
     returns a CompletedProcess (returncode, stdout, stderr) as a subprocess would."""
-    from nextchar.cli import main
 
     def run(
         *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 0
@@ -47,15 +46,7 @@ def run_cli(monkeypatch, capsys):
         with monkeypatch.context() as patch:
             for name, value in (env or {}).items():
                 patch.setenv(name, value)
-            if cwd is not None:
-                patch.chdir(cwd)
-            capsys.readouterr()  # what the test printed before is not the command's
-            try:
-                code = main([str(a) for a in args])
-            except SystemExit as exc:  # argparse: usage errors, --help, --version
-                code = exc.code if isinstance(exc.code, int) else 1
-            out, err = capsys.readouterr()
-        return subprocess.CompletedProcess(list(args), code, out, err)
+            return in_process(*args, cwd=cwd)
 
     return run
 

@@ -10,6 +10,7 @@ from nextchar.generate import (
     sample,
     sample_next,
 )
+from nextchar.models.contract import forward_stepper
 from nextchar.tokenizers import ByteTokenizer
 
 PROBS = torch.tensor([0.5, 0.3, 0.15, 0.05])
@@ -71,8 +72,48 @@ def test_prime_runs_once_then_one_step_per_token() -> None:
     model = tiny_model(tok)
     lengths = []
     model.register_forward_pre_hook(lambda m, args: lengths.append(args[0].shape[1]))
+    fed = []
+    stepper = model.stepper
+    model.stepper = lambda state: lambda t: fed.append(t) or stepper(state)(t)
     ids = list(generate_ids(model, tok.encode("abcab"), SampleConfig(length=6)))
-    assert len(ids) == 6 and lengths == [5, 1, 1, 1, 1, 1, 1]
+    # the prime once through forward; then each new token but the last is fed by one step
+    assert len(ids) == 6 and lengths == [5] and fed == ids[:5]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"cell": "lstm"},
+        {"cell": "gru"},
+        {"cell": "rnn"},
+        {"cell": "rnn", "nonlinearity": "relu", "num_layers": 3},
+        {"cell": "lstm", "input": "onehot", "num_layers": 1},
+        {"cell": "gru", "bias": False, "tie_weights": True, "embedding_dim": 16},
+        {"cell": "lstm", "proj_size": 8},  # through forward
+        {"cell": "mingru"},  # through forward
+    ],
+)
+def test_stepper_equals_forward_token_by_token(options: dict) -> None:
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(vocab_size=11, hidden_size=16, **options)).eval()
+    ids = [3, 1, 4, 1, 5, 9, 2, 6]
+    with torch.no_grad():
+        _, state = model(torch.tensor([ids[:3]]))
+        reference, _ = model(torch.tensor([ids[3:]]), state)
+        step = model.stepper(state)
+        stepped = torch.cat([step(t) for t in ids[3:]])
+    torch.testing.assert_close(stepped, reference[0], atol=1e-5, rtol=1e-5)
+
+
+def test_stepper_leaves_the_callers_state_alone() -> None:
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(vocab_size=11, hidden_size=16)).eval()
+    with torch.no_grad():
+        _, state = model(torch.tensor([[1, 2]]))
+        before = [s.clone() for s in state]
+        step = model.stepper(state)
+        step(3), step(4)
+    assert all(torch.equal(a, b) for a, b in zip(before, state, strict=True))
 
 
 def test_same_seed_same_text_other_seed_other_text() -> None:
@@ -137,6 +178,9 @@ class FixedScores(torch.nn.Module):
 
     def forward(self, ids: torch.Tensor, state=None):
         return self.scores.expand(ids.shape[0], ids.shape[1], 5), None
+
+    def stepper(self, state):
+        return forward_stepper(self, state)
 
 
 def test_repetition_penalty_covers_the_prime_and_every_generated_token() -> None:

@@ -244,11 +244,18 @@ class TrainConfig:
     compile: bool = opt(
         False, "torch.compile the model for training (it compiles first: 10-25 s measured)"
     )
+    threads: int | None = opt(
+        None,
+        "CPU threads (default: OMP_NUM_THREADS if set, else the fastest count, timed while "
+        "training; the losses do not depend on it)",
+    )
 
     def __post_init__(self) -> None:
         all_finite(self)
         check_seed("--seed", self.seed)
         check_choices(self)
+        if self.threads is not None:
+            at_least("threads", self.threads, 1)
         at_least("min_freq", self.min_freq, 1)
         at_least("w2v_window", self.w2v_window, 1)
         at_least("w2v_epochs", self.w2v_epochs, 1)
@@ -374,11 +381,16 @@ class LabConfig:
     seed: int = opt(0, "random seed")
     device: Device = opt("auto", "where to run: auto = cuda > mps > cpu")
     every: int = opt(50, "print every N epochs (and the first and the last)")
+    threads: int | None = opt(
+        None, "CPU threads (default: OMP_NUM_THREADS if set, else 1: a tiny model's step)"
+    )
 
     def __post_init__(self) -> None:
         all_finite(self)
         check_seed("--seed", self.seed)
         check_choices(self)
+        if self.threads is not None:
+            at_least("threads", self.threads, 1)
         at_least("epochs", self.epochs, 1)
         at_least("every", self.every, 1)
         at_least("num_layers", self.num_layers, 1)

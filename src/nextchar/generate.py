@@ -16,6 +16,7 @@ from nextchar.errors import NextcharError
 from nextchar.evaluate import bits
 from nextchar.models import State, model_device, require
 from nextchar.models.contract import BEAM_SEARCH
+from nextchar.runtime import threads_for_small_work
 from nextchar.tokenizers import Tokenizer
 
 
@@ -49,20 +50,33 @@ def penalize_repetition(logits: torch.Tensor, seen: torch.Tensor, penalty: float
     return torch.where(seen, penalized, logits)
 
 
+def gumbel_noise(shape: tuple[int, ...], generator: torch.Generator | None = None) -> torch.Tensor:
+    """-log(E), E ~ Exponential(1): argmax(log p + this) is a draw from p (the Gumbel-max
+    trick). Drawn ahead in blocks, it makes a sampling step an add and an argmax."""
+    return torch.empty(shape).exponential_(generator=generator).log_().neg_()
+
+
 def sample_next(
-    logits: torch.Tensor, config: SampleConfig, generator: torch.Generator | None = None
+    logits: torch.Tensor,
+    config: SampleConfig,
+    generator: torch.Generator | None = None,
+    noise: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """logits [B, V] -> next ids [B]."""
+    """logits [B, V] -> next ids [B]. `noise` (shaped like logits) is gumbel_noise drawn
+    ahead; without it, it is drawn here."""
     if config.greedy:
         return logits.argmax(-1)
     # Shifted so the best score is 0 before dividing: a tiny temperature (1e-300) then sends
     # the others to -inf, the argmax limit, instead of inf - inf = NaN. The floor keeps the
     # divisor a normal float32 number (1e-300 would round to 0).
-    logits = logits.float()
-    shifted = logits - logits.max(-1, keepdim=True).values
-    temperature = max(config.temperature, torch.finfo(torch.float32).tiny)
-    logits = filter_logits(shifted / temperature, config.top_k, config.top_p)
-    return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1)
+    scores = logits.float()
+    if config.temperature != 1.0:
+        scores = scores - scores.max(-1, keepdim=True).values
+        scores = scores / max(config.temperature, torch.finfo(torch.float32).tiny)
+    scores = filter_logits(scores, config.top_k, config.top_p)
+    if noise is None:
+        noise = gumbel_noise(tuple(scores.shape), generator)
+    return (scores + noise).argmax(-1)
 
 
 @torch.no_grad()
@@ -85,34 +99,64 @@ def prime_state(model: nn.Module, prime_ids: list[int]) -> tuple[torch.Tensor, S
     return logits[:, -1], state
 
 
-@torch.no_grad()
 def generate_ids(
     model: nn.Module,
     prime_ids: list[int],
     config: SampleConfig,
     generator: torch.Generator | None = None,
 ) -> Iterator[int]:
-    """Yield `config.length` new ids, one step each (state carried). A model with a bounded
-    context re-primes from its most recent half-context of tokens when the cache is full."""
+    """Yield `config.length` new ids, one step each (state carried), on one CPU thread (a
+    step is a few matrix-vector products: runtime.py). A model with a bounded context
+    re-primes from its most recent half-context of tokens when the cache is full."""
+    tokens = _generate(model, prime_ids, config, generator)
+    while True:
+        # per token, so a consumer paused between tokens keeps its own thread count
+        with threads_for_small_work():
+            token = next(tokens, None)
+        if token is None:
+            return
+        yield token
+
+
+NOISE_BLOCK = 256  # sampling steps whose noise is drawn at once
+
+
+@torch.inference_mode()  # torch's decorator re-enters the mode at each resumption
+def _generate(
+    model: nn.Module, prime_ids: list[int], config: SampleConfig, generator: torch.Generator | None
+) -> Iterator[int]:
     logits, state = prime_state(model, prime_ids)
+    step = model.stepper(state)
     context = model.context_size
     history = list(prime_ids[-context:]) if context is not None else []
-    seen = torch.zeros(logits.shape[-1], dtype=torch.bool)
-    seen[torch.tensor(prime_ids)] = True
-    for _ in range(config.length):
+    seen = None
+    if config.repetition_penalty != 1.0:
+        seen = torch.zeros(logits.shape[-1], dtype=torch.bool)
+        seen[torch.tensor(prime_ids)] = True
+    noise = torch.empty(0)
+    for index in range(config.length):
+        if not config.greedy and index % NOISE_BLOCK == 0:
+            block = min(NOISE_BLOCK, config.length - index)
+            noise = gumbel_noise((block, 1, logits.shape[-1]), generator)
         # sample on the CPU with a CPU generator: the same seed gives the same text on any device
-        scores = penalize_repetition(logits.float().cpu(), seen, config.repetition_penalty)
-        next_id = sample_next(scores, config, generator)
-        seen[next_id] = True
-        yield int(next_id)
+        scores = logits.float().cpu()
+        if seen is not None:
+            scores = penalize_repetition(scores, seen, config.repetition_penalty)
+        row = None if config.greedy else noise[index % NOISE_BLOCK]
+        next_id = int(sample_next(scores, config, noise=row))
+        if seen is not None:
+            seen[next_id] = True
+        yield next_id
+        if index + 1 == config.length:
+            break  # no step for a token nobody will sample from
         if context is not None:
-            history.append(int(next_id))
+            history.append(next_id)
             if len(history) > context:
                 history = history[-(context // 2) :]
                 logits, state = prime_state(model, history)
+                step = model.stepper(state)
                 continue
-        logits, state = model(next_id.view(1, 1).to(model_device(model)), state)
-        logits = logits[:, -1]
+        logits = step(next_id)
 
 
 def sample_texts(

@@ -18,7 +18,12 @@ import torch.nn.functional as F
 from nextchar.config import LabConfig, ModelConfig
 from nextchar.errors import NextcharError
 from nextchar.models import RecurrentLM, build_model, count_parameters
-from nextchar.runtime import pick_device, seed_everything
+from nextchar.optim import Adam
+from nextchar.runtime import (
+    pick_device,
+    seed_everything,
+    threads_for_small_work,
+)
 from nextchar.tokenizers import CharTokenizer
 
 
@@ -89,9 +94,14 @@ def prepare_lab(config: LabConfig = LabConfig()) -> Lab:
 
 def train_lab(lab: Lab, on_step: Callable[[LabStep], None] | None = None) -> LabResult:
     """The notes' loop: full-batch epochs of forward, cross-entropy, backward, Adam step."""
+    with threads_for_small_work(lab.config.threads):
+        return _train_lab(lab, on_step)
+
+
+def _train_lab(lab: Lab, on_step: Callable[[LabStep], None] | None) -> LabResult:
     config, model, x, y = lab.config, lab.model, lab.x, lab.y
     vocab_size = lab.tokenizer.vocab_size
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = Adam(model.parameters(), lr=config.lr)
     result = LabResult(
         target=lab.target,
         device=str(lab.device),

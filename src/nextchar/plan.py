@@ -30,7 +30,15 @@ def check_budget_left(run_dir: Path, config: TrainConfig, trainer_state: dict[st
 
 
 # What may change when a run is resumed: its budget and bookkeeping, never what it learns from.
-RESUME_OVERRIDES = ("max_steps", "max_time", "device", "eval_every", "log_every", "compile")
+RESUME_OVERRIDES = (
+    "max_steps",
+    "max_time",
+    "device",
+    "eval_every",
+    "log_every",
+    "compile",
+    "threads",
+)
 
 
 def resume_config(run_dir: str | Path, **overrides: Any) -> tuple[ModelConfig, TrainConfig]:

@@ -1,7 +1,24 @@
-"""Where the code runs and how it is seeded: device choice (cuda > mps > cpu) and seeding live
-here and nowhere else."""
+"""Where the code runs and how: device choice (cuda > mps > cpu), seeding and the CPU thread
+policy live here and nowhere else.
+
+Threads. A CPU step of a small model is a few small matrix products: a thread team costs more
+than it saves, and beside one busy process on two cores it falls off a cliff (each OpenMP
+barrier waits for the descheduled team member: `nextchar lab` 8 s quiet, 15.5 s busy with 2
+threads, 9.2 s with 1). So tiny work (the lab, sampling one token at a time) runs on one thread,
+and a training or evaluation loop times its own steps with a `ThreadTuner`, which moves between
+1 thread and all cores when another count is faster -- as when another program takes a core
+(GRU 2x384 training on 2 cores: 8,100 chars/s with 2 threads quiet, 5,100 with 1; beside a busy
+process 2,000 with 2 and 5,000 with 1). `OMP_NUM_THREADS` or `--threads` fix the count instead.
+A passive OpenMP wait policy was measured too and is far worse: every one of a step's thousands
+of small parallel regions then waits for a sleeping thread to wake.
+"""
 
 from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator
 
 import torch
 
@@ -57,3 +74,112 @@ def seed_everything(seed: int) -> torch.Generator:
     generator = torch.Generator()
     generator.manual_seed(seed)
     return generator
+
+
+def user_threads(threads: int | None = None) -> int | None:
+    """The thread count the user fixed: `--threads`, else OMP_NUM_THREADS; None lets the
+    policy choose."""
+    if threads is not None:
+        if threads < 1:
+            raise NextcharError(f"--threads must be >= 1, got {threads}")
+        return threads
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
+def cpu_cores() -> int:
+    """Cores this process may run on (its affinity mask, not the whole machine)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+@contextlib.contextmanager
+def threads_for_small_work(threads: int | None = None) -> Iterator[None]:
+    """One intra-op thread (or the user's count) for work made of tiny operations -- the lab,
+    a token at a time -- and the previous count restored after."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(user_threads(threads) or 1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+class ThreadTuner:
+    """Times a loop's repeated step and keeps the intra-op thread count that runs it fastest.
+
+    It measures the current count over `trial` steps, tries the neighbouring count (half or
+    double, within 1..cores) for as many, and keeps the faster; it tries again every
+    `every` seconds, since another program may start or stop. On this project's CPUs (MKL,
+    oneDNN) a loss does not depend on the thread count -- checked bit for bit with 1 and 2
+    threads for GRU and LSTM training -- so the choice, though it follows the clock, does not
+    change the numbers. A count the user fixed is kept as it is.
+    """
+
+    def __init__(
+        self, threads: int | None = None, trial: int = 3, every: float = 30.0, enabled: bool = True
+    ) -> None:
+        fixed = user_threads(threads)
+        self.previous = torch.get_num_threads()
+        self.cores = cpu_cores()
+        self.active = enabled and fixed is None and self.cores > 1
+        self.current = fixed or (self.cores if self.active else self.previous)
+        self.trial, self.every = trial, every
+        self.candidate: int | None = None
+        self.times: dict[int, list[float]] = {}
+        self.next_trial = 0.0  # the first trial as soon as `trial` steps are timed
+        self.skip = 1  # the first step after a change warms caches and allocators
+        self.direction = -1
+        torch.set_num_threads(self.current)
+
+    def record(self, seconds: float) -> None:
+        """Tell the tuner how long the last step took."""
+        if not self.active:
+            return
+        if self.skip:
+            self.skip -= 1
+            return
+        running = self.candidate or self.current
+        samples = self.times.setdefault(running, [])
+        samples.append(seconds)
+        if self.candidate is None:
+            del samples[: -self.trial]
+            if len(samples) >= self.trial and time.perf_counter() >= self.next_trial:
+                self._try_neighbour()
+        elif len(samples) >= self.trial:
+            self._decide()
+
+    def _try_neighbour(self) -> None:
+        for direction in (self.direction, -self.direction):
+            other = self.current * 2 if direction > 0 else self.current // 2
+            other = min(other, self.cores)
+            if other >= 1 and other != self.current:
+                self.direction = direction
+                self.candidate = other
+                self.times[other] = []
+                self._set(other)
+                return
+        self.next_trial = time.perf_counter() + self.every
+
+    def _decide(self) -> None:
+        assert self.candidate is not None
+        ours = sorted(self.times[self.current])[len(self.times[self.current]) // 2]
+        theirs = sorted(self.times[self.candidate])[len(self.times[self.candidate]) // 2]
+        if theirs < ours:
+            self.current = self.candidate
+        else:
+            self.direction = -self.direction
+        self.times = {self.current: []}
+        self.candidate = None
+        self._set(self.current)
+        self.next_trial = time.perf_counter() + self.every
+
+    def _set(self, threads: int) -> None:
+        torch.set_num_threads(threads)
+        self.skip = 1
+
+    def close(self) -> None:
+        """Give the process back the thread count it had."""
+        torch.set_num_threads(self.previous)

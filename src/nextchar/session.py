@@ -33,6 +33,7 @@ from nextchar.models import (
     state_from_tensors,
 )
 from nextchar.models.contract import EMBEDDING_INIT
+from nextchar.optim import AdamW
 from nextchar.plan import check_budget_left
 from nextchar.run import make_run_dir
 from nextchar.runtime import pick_device, seed_everything
@@ -64,6 +65,7 @@ class Run:
     last_eval_step: int = -1
     started: float = field(default_factory=time.perf_counter)
     step_seconds: float = 0.0  # time in optimizer steps this session: the training speed
+    last_step_seconds: float = 0.0
     session_tokens: int = 0
     window: tuple[float, int] = (0.0, 0)  # (start, tokens) since the last metrics line
 
@@ -135,7 +137,8 @@ class Run:
         self.carry = detach_state(new_carry)
         self.step += 1
         value = loss.item()  # this process's loss; waits for the step to finish
-        self.step_seconds += time.perf_counter() - started
+        self.last_step_seconds = time.perf_counter() - started
+        self.step_seconds += self.last_step_seconds
         if not math.isfinite(value):
             raise self.diverged(f"the training loss is {value}", self.step)
         tokens = self.config.batch_size * self.config.seq_len  # the global batch
@@ -171,7 +174,7 @@ def _optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optim
     if config.optimizer == "adam":
         for g in groups:
             g["weight_decay"] = 0.0
-    return torch.optim.AdamW(groups, lr=config.lr)
+    return AdamW(groups, lr=config.lr)
 
 
 def _check_model_options(model: Any, config: TrainConfig) -> None:

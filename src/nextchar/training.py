@@ -35,7 +35,7 @@ from nextchar.run import (
     check_new_run_dir,
     remove_unsaved_run,
 )
-from nextchar.runtime import cpu_bf16_supported
+from nextchar.runtime import ThreadTuner, cpu_bf16_supported
 from nextchar.session import Log, Run, open_run
 
 __all__ = [
@@ -155,7 +155,8 @@ def _loop(
     total, asked = config.max_steps, False
     run.started = time.perf_counter()
     run.window = (run.started, 0)
-    with _interrupt_flag() as flag:
+    tuner = ThreadTuner(config.threads, enabled=run.device.type == "cpu")
+    with _interrupt_flag() as flag, contextlib.closing(tuner):
         while total is None or run.step < total:
             # Every process must stop at the same step and follow the same clock (the
             # learning rate may follow it): rank 0's time, and stop if any process asks.
@@ -168,6 +169,7 @@ def _loop(
                 break
             lr = lr_at(run.step, config, spent / config.max_time if config.max_time else 0.0)
             loss = run.train_step(lr, autocast)
+            tuner.record(run.last_step_seconds)
             for listener in listeners:
                 listener.stepped(run)
             if run.step % config.log_every == 0 or run.step == total:

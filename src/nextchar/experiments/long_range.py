@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from nextchar.config import CELLS, ModelConfig
 from nextchar.errors import NextcharError
 from nextchar.models import RecurrentLM, build_model
+from nextchar.optim import Adam
 from nextchar.runtime import pick_device
 
 SYMBOLS = "abcdefgh"
@@ -132,7 +133,7 @@ def train_one(
             embedding_dim=16,
         )
     ).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = Adam(model.parameters(), lr=config.lr)
     data = torch.Generator().manual_seed(seed * 7919 + distance)
     for _ in range(config.steps):
         ids, answers = make_batch(task, distance, config.batch_size, data)

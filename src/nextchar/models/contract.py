@@ -10,6 +10,7 @@ it does not carry between training windows (`state_names` is empty).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 import torch
@@ -19,6 +20,8 @@ from nextchar.config import ModelConfig
 from nextchar.errors import NextcharError
 
 State = Any  # tuple[torch.Tensor, ...] (named by state_names), a key/value cache, or None
+# One token in at batch 1, the logits [1, V] for the next one out; the state is carried inside.
+Stepper = Callable[[int], torch.Tensor]
 
 # Optional capabilities a model declares in `capabilities`; `limits` says why one is missing.
 CELLS = "cells"  # cell_states(): every unit's state (and gates) after each token
@@ -59,6 +62,24 @@ class LanguageModel(Protocol):
     def describe(self) -> str:
         """A short name for plots and tables: 'gru 2x384' or 'gpt2 4L 4H 128d'."""
         ...
+
+    def stepper(self, state: State) -> Stepper:
+        """Generation's inner loop: a function that feeds one token at batch 1 from `state`
+        and returns the next token's logits [1, V], as `forward` would, as fast as this model
+        can (`forward_stepper` when nothing faster exists)."""
+        ...
+
+
+def forward_stepper(model: LanguageModel, state: State) -> Stepper:
+    """A Stepper through `forward`: one [1, 1] call per token."""
+    device = next(iter(model.parameters()), torch.empty(0)).device  # type: ignore[attr-defined]
+    carried = [state]
+
+    def step(token: int) -> torch.Tensor:
+        logits, carried[0] = model(torch.tensor([[token]], device=device), carried[0])
+        return logits[:, -1]
+
+    return step
 
 
 def require(model: LanguageModel, capability: str, action: str) -> None:

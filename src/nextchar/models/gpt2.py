@@ -26,7 +26,15 @@ from torch import nn
 
 from nextchar.config import ModelConfig
 from nextchar.errors import NextcharError
-from nextchar.models.contract import BEAM_SEARCH, CELLS, EMBEDDING_INIT, ONNX
+from nextchar.models.contract import (
+    BEAM_SEARCH,
+    CELLS,
+    EMBEDDING_INIT,
+    ONNX,
+    State,
+    Stepper,
+    forward_stepper,
+)
 from nextchar.tokenizers import BPETokenizer
 
 INSTALL_HINT = 'pip install "nextchar[gpt2]" (or: pip install transformers tokenizers)'
@@ -70,6 +78,9 @@ class GPT2LM(nn.Module):
     def embedding(self) -> nn.Embedding:
         """The token embedding (wte), as RecurrentLM.embedding: `nextchar neighbors` reads it."""
         return self.hf.get_input_embeddings()
+
+    def stepper(self, state: State) -> Stepper:
+        return forward_stepper(self, state)
 
     def forward(self, ids: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         if self.training:  # training windows are independent: no cache to build or carry

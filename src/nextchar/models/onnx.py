@@ -16,7 +16,15 @@ from torch import nn
 
 from nextchar.config import ModelConfig
 from nextchar.errors import NextcharError
-from nextchar.models.contract import BEAM_SEARCH, CELLS, EMBEDDING_INIT, ONNX, State
+from nextchar.models.contract import (
+    BEAM_SEARCH,
+    CELLS,
+    EMBEDDING_INIT,
+    ONNX,
+    State,
+    Stepper,
+    forward_stepper,
+)
 from nextchar.tokenizers import Tokenizer, tokenizer_from_dict
 
 METADATA_KEY = "nextchar"
@@ -63,6 +71,9 @@ class OnnxLM(nn.Module):
 
     def init_state(self, batch_size: int, device: torch.device | str | None = None) -> State:
         return tuple(torch.zeros(s) for s in self.state_shapes(batch_size).values())
+
+    def stepper(self, state: State) -> Stepper:
+        return forward_stepper(self, state)
 
     def forward(self, ids: torch.Tensor, state: State = None) -> tuple[torch.Tensor, State]:
         state = self.init_state(ids.shape[0]) if state is None else state

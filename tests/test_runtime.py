@@ -1,0 +1,111 @@
+"""The thread policy and the dynamo-free optimizers (runtime.py, optim.py)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from nextchar import runtime
+from nextchar.errors import NextcharError
+from nextchar.optim import Adam, AdamW
+from nextchar.runtime import ThreadTuner, threads_for_small_work, user_threads
+
+
+def test_user_threads_flag_then_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert user_threads() is None
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert user_threads() == 3
+    assert user_threads(5) == 5  # the flag wins
+    monkeypatch.setenv("OMP_NUM_THREADS", "lots")
+    assert user_threads() is None  # not a count: the policy chooses
+    with pytest.raises(NextcharError, match="--threads must be >= 1"):
+        user_threads(0)
+
+
+def test_small_work_runs_on_one_thread_and_restores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    with threads_for_small_work():
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def drive(tuner: ThreadTuner, clock: FakeClock, cost: dict[int, float], steps: int) -> list[int]:
+    """Feed the tuner steps whose time depends on the thread count it set."""
+    seen = []
+    for _ in range(steps):
+        threads = torch.get_num_threads()
+        seen.append(threads)
+        clock.now += cost[threads]
+        tuner.record(cost[threads])
+    return seen
+
+
+def test_tuner_keeps_the_faster_count_and_tries_again_later(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(runtime, "cpu_cores", lambda: 2)
+    clock = FakeClock()
+    monkeypatch.setattr(runtime.time, "perf_counter", clock)
+    before = torch.get_num_threads()
+    tuner = ThreadTuner(every=30.0)
+    quiet = {1: 1.0, 2: 0.6}  # two threads faster: stays on 2 after trying 1
+    seen = drive(tuner, clock, quiet, 12)
+    assert seen[0] == 2 and 1 in seen and seen[-1] == 2
+    busy = {1: 1.0, 2: 4.0}  # a neighbour takes a core: the next trial moves to 1
+    seen = drive(tuner, clock, busy, 30)
+    assert seen[-1] == 1
+    tuner.close()
+    assert torch.get_num_threads() == before
+
+
+def test_tuner_leaves_a_fixed_count_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runtime, "cpu_cores", lambda: 2)
+    clock = FakeClock()
+    monkeypatch.setattr(runtime.time, "perf_counter", clock)
+    tuner = ThreadTuner(threads=1)
+    assert set(drive(tuner, clock, {1: 1.0, 2: 0.1}, 20)) == {1}
+    tuner.close()
+
+
+@pytest.mark.parametrize(("ours", "theirs"), [(Adam, torch.optim.Adam), (AdamW, torch.optim.AdamW)])
+def test_optimizers_step_exactly_as_torch(ours: type, theirs: type) -> None:
+    results = []
+    for cls in (ours, theirs):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(4, 3)
+        opt = cls(model.parameters(), lr=0.1, weight_decay=0.01)
+        for _ in range(3):
+            loss = model(torch.randn(8, 4)).pow(2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        results.append((model.weight.detach().clone(), opt.state_dict()))
+    assert torch.equal(results[0][0], results[1][0])
+    restored = theirs(torch.nn.Linear(4, 3).parameters(), lr=0.1)
+    restored.load_state_dict(results[0][1])  # torch loads ours
+
+
+def test_training_steps_never_import_dynamo() -> None:
+    code = (
+        "import sys, torch\n"
+        "from nextchar.optim import AdamW\n"
+        "m = torch.nn.Linear(2, 2); o = AdamW(m.parameters())\n"
+        "m(torch.ones(1, 2)).sum().backward(); o.step(); o.zero_grad(); o.state_dict()\n"
+        "print('torch._dynamo' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -66,6 +66,8 @@ class Run:
     started: float = field(default_factory=time.perf_counter)
     step_seconds: float = 0.0  # time in optimizer steps this session: the training speed
     last_step_seconds: float = 0.0
+    eval_rate: float = 0.0  # validation tokens per second, as last measured
+    eval_seconds: float = 0.0  # the last periodic evaluation with its saves
     session_tokens: int = 0
     window: tuple[float, int] = (0.0, 0)  # (start, tokens) since the last metrics line
 
@@ -81,20 +83,46 @@ class Run:
     def train_chars_per_token(self) -> float:
         return self.corpus.train_chars / max(1, self.corpus.train_ids.numel())
 
-    def validate(self, model: Any, full: bool = False, progress: bool = False) -> float:
+    @property
+    def val_tokens(self) -> int:
+        return self.corpus.val_ids.numel()
+
+    @property
+    def periodic_tokens(self) -> int:
+        """Validation tokens a periodic evaluation scores (--eval-tokens, at most all)."""
+        limit = self.config.eval_tokens
+        return self.val_tokens if limit is None else min(limit, self.val_tokens)
+
+    def validate(
+        self, model: Any, full: bool = False, progress: bool = False, limit: int | None = None
+    ) -> float:
+        """Validation bits per character: of the first --eval-tokens tokens, or with `full` of
+        the whole text (or its first `limit` tokens). Measures the evaluation speed too."""
         ids = self.corpus.val_ids
-        if not full and self.config.eval_tokens is not None:
-            ids = ids[: self.config.eval_tokens]
+        if not full:
+            limit = self.periodic_tokens
+        if limit is not None:
+            ids = ids[:limit]
         if full and not progress:  # --quiet: one line, so a long evaluation is not silence
-            self.log(f"evaluating the best checkpoint on {self.corpus.val_chars:,} characters…")
+            self.log(f"evaluating the best checkpoint on {ids.numel():,} validation tokens…")
         desc = "final eval" if full else "eval"
+        started = time.perf_counter()
         try:
             nll, tokens, _ = evaluate_ids(
                 model, ids, batch_size=16, seq_len=256, progress=progress, desc=desc
             )
         except NextcharError:  # a non-finite NLL: the weights went bad during the last steps
             raise self.diverged("the validation loss is not finite", self.step) from None
+        self.eval_rate = tokens / max(time.perf_counter() - started, 1e-9)
         return bits(nll / (tokens * self.val_chars_per_token))
+
+    def measure_eval_rate(self, tokens: int) -> None:
+        """Time an evaluation of the first `tokens` validation tokens (a time budget plans
+        its end from this speed until a periodic evaluation measures it again)."""
+        started = time.perf_counter()
+        ids = self.corpus.val_ids[:tokens]
+        evaluate_ids(self.model, ids, batch_size=16, seq_len=256)
+        self.eval_rate = ids.numel() / max(time.perf_counter() - started, 1e-9)
 
     def diverged(self, what: str, step: int) -> NextcharError:
         """The one-line error for a run whose numbers left the finite range. Nothing is saved

@@ -122,13 +122,15 @@ class TrainResult:
     run_dir: Path
     step: int
     best_val_bpc: float
-    final_val_bpc: float  # on the whole validation text, at the end
+    final_val_bpc: float  # the best checkpoint on the validation text (see final_val_tokens)
     seconds: float
     chars_per_second: float
     interrupted: bool
     parameters: int
     unit: str  # what one token is: character, byte, word
     val_chars_per_token: float
+    final_val_tokens: int  # validation tokens final_val_bpc scored
+    val_tokens: int  # all of them
 
     @property
     def final_val_perplexity(self) -> float:
@@ -138,34 +140,73 @@ class TrainResult:
 
 def _evaluate(run: Run, listeners: list[Listener], elapsed: float, progress: bool) -> None:
     """Validate (the main process) and tell the listeners; all processes take part."""
+    started = time.perf_counter()
     val_bpc = run.validate(run.model, progress=progress) if run.group.is_main else None
     run.last_eval_step = run.step
     for listener in listeners:
         listener.evaluated(run, val_bpc, elapsed)
+    run.eval_seconds = time.perf_counter() - started
     run.window = (time.perf_counter(), 0)  # evaluation is not training speed
+
+
+# What the end of a run costs beyond its last evaluation: curves.png (matplotlib's import and
+# one figure: 0.6-1.2 s measured) and writing metrics; and a save when none was timed yet.
+END_SECONDS = 1.5
+SAVE_SECONDS = 1.0
+# A time budget spends at most this share on the final evaluation of the whole validation
+# text; past it, the final evaluation scores the text's beginning and says how much.
+FINAL_EVAL_SHARE = 0.25
+PROBE_TOKENS = 8192
+
+
+def final_eval_tokens(run: Run) -> int:
+    """Validation tokens the final evaluation will score: none when every periodic evaluation
+    scored the whole text already (the best checkpoint's number is then known), all of them
+    when they fit the budget's share, else as many as fit."""
+    if run.periodic_tokens >= run.val_tokens:
+        return 0
+    if run.config.max_time is None or not run.eval_rate:
+        return run.val_tokens
+    fits = int(run.eval_rate * FINAL_EVAL_SHARE * run.config.max_time)
+    return max(min(run.val_tokens, fits), min(run.val_tokens, PROBE_TOKENS))
+
+
+def end_reserve(run: Run) -> float:
+    """Seconds a time-budgeted run keeps for its end: the step in flight, the evaluation and
+    saves at the stop, the final evaluation and the plot. Rank 0's estimate decides (the
+    others' clocks are not used)."""
+    if not run.group.is_main:
+        return 0.0
+    rate = max(run.eval_rate, 1.0)
+    stop_eval = run.eval_seconds or run.periodic_tokens / rate + SAVE_SECONDS
+    return run.last_step_seconds + stop_eval + final_eval_tokens(run) / rate + END_SECONDS
 
 
 def _loop(
     run: Run, listeners: list[Listener], progress: bool, should_stop: Callable[[int], bool] | None
 ) -> bool:
-    """Step until the budget is spent or a stop is asked for; True if interrupted."""
+    """Step until the budget is spent or a stop is asked for; True if interrupted. A time
+    budget counts the whole command: what the run took to open, and what its end will take."""
     config, group = run.config, run.group
     preferred = run.model.preferred_precision(run.device)
     autocast = autocast_for(config.precision, run.device, preferred)
     total, asked = config.max_steps, False
-    run.started = time.perf_counter()
-    run.window = (run.started, 0)
+    if config.max_time is not None and group.is_main:
+        run.measure_eval_rate(PROBE_TOKENS)
+    run.window = (time.perf_counter(), 0)
     tuner = ThreadTuner(config.threads, enabled=run.device.type == "cpu")
     with _interrupt_flag() as flag, contextlib.closing(tuner):
         while total is None or run.step < total:
             # Every process must stop at the same step and follow the same clock (the
             # learning rate may follow it): rank 0's time, and stop if any process asks.
-            spent, stop = dist.agree(group, run.elapsed(), asked, run.device)
+            reserve = end_reserve(run) if config.max_time is not None else 0.0
+            spent, stop = dist.agree(group, run.elapsed() + reserve, asked, run.device)
             if stop:
                 if run.last_eval_step != run.step:
-                    _evaluate(run, listeners, spent, False)
+                    _evaluate(run, listeners, run.elapsed(), False)
                 return True
-            if config.max_time is not None and spent >= config.max_time:
+            # at least one step: a budget smaller than the run's own end still trains
+            if config.max_time is not None and spent >= config.max_time and run.session_tokens:
                 break
             lr = lr_at(run.step, config, spent / config.max_time if config.max_time else 0.0)
             loss = run.train_step(lr, autocast)
@@ -181,7 +222,7 @@ def _loop(
                 _evaluate(run, listeners, run.elapsed(), progress)
     if run.last_eval_step != run.step:
         # stopped by the time budget between evaluations: record and save where we are
-        _evaluate(run, listeners, dist.agree(group, run.elapsed(), False, run.device)[0], progress)
+        _evaluate(run, listeners, run.elapsed(), progress)
     return False
 
 
@@ -194,19 +235,23 @@ def train(
     should_stop: Callable[[int], bool] | None = None,
     corpus: Corpus | None = None,
     log: Log | None = None,
+    started: float | None = None,
 ) -> TrainResult:
     """Train (or, with resume=True, continue the run in `run_dir`) and return the summary.
 
     `should_stop(step)` is checked after every step, like Ctrl-C: the run stops there and
     saves a resumable checkpoint. `log` receives one-line reports made before training
-    starts (such as how the embedding was initialised).
+    starts (such as how the embedding was initialised). A --max-time budget counts from
+    `started` (a time.perf_counter() value: when the command began), else from this call.
     """
     run_dir = Path(run_dir)
     if not resume:
         check_new_run_dir(run_dir)
     existed = run_dir.exists()
+    started = time.perf_counter() if started is None else started
     try:
         run = open_run(model_config, config, run_dir, resume, corpus, log or (lambda _: None))
+        run.started = started
         return _finish(run, progress, should_stop)
     except BaseException:
         if not resume and dist.from_env().is_main:
@@ -217,21 +262,25 @@ def train(
 
 
 def _finish(run: Run, progress: bool, should_stop: Callable[[int], bool] | None) -> TrainResult:
-    """Run the loop with its listeners, then score the best checkpoint on all validation text."""
+    """Run the loop with its listeners, then score the best checkpoint on the validation text
+    (unless the periodic evaluations scored all of it already)."""
     main = run.group.is_main
     listeners: list[Listener] = [ProgressBar(run, progress and main)]
     if main:
         listeners.append(Metrics(run.run_dir / "metrics.jsonl", run.step))
     listeners.append(Checkpoints())
     interrupted = _loop(run, listeners, progress, should_stop)
-    seconds = dist.agree(run.group, run.elapsed(), False, run.device)[0]
     for listener in listeners:
         listener.ended(run)
-    final = run.best
-    if main and not interrupted:  # the number users quote: best checkpoint, all validation
+    final, scored = run.best, run.periodic_tokens
+    if main and not interrupted and final_eval_tokens(run):
+        # the number users quote: the best checkpoint on all of the validation text (or as
+        # much of it as the time budget leaves room for)
+        scored = final_eval_tokens(run)
         best_model = build_model(run.model.config).to(run.device)
         load_weights(best_model, run.run_dir / "best" / WEIGHTS)
-        final = run.validate(best_model, full=True, progress=progress)
+        final = run.validate(best_model, full=True, progress=progress, limit=scored)
+    seconds = dist.agree(run.group, run.elapsed(), False, run.device)[0]
     cps = run.session_tokens * run.train_chars_per_token
     return TrainResult(
         run.run_dir,
@@ -244,4 +293,6 @@ def _finish(run: Run, progress: bool, should_stop: Callable[[int], bool] | None)
         count_parameters(run.model),
         run.corpus.tokenizer.unit,
         run.val_chars_per_token,
+        scored,
+        run.val_tokens,
     )

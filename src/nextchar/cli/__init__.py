@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 
 from nextchar import __version__
@@ -49,7 +50,9 @@ def build_parser() -> Parser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    started = time.perf_counter()  # a --max-time budget counts from here, before torch loads
     args = build_parser().parse_args(argv)
+    args.started = started
     try:
         return args.run(args)
     except NextcharError as exc:

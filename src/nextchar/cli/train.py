@@ -60,6 +60,7 @@ def run_train(args: argparse.Namespace) -> int:
         resume=plan.resume,
         progress=not args.quiet and main_process,
         log=lambda line: print(line, flush=True) if main_process else None,
+        started=args.started,
     )
     if not main_process:
         return 130 if result.interrupted else 0
@@ -72,10 +73,15 @@ def run_train(args: argparse.Namespace) -> int:
     if result.interrupted:
         print(f"saved {run_dir / 'last'}; continue with: nextchar train --resume {run_dir}")
         return 130
+    scored = (
+        "whole validation text"
+        if result.final_val_tokens >= result.val_tokens
+        else f"first {result.final_val_tokens:,} of {result.val_tokens:,} validation tokens: "
+        f"the time budget left no room for all; nextchar eval {run_dir} FILE scores it all"
+    )
     print(
         f"validation: best {result.final_val_bpc:.4f} bits per character, perplexity "
-        f"{result.final_val_perplexity:.2f} per {result.unit} (whole validation text, best "
-        "checkpoint)"
+        f"{result.final_val_perplexity:.2f} per {result.unit} ({scored}, best checkpoint)"
     )
     print(f"run directory: {run_dir}  (best/, last/, metrics.jsonl, curves.png)")
     print(f"next: nextchar sample {run_dir} --length 300")

@@ -50,6 +50,13 @@ def main() -> None:
         help="override a ModelConfig or TrainConfig field (repeatable)",
     )
     ap.add_argument("--out", default=None, help="run directory (default: a temporary one)")
+    ap.add_argument(
+        "--anchor",
+        type=Path,
+        default=None,
+        help="pytorch/examples' word_language_model folder: train it right after, for the "
+        "same budget, and print both (bench/anchor.py)",
+    )
     args = ap.parse_args()
 
     model_fields = {f.name for f in dataclasses.fields(ModelConfig)}
@@ -76,7 +83,21 @@ def main() -> None:
         f"threads {torch.get_num_threads()}, wall {time.perf_counter() - t0:.0f} s, "
         f"run dir {out / 'run'}"
     )
-    print("sample (temperature 0.8):\n" + text)
+    print("sample (temperature 0.8):\n" + text, flush=True)
+    if args.anchor is not None:
+        from anchor import run_anchor
+
+        ref = run_anchor(args.anchor, Path(args.train), Path(args.val), args.budget)
+        print("| model | steps/epochs | seconds | chars/s | val bpc |\n|---|---:|---:|---:|---:|")
+        print(
+            f"| nextchar {desc} | {result.step} steps | {result.seconds:.0f} | "
+            f"{result.chars_per_second:,.0f} | {result.final_val_bpc:.3f} |"
+        )
+        print(
+            f"| word_language_model LSTM 2x256 | {ref['epochs']:.0f} epochs | "
+            f"{ref['seconds']:.0f} | {ref['chars_per_second']:,.0f} | {ref['val_bpc']:.3f} |"
+        )
+        print(f"nextchar - anchor: {result.final_val_bpc - ref['val_bpc']:+.3f} bpc")
 
 
 if __name__ == "__main__":

@@ -7,9 +7,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from nextchar.dynamic import DynamicConfig
 from nextchar.errors import NextcharError
 from nextchar.evaluate import EvalResult, evaluate_text
 from nextchar.models import count_parameters, load
+from nextchar.models.contract import DYNAMIC_EVAL
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,7 @@ class Row:
     parameters: int
     result: EvalResult
     seconds: float
+    dynamic: EvalResult | None = None  # adapting while scoring (dynamic.py), if asked for
 
     @property
     def chars_per_second(self) -> float:
@@ -27,15 +30,24 @@ class Row:
 
 
 def compare(
-    references: list[str], text: str, device: str = "auto", stride: int | None = None
+    references: list[str],
+    text: str,
+    device: str = "auto",
+    stride: int | None = None,
+    dynamic: DynamicConfig | None = None,
 ) -> list[Row]:
-    """Evaluate each checkpoint, run directory or GPT-2 on `text`; rows in the given order."""
+    """Evaluate each checkpoint, run directory or GPT-2 on `text`; rows in the given order.
+    With `dynamic`, models that can adapt (recurrent checkpoints) are also evaluated that
+    way; the others get no dynamic number."""
     rows = []
     for reference in references:
         model, tokenizer = load(reference, device)
         start = time.perf_counter()
         result = evaluate_text(model, tokenizer, text, stride=stride)
         seconds = time.perf_counter() - start
+        adapted = None
+        if dynamic is not None and DYNAMIC_EVAL in model.capabilities:
+            adapted = evaluate_text(model, tokenizer, text, dynamic=dynamic)
         rows.append(
             Row(
                 name=reference,
@@ -44,6 +56,7 @@ def compare(
                 parameters=count_parameters(model),
                 result=result,
                 seconds=seconds,
+                dynamic=adapted,
             )
         )
     return rows
@@ -51,16 +64,24 @@ def compare(
 
 def table(rows: list[Row]) -> str:
     """A Markdown table, best (lowest bits per character) first."""
+    dynamic = any(r.dynamic is not None for r in rows)
     lines = [
         "| model | kind | tokens (unit, vocabulary) | parameters | bits per char "
-        "| perplexity (per unit) | eval chars/s |",
-        "|---|---|---|---:|---:|---:|---:|",
+        "| perplexity (per unit) | eval chars/s |" + (" dynamic eval bpc |" if dynamic else ""),
+        "|---|---|---|---:|---:|---:|---:|" + ("---:|" if dynamic else ""),
     ]
     for r in sorted(rows, key=lambda r: r.result.bits_per_char):
+        adapted = "" if not dynamic else f" {_bpc(r.dynamic)} |"
         lines.append(
             f"| {r.name} | {r.model} | {r.tokenizer} | {r.parameters:,} "
             f"| {r.result.bits_per_char:.3f} | {r.result.perplexity:.2f} "
-            f"| {r.chars_per_second:,.0f} |"
+            f"| {r.chars_per_second:,.0f} |{adapted}"
+        )
+    if dynamic:
+        lines.append(
+            "\ndynamic eval: the model adapts to the text as it scores it (Krause et al. "
+            "2018), a different measurement from the static bits per character; - = the model "
+            "cannot adapt"
         )
     if any(r.tokenizer.startswith("word") for r in rows):
         lines.append(
@@ -68,6 +89,10 @@ def table(rows: list[Row]) -> str:
             "are placed, not predicted"
         )
     return "\n".join(lines) + "\n"
+
+
+def _bpc(result: EvalResult | None) -> str:
+    return "-" if result is None else f"{result.bits_per_char:.3f}"
 
 
 def plot(rows: list[Row], path: Path, title: str) -> Path:

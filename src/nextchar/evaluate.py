@@ -5,7 +5,9 @@ total NLL in nats / number of characters / ln 2.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import time
 import unicodedata
 from dataclasses import dataclass
 
@@ -14,9 +16,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from nextchar.data import encode
+from nextchar.dynamic import DynamicConfig, dynamic_evaluate_ids
 from nextchar.errors import NextcharError
 from nextchar.models import detach_state, model_device
 from nextchar.progress import progress as progress_bar
+from nextchar.runtime import ThreadTuner
 from nextchar.tokenizers import Tokenizer
 
 
@@ -176,12 +180,16 @@ def evaluate_ids(
     correct = torch.zeros((), dtype=torch.int64, device=device)
     state = None
     windows = range(0, length, seq_len)
-    for i in progress_bar(windows, desc=desc, unit="win", enabled=progress, leave=False):
-        x = x_streams[:, i : i + seq_len].to(device)
-        y = y_streams[:, i : i + seq_len].to(device)
-        logits, state = model(x, state)
-        nll += F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), reduction="sum")
-        correct += (logits.argmax(-1) == y).sum()
+    tuner = ThreadTuner(enabled=device.type == "cpu" and len(windows) > 20)
+    with contextlib.closing(tuner):
+        for i in progress_bar(windows, desc=desc, unit="win", enabled=progress, leave=False):
+            started = time.perf_counter()
+            x = x_streams[:, i : i + seq_len].to(device)
+            y = y_streams[:, i : i + seq_len].to(device)
+            logits, state = model(x, state)
+            nll += F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), reduction="sum")
+            correct += (logits.argmax(-1) == y).sum()
+            tuner.record(time.perf_counter() - started)
     if b * length < m:  # the tail continues stream b-1, which ended right before it
         last = (
             tuple(s[:, -1:].contiguous() for s in state)
@@ -216,10 +224,16 @@ def evaluate_text(
     seq_len: int = 256,
     progress: bool = False,
     stride: int | None = None,
+    dynamic: DynamicConfig | None = None,
 ) -> EvalResult:
-    """Evaluate a model on a text; characters are counted in NFC, whatever the tokenizer."""
+    """Evaluate a model on a text; characters are counted in NFC, whatever the tokenizer.
+    With `dynamic`, the model adapts to the text as it scores it (dynamic.py): a different
+    measurement from the static one, reported apart from it."""
     ids = encode(tokenizer, text)
-    nll, tokens, correct = evaluate_ids(model, ids, batch_size, seq_len, progress, stride)
+    if dynamic is not None:
+        nll, tokens, correct = dynamic_evaluate_ids(model, ids, dynamic, progress)
+    else:
+        nll, tokens, correct = evaluate_ids(model, ids, batch_size, seq_len, progress, stride)
     # The first character is given as context, not predicted.
     chars = len(unicodedata.normalize("NFC", text)) - 1
     if chars < 1:

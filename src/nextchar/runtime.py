@@ -107,31 +107,56 @@ def threads_for_small_work(threads: int | None = None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+@contextlib.contextmanager
+def without_onednn() -> Iterator[None]:
+    """torch's native RNN kernels instead of oneDNN's, for steps of one token at batch 1, where
+    oneDNN's LSTM costs 3.2 ms and the native one 0.38 ms (2x256, one AVX2 thread). Set
+    through the one flag: torch.backends.mkldnn.flags() also sets TF32 and warns about it."""
+    previous = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = previous
+
+
 class ThreadTuner:
     """Times a loop's repeated step and keeps the intra-op thread count that runs it fastest.
 
-    It measures the current count over `trial` steps, tries the neighbouring count (half or
-    double, within 1..cores) for as many, and keeps the faster; it tries again every
-    `every` seconds, since another program may start or stop. On this project's CPUs (MKL,
-    oneDNN) a loss does not depend on the thread count -- checked bit for bit with 1 and 2
-    threads for GRU and LSTM training -- so the choice, though it follows the clock, does not
-    change the numbers. A count the user fixed is kept as it is.
+    It starts on one thread -- safe on a busy machine, where a thread team falls off a
+    cliff -- and tries the neighbouring count (double, or half) for `trial` steps; the
+    candidate wins if its fastest step beats the current count's fastest by `margin` (slower
+    steps met a disturbance that came and went; the margin keeps noise from flapping). A win
+    is followed at once by the next trial, so it climbs to the cores in a few steps; a loss
+    waits `every` seconds, twice as long after each loss in a row (another program may start
+    or stop, and a trial on a busy machine costs). A candidate step slower than the current
+    count by half ends its trial at once.
+
+    On this project's CPUs (MKL, oneDNN) a loss does not depend on the thread count --
+    checked bit for bit with 1 and 2 threads for GRU and LSTM training -- so the choice,
+    though it follows the clock, does not change the numbers. A count the user fixed stays.
     """
 
     def __init__(
-        self, threads: int | None = None, trial: int = 3, every: float = 30.0, enabled: bool = True
+        self,
+        threads: int | None = None,
+        trial: int = 4,
+        every: float = 30.0,
+        enabled: bool = True,
+        margin: float = 0.05,
     ) -> None:
         fixed = user_threads(threads)
         self.previous = torch.get_num_threads()
         self.cores = cpu_cores()
         self.active = enabled and fixed is None and self.cores > 1
-        self.current = fixed or (self.cores if self.active else self.previous)
-        self.trial, self.every = trial, every
+        self.current = fixed or (1 if self.active else self.previous)
+        self.trial, self.every, self.margin = trial, every, margin
+        self.wait = every
         self.candidate: int | None = None
-        self.times: dict[int, list[float]] = {}
+        self.times: dict[int, list[float]] = {self.current: []}
         self.next_trial = 0.0  # the first trial as soon as `trial` steps are timed
-        self.skip = 1  # the first step after a change warms caches and allocators
-        self.direction = -1
+        self.skip = 1  # the first step allocates and warms caches: not a measure
+        self.direction = 1
         torch.set_num_threads(self.current)
 
     def record(self, seconds: float) -> None:
@@ -141,44 +166,42 @@ class ThreadTuner:
         if self.skip:
             self.skip -= 1
             return
-        running = self.candidate or self.current
-        samples = self.times.setdefault(running, [])
-        samples.append(seconds)
         if self.candidate is None:
+            samples = self.times[self.current]
+            samples.append(seconds)
             del samples[: -self.trial]
             if len(samples) >= self.trial and time.perf_counter() >= self.next_trial:
                 self._try_neighbour()
-        elif len(samples) >= self.trial:
+            return
+        self.times[self.candidate].append(seconds)
+        hopeless = seconds > 1.5 * min(self.times[self.current])
+        if hopeless or len(self.times[self.candidate]) >= self.trial:
             self._decide()
 
     def _try_neighbour(self) -> None:
         for direction in (self.direction, -self.direction):
-            other = self.current * 2 if direction > 0 else self.current // 2
-            other = min(other, self.cores)
+            other = min(self.current * 2 if direction > 0 else self.current // 2, self.cores)
             if other >= 1 and other != self.current:
-                self.direction = direction
-                self.candidate = other
+                self.direction, self.candidate = direction, other
                 self.times[other] = []
-                self._set(other)
+                torch.set_num_threads(other)
                 return
         self.next_trial = time.perf_counter() + self.every
 
     def _decide(self) -> None:
         assert self.candidate is not None
-        ours = sorted(self.times[self.current])[len(self.times[self.current]) // 2]
-        theirs = sorted(self.times[self.candidate])[len(self.times[self.candidate]) // 2]
-        if theirs < ours:
-            self.current = self.candidate
+        ours, theirs = min(self.times[self.current]), min(self.times[self.candidate])
+        if theirs < ours * (1 - self.margin):
+            self.current, self.wait = self.candidate, self.every
+            self.times = {self.current: self.times[self.candidate]}
+            self.next_trial = 0.0  # keep climbing (or descending) while it pays
         else:
             self.direction = -self.direction
-        self.times = {self.current: []}
+            self.times = {self.current: self.times[self.current]}
+            self.next_trial = time.perf_counter() + self.wait
+            self.wait = min(self.wait * 2, 20 * self.every)
         self.candidate = None
-        self._set(self.current)
-        self.next_trial = time.perf_counter() + self.every
-
-    def _set(self, threads: int) -> None:
-        torch.set_num_threads(threads)
-        self.skip = 1
+        torch.set_num_threads(self.current)
 
     def close(self) -> None:
         """Give the process back the thread count it had."""

@@ -185,6 +185,7 @@ class Run:
             "loss": loss_value,
             "lr": lr,
             "chars_per_sec": round(cps),
+            "threads": torch.get_num_threads(),  # what the thread tuner runs on now
             "elapsed": round(self.elapsed(), 3),
         }
 

@@ -191,10 +191,10 @@ def _loop(
     preferred = run.model.preferred_precision(run.device)
     autocast = autocast_for(config.precision, run.device, preferred)
     total, asked = config.max_steps, False
-    if config.max_time is not None and group.is_main:
-        run.measure_eval_rate(PROBE_TOKENS)
-    run.window = (time.perf_counter(), 0)
     tuner = ThreadTuner(config.threads, enabled=run.device.type == "cpu")
+    if config.max_time is not None and group.is_main:
+        run.measure_eval_rate(PROBE_TOKENS)  # on the tuner's first count: one thread
+    run.window = (time.perf_counter(), 0)
     with _interrupt_flag() as flag, contextlib.closing(tuner):
         while total is None or run.step < total:
             # Every process must stop at the same step and follow the same clock (the

@@ -36,8 +36,38 @@ def add_eval(sub: Sub) -> None:
         "least context - stride tokens before it (default: half the context)",
     )
     add_device(p)
+    add_dynamic(p)
     p.add_argument("--json", action="store_true", help="print one JSON object per file")
     p.set_defaults(run=run_eval)
+
+
+def add_dynamic(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dynamic",
+        action="store_true",
+        help="also dynamic evaluation (Krause et al. 2018): the model adapts to the text as "
+        "it scores it, one RMS step per segment after scoring it; reported apart from the "
+        "static number",
+    )
+    p.add_argument("--dynamic-lr", type=float, default=None, help="its step size (default: 3e-4)")
+    p.add_argument(
+        "--dynamic-decay",
+        type=float,
+        default=None,
+        help="its pull back to the trained weights per step (default: 1e-3)",
+    )
+
+
+def dynamic_config(args: argparse.Namespace) -> object:
+    """The DynamicConfig the flags ask for, or None without --dynamic."""
+    if not args.dynamic:
+        if args.dynamic_lr is not None or args.dynamic_decay is not None:
+            raise NextcharError("--dynamic-lr and --dynamic-decay need --dynamic")
+        return None
+    from nextchar.dynamic import DynamicConfig
+
+    given = {"lr": args.dynamic_lr, "decay": args.dynamic_decay}
+    return DynamicConfig(**{k: v for k, v in given.items() if v is not None})
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -61,11 +91,16 @@ def run_eval(args: argparse.Namespace) -> int:
             progress=not args.json,
             stride=args.stride,
         )
+        adapted = None
+        dynamic = dynamic_config(args)
+        if dynamic is not None:
+            adapted = evaluate_text(model, tokenizer, text, progress=not args.json, dynamic=dynamic)
         if args.json:
             print(
                 json.dumps(
                     {
                         "file": path,
+                        "dynamic_bits_per_char": adapted and adapted.bits_per_char,
                         "nll_nats": r.nll,
                         "tokens": r.tokens,
                         "chars": r.chars,
@@ -97,6 +132,12 @@ def run_eval(args: argparse.Namespace) -> int:
             )
         elif getattr(tokenizer, "unk", False):
             print(f"  unknown chars    {r.unknown:,} mapped to U+FFFD (counted in the NLL)")
+        if adapted is not None:
+            print(
+                f"  dynamic eval     {adapted.bits_per_char:.4f} bits per character "
+                f"({adapted.bits_per_char - r.bits_per_char:+.4f}): adapting to the text "
+                "while scoring it, a separate measurement (Krause et al. 2018)"
+            )
     return 0
 
 
@@ -116,6 +157,7 @@ def add_compare(sub: Sub) -> None:
     p.add_argument("--stride", type=int, default=None, help="GPT-2 sliding-window stride")
     p.add_argument("--encoding", default="utf-8", help="text encoding (default: utf-8)")
     add_device(p)
+    add_dynamic(p)
     p.add_argument("--json", action="store_true", help="print one JSON object per model")
     p.set_defaults(run=run_compare)
 
@@ -128,7 +170,7 @@ def run_compare(args: argparse.Namespace) -> int:
 
     check_chart_path(Path(args.out))
     text = read_text(args.file, args.encoding)
-    rows = compare(args.models, text, args.device, args.stride)
+    rows = compare(args.models, text, args.device, args.stride, dynamic_config(args))
     if args.json:
         for r in rows:
             print(
@@ -143,6 +185,7 @@ def run_compare(args: argparse.Namespace) -> int:
                         "tokens": r.result.tokens,
                         "chars": r.result.chars,
                         "seconds": r.seconds,
+                        "dynamic_bits_per_char": r.dynamic and r.dynamic.bits_per_char,
                     }
                 )
             )

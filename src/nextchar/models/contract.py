@@ -28,6 +28,7 @@ CELLS = "cells"  # cell_states(): every unit's state (and gates) after each toke
 BEAM_SEARCH = "beam_search"  # beam_search(prime_ids, config)
 ONNX = "onnx"  # export_module(): a module the TorchScript ONNX exporter handles
 EMBEDDING_INIT = "embedding_init"  # an input embedding that --embeddings may initialise
+DYNAMIC_EVAL = "dynamic_eval"  # trainable weights and a carried state: dynamic evaluation
 
 
 @runtime_checkable

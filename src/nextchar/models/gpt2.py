@@ -29,6 +29,7 @@ from nextchar.errors import NextcharError
 from nextchar.models.contract import (
     BEAM_SEARCH,
     CELLS,
+    DYNAMIC_EVAL,
     EMBEDDING_INIT,
     ONNX,
     State,
@@ -62,6 +63,8 @@ class GPT2LM(nn.Module):
         CELLS: "a transformer has no recurrent cells to show; serve an RNN/LSTM/GRU",
         ONNX: "for GPT-2 use Hugging Face optimum: optimum-cli export onnx",
         EMBEDDING_INIT: "--embeddings initialises a recurrent model's input embedding only",
+        DYNAMIC_EVAL: "it adapts a recurrent model, whose state carries the text; GPT-2's "
+        "window does not",
     }
 
     def __init__(self, hf_model: nn.Module, config: ModelConfig) -> None:

@@ -19,6 +19,7 @@ from nextchar.errors import NextcharError
 from nextchar.models.contract import (
     BEAM_SEARCH,
     CELLS,
+    DYNAMIC_EVAL,
     EMBEDDING_INIT,
     ONNX,
     State,
@@ -47,6 +48,7 @@ class OnnxLM(nn.Module):
         BEAM_SEARCH: "beam search is GPT-2's; recurrent models sample",
         ONNX: "it is an ONNX file already",
         EMBEDDING_INIT: "an exported file cannot be trained",
+        DYNAMIC_EVAL: "an exported file cannot be trained; evaluate the checkpoint",
     }
     embedding = None
 

@@ -167,6 +167,13 @@ def evaluate_ids(
                 model, ids, context, stride or context // 2, batch_size, progress, desc
             )
         )
+    return _check_finite(_evaluate_streams(model, ids, batch_size, seq_len, progress, desc))
+
+
+def _evaluate_streams(
+    model: nn.Module, ids: torch.Tensor, batch_size: int, seq_len: int, progress: bool, desc: str
+) -> tuple[float, int, int]:
+    """A recurrent model over B contiguous streams, state carried (see evaluate_ids)."""
     was_training = model.training
     model.eval()
     device = model_device(model)
@@ -202,7 +209,7 @@ def evaluate_ids(
         nll += F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), reduction="sum")
         correct += (logits.argmax(-1) == y).sum()
     model.train(was_training)
-    return _check_finite((float(nll), m, int(correct)))
+    return float(nll), m, int(correct)
 
 
 def _check_finite(result: tuple[float, int, int]) -> tuple[float, int, int]:

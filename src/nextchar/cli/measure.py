@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
+from typing import Any
 
 from nextchar.cli.common import MODEL_ARG_HELP, Sub, add_device
 from nextchar.errors import NextcharError
@@ -79,6 +80,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1 or args.seq_len < 1:
         raise NextcharError("--batch-size and --seq-len must be >= 1")
+    dynamic = dynamic_config(args)
     model, tokenizer = load(args.checkpoint, args.device)
     for path in args.files:
         text = read_text(path, args.encoding, args.errors)
@@ -92,7 +94,6 @@ def run_eval(args: argparse.Namespace) -> int:
             stride=args.stride,
         )
         adapted = None
-        dynamic = dynamic_config(args)
         if dynamic is not None:
             adapted = evaluate_text(model, tokenizer, text, progress=not args.json, dynamic=dynamic)
         if args.json:
@@ -100,7 +101,6 @@ def run_eval(args: argparse.Namespace) -> int:
                 json.dumps(
                     {
                         "file": path,
-                        "dynamic_bits_per_char": adapted and adapted.bits_per_char,
                         "nll_nats": r.nll,
                         "tokens": r.tokens,
                         "chars": r.chars,
@@ -110,35 +110,40 @@ def run_eval(args: argparse.Namespace) -> int:
                         "unit": tokenizer.unit,  # perplexity and accuracy are per unit
                         "accuracy": r.accuracy,
                         "unknown": r.unknown,  # units of the text outside the vocabulary
+                        "dynamic_bits_per_char": adapted and adapted.bits_per_char,
                     }
                 )
             )
-            continue
-        print(f"{path}: {r.chars:,} characters predicted ({r.tokens:,} {tokenizer.unit}s)")
-        print(f"  total NLL        {r.nll:,.1f} nats")
-        print(f"  per character    {r.nats_per_char:.4f} nats = {r.bits_per_char:.4f} bits")
-        unit = tokenizer.unit
-        # perplexity is per token of this tokenizer; per character it is exp(nats per char)
-        per_char = f", {math.exp(r.nats_per_char):.3f} per character" if unit != "character" else ""
-        print(f"  perplexity       {r.perplexity:.3f} (per {unit}{per_char})")
-        label = f"  next-{unit} acc."
-        print(f"{label:<18} {r.accuracy:.1%}")
-        if unit == "word":
-            print(
-                f"  unknown words    {r.unknown:,} of {r.tokens + 1:,} "
-                f"({r.unknown / (r.tokens + 1):.1%}) read as <unk>: each costs the NLL of "
-                "<unk>, not of spelling the word, and spaces are placed, not predicted, so a "
-                "word model's bits per character are a lower bound (optimistic)"
-            )
-        elif getattr(tokenizer, "unk", False):
-            print(f"  unknown chars    {r.unknown:,} mapped to U+FFFD (counted in the NLL)")
-        if adapted is not None:
-            print(
-                f"  dynamic eval     {adapted.bits_per_char:.4f} bits per character "
-                f"({adapted.bits_per_char - r.bits_per_char:+.4f}): adapting to the text "
-                "while scoring it, a separate measurement (Krause et al. 2018)"
-            )
+        else:
+            _show_eval(path, r, tokenizer, adapted)
     return 0
+
+
+def _show_eval(path: str, r: Any, tokenizer: Any, adapted: Any) -> None:
+    print(f"{path}: {r.chars:,} characters predicted ({r.tokens:,} {tokenizer.unit}s)")
+    print(f"  total NLL        {r.nll:,.1f} nats")
+    print(f"  per character    {r.nats_per_char:.4f} nats = {r.bits_per_char:.4f} bits")
+    unit = tokenizer.unit
+    # perplexity is per token of this tokenizer; per character it is exp(nats per char)
+    per_char = f", {math.exp(r.nats_per_char):.3f} per character" if unit != "character" else ""
+    print(f"  perplexity       {r.perplexity:.3f} (per {unit}{per_char})")
+    label = f"  next-{unit} acc."
+    print(f"{label:<18} {r.accuracy:.1%}")
+    if unit == "word":
+        print(
+            f"  unknown words    {r.unknown:,} of {r.tokens + 1:,} "
+            f"({r.unknown / (r.tokens + 1):.1%}) read as <unk>: each costs the NLL of "
+            "<unk>, not of spelling the word, and spaces are placed, not predicted, so a "
+            "word model's bits per character are a lower bound (optimistic)"
+        )
+    elif getattr(tokenizer, "unk", False):
+        print(f"  unknown chars    {r.unknown:,} mapped to U+FFFD (counted in the NLL)")
+    if adapted is not None:
+        print(
+            f"  dynamic eval     {adapted.bits_per_char:.4f} bits per character "
+            f"({adapted.bits_per_char - r.bits_per_char:+.4f}): adapting to the text "
+            "while scoring it, a separate measurement (Krause et al. 2018)"
+        )
 
 
 def add_compare(sub: Sub) -> None:

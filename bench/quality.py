@@ -4,6 +4,7 @@ machine. Defaults: the documented CPU default on the Shakespeare corpus, 8 minut
 
     python bench/quality.py                                   # the CPU default, 480 s
     python bench/quality.py --budget 150 --set hidden_size=512 --set num_layers=1
+    python bench/quality.py --anchor PATH/word_language_model [--slow]   # beside the anchor
 """
 
 from __future__ import annotations
@@ -51,6 +52,12 @@ def main() -> None:
     )
     ap.add_argument("--out", default=None, help="run directory (default: a temporary one)")
     ap.add_argument(
+        "--slow",
+        action="store_true",
+        help="simulate a slower machine: one thread (nextchar and the anchor) beside a busy "
+        "process (a `while True` loop) for the whole run",
+    )
+    ap.add_argument(
         "--anchor",
         type=Path,
         default=None,
@@ -68,6 +75,13 @@ def main() -> None:
     config = TrainConfig(files=(args.train,), val_file=args.val, **{**budget, **train_kw})
     model_config = ModelConfig(**model_kw)
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="nextchar-quality-"))
+    busy = None
+    if args.slow:
+        import subprocess
+        import sys
+
+        busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        config = dataclasses.replace(config, threads=1)
     t0 = time.perf_counter()
     result = train(model_config, config, out / "run", progress=False)
     model, tokenizer = load(out / "run", device=config.device)
@@ -87,7 +101,8 @@ def main() -> None:
     if args.anchor is not None:
         from anchor import run_anchor
 
-        ref = run_anchor(args.anchor, Path(args.train), Path(args.val), args.budget)
+        threads = 1 if args.slow else None
+        ref = run_anchor(args.anchor, Path(args.train), Path(args.val), args.budget, threads)
         print("| model | steps/epochs | seconds | chars/s | val bpc |\n|---|---:|---:|---:|---:|")
         print(
             f"| nextchar {desc} | {result.step} steps | {result.seconds:.0f} | "
@@ -98,6 +113,8 @@ def main() -> None:
             f"{ref['seconds']:.0f} | {ref['chars_per_second']:,.0f} | {ref['val_bpc']:.3f} |"
         )
         print(f"nextchar - anchor: {result.final_val_bpc - ref['val_bpc']:+.3f} bpc")
+    if busy is not None:
+        busy.kill()
 
 
 if __name__ == "__main__":

@@ -100,6 +100,23 @@ def test_eval_reports_bits_per_character(trained, run_cli) -> None:
     assert "bits" in text and "perplexity" in text
 
 
+def test_dynamic_evaluation_is_reported_apart_from_the_static_number(trained, run_cli) -> None:
+    root, _ = trained
+    (root / "again.txt").write_text(CORPUS[:3000], encoding="utf-8")
+    proc = run_cli("eval", "runs/plays", "again.txt", "--dynamic", "--json", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    assert r["dynamic_bits_per_char"] != r["bits_per_char"] > 0
+    text = run_cli("eval", "runs/plays", "again.txt", "--dynamic", cwd=root).stdout
+    assert "dynamic eval" in text and "separate measurement" in text
+    table = run_cli(
+        "compare", "again.txt", "runs/plays", "--dynamic", "--out", "c.png", cwd=root
+    ).stdout
+    assert "dynamic eval bpc" in table and "adapts to the text" in table
+    refused = run_cli("eval", "runs/plays", "again.txt", "--dynamic-lr", "1e-3", cwd=root)
+    assert refused.returncode == 2 and "need --dynamic" in refused.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -251,3 +251,36 @@ def test_auto_precision_follows_the_measurements(monkeypatch) -> None:
     assert gpt2.preferred_precision(cuda) == "fp32"
     with pytest.raises(NextcharError, match="Old GPU"):
         autocast_for("bf16", cuda, gpt2.preferred_precision(cuda))
+
+
+def test_periodic_evaluations_of_the_whole_text_need_no_final_one(tmp_path) -> None:
+    path = corpus(tmp_path, "abcabcabd" * 200)
+    result = train(TINY, config(path, max_steps=12, eval_every=4), tmp_path / "run", progress=False)
+    # every evaluation scored all the validation text: the best of them is the final number
+    assert result.final_val_tokens == result.val_tokens
+    assert result.final_val_bpc == result.best_val_bpc
+
+
+def test_a_final_evaluation_that_does_not_fit_the_budget_scores_a_prefix(
+    tmp_path, monkeypatch
+) -> None:
+    import nextchar.training as training
+
+    monkeypatch.setattr(training, "FINAL_EVAL_SHARE", 1e-9)  # no room for the final eval
+    path = corpus(tmp_path, "".join(f"line {i} of the play\n" for i in range(20000)))
+    cfg = config(path, max_steps=None, max_time=2.0, eval_every=10**6, eval_tokens=64)
+    result = train(TINY, cfg, tmp_path / "run", progress=False)
+    assert result.val_tokens > training.PROBE_TOKENS
+    assert result.final_val_tokens == training.PROBE_TOKENS  # the floor: a probe's worth
+    assert math.isfinite(result.final_val_bpc)
+
+
+def test_threads_flag_is_kept_and_recorded(tmp_path) -> None:
+    path = corpus(tmp_path, "abcabcabd" * 200)
+    before = torch.get_num_threads()
+    train(TINY, config(path, max_steps=4, threads=1), tmp_path / "run", progress=False)
+    rows = [
+        json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert {r["threads"] for r in rows if "threads" in r} == {1}
+    assert torch.get_num_threads() == before  # the process gets its count back

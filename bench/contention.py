@@ -12,6 +12,7 @@ On 2 cores a fair share gives a 2-thread job 2x at worst; the target is <= 1.6x.
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,6 +38,7 @@ def busy() -> subprocess.Popen:
 
 def measure(cmd: list[str], cwd: Path) -> tuple[float, float]:
     quiet = timed(cmd, cwd)
+    shutil.rmtree(cwd / "t", ignore_errors=True)  # a training run needs a new directory
     loop = busy()
     try:
         time.sleep(0.5)  # let it take its core
@@ -67,8 +69,6 @@ def main() -> None:
         results = {}
         for name, cmd in runs.items():
             results[name] = measure(cmd, root)
-            for path in root.glob("t*"):  # each training run needs a new directory
-                subprocess.run(["rm", "-rf", str(path)], check=True)
     print("| command | quiet s | beside a busy process s | busy / quiet |")
     print("|---|---:|---:|---:|")
     for name, (quiet, loaded) in results.items():

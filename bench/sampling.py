@@ -113,6 +113,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--examples", type=Path, help="word_language_model folder (the anchor)")
     args = ap.parse_args()
+    threads = torch.get_num_threads()
     text = (DATA / "shakespeare_train.txt").read_text(encoding="utf-8")[:100_000]
     tokenizer = CharTokenizer.build(text)
     rows = []
@@ -141,7 +142,7 @@ def main() -> None:
         )
         parts = " · ".join(f"{v:.0f}" for v in split.values())
         print(f"| {name} | {cps:,.0f} | {bare:,.0f} | {cps / bare:.1f}x | {ref} | {parts} |")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads available; the anchor: "
+    print(f"torch {torch.__version__}, {threads} threads available; the anchor: "
           "its LSTM 2x256 (embedding 200), char tokens, default 2 threads")  # fmt: skip
 
 

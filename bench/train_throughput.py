@@ -85,6 +85,9 @@ def trainer_speed(
             log_every=1,
             device="cpu",
             warmup_steps=0,
+            # the bare loop's count: this compares the loops; the thread tuner starts on one
+            # thread and needs ~10 steps to climb, more than a quick run has
+            threads=torch.get_num_threads(),
         )
         model = ModelConfig(cell="lstm", hidden_size=hidden, num_layers=layers, embedding_dim=emb)
         train(model, config, Path(tmp) / "run", progress=False)

@@ -16,7 +16,7 @@ from nextchar.errors import NextcharError
 from nextchar.evaluate import bits
 from nextchar.models import State, model_device, require
 from nextchar.models.contract import BEAM_SEARCH
-from nextchar.runtime import threads_for_small_work, without_onednn
+from nextchar.runtime import threads_for_small_work
 from nextchar.tokenizers import Tokenizer
 
 
@@ -90,8 +90,7 @@ def prime_state(model: nn.Module, prime_ids: list[int]) -> tuple[torch.Tensor, S
     if context is not None:
         prime_ids = prime_ids[-context:]
     ids = torch.tensor([prime_ids], device=model_device(model))
-    with without_onednn():  # batch 1: torch's own kernels are the faster ones (runtime.py)
-        logits, state = model(ids)
+    logits, state = model(ids)
     if not bool(torch.isfinite(logits[:, -1]).all()):  # once per prime, not per token
         raise NextcharError(
             "the model's scores are not finite numbers (NaN or infinity): its weights are "

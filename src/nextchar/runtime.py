@@ -107,19 +107,6 @@ def threads_for_small_work(threads: int | None = None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-@contextlib.contextmanager
-def without_onednn() -> Iterator[None]:
-    """torch's native RNN kernels instead of oneDNN's, for steps of one token at batch 1, where
-    oneDNN's LSTM costs 3.2 ms and the native one 0.38 ms (2x256, one AVX2 thread). Set
-    through the one flag: torch.backends.mkldnn.flags() also sets TF32 and warns about it."""
-    previous = torch.backends.mkldnn.enabled
-    torch.backends.mkldnn.enabled = False
-    try:
-        yield
-    finally:
-        torch.backends.mkldnn.enabled = previous
-
-
 class ThreadTuner:
     """Times a loop's repeated step and keeps the intra-op thread count that runs it fastest.
 

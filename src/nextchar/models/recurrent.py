@@ -24,7 +24,6 @@ from nextchar.models.contract import (
 )
 from nextchar.models.minimal import GATES, MinRNN
 from nextchar.models.step import fused_stepper
-from nextchar.runtime import without_onednn
 
 FUSED: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 # The tensors each cell carries: nn.LSTM carries (h [L, B, H_out], c [L, B, H]); the others h.
@@ -163,12 +162,10 @@ class RecurrentLM(nn.Module):
             return {n: v[:, 0] for n, v in self.rnn.trace(inputs)[2].items()}
         # nn.LSTM returns the last layer's h for all positions but c only at the end, so the
         # text is stepped token by token through the fused kernel (one call per token)
-        # (without oneDNN, whose LSTM costs 3 ms a step at batch 1 against 0.4 ms: step.py)
         steps, state = [], None
-        with without_onednn():
-            for t in range(ids.shape[1]):
-                _, state = self.forward_inputs(inputs[:, t : t + 1], state)
-                steps.append(state)
+        for t in range(ids.shape[1]):
+            _, state = self.forward_inputs(inputs[:, t : t + 1], state)
+            steps.append(state)
         return {
             n: torch.stack([s[i][:, 0] for s in steps], 1) for i, n in enumerate(self.state_names)
         }

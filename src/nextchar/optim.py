@@ -32,25 +32,31 @@ def _skip_disable_dynamo() -> None:
             original.__dynamo_disable = original  # the attribute torch._compile caches
 
 
-class Adam(torch.optim.Adam):
+class _NoDynamoImport:
+    """Mixed into an optimizer class: the _disable_dynamo cache filled before it builds."""
+
+    def __init__(self, params: Any, **kwargs: Any) -> None:
+        _skip_disable_dynamo()
+        super().__init__(params, **kwargs)  # type: ignore[call-arg]
+
+
+def _step(raw: Callable[..., Any]) -> Callable[..., Any]:
+    """torch's own step under no_grad, as its wrapper runs it, less the torch._dynamo import."""
+
+    def step(self: Any, closure: Callable[[], float] | None = None) -> Any:
+        with torch.no_grad():
+            return raw(self, closure)
+
+    return step
+
+
+class Adam(_NoDynamoImport, torch.optim.Adam):
     """torch.optim.Adam, stepped without the torch._dynamo import (see the module)."""
 
-    def __init__(self, params: Any, **kwargs: Any) -> None:
-        _skip_disable_dynamo()
-        super().__init__(params, **kwargs)
-
-    def step(self, closure: Callable[[], float] | None = None) -> Any:  # type: ignore[override]
-        with torch.no_grad():
-            return _ADAM_STEP(self, closure)
+    step = _step(_ADAM_STEP)  # type: ignore[assignment]
 
 
-class AdamW(torch.optim.AdamW):
+class AdamW(_NoDynamoImport, torch.optim.AdamW):
     """torch.optim.AdamW, stepped without the torch._dynamo import (see the module)."""
 
-    def __init__(self, params: Any, **kwargs: Any) -> None:
-        _skip_disable_dynamo()
-        super().__init__(params, **kwargs)
-
-    def step(self, closure: Callable[[], float] | None = None) -> Any:  # type: ignore[override]
-        with torch.no_grad():
-            return _ADAMW_STEP(self, closure)
+    step = _step(_ADAMW_STEP)  # type: ignore[assignment]

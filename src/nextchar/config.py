@@ -161,7 +161,9 @@ class TrainConfig:
     # data
     files: tuple[str, ...] = ()  # training text: files or directories (recorded for --resume)
     val_file: str | None = opt(
-        None, "validation text (default: the last --val-fraction of the training text)"
+        None,
+        "validation text (default: a built-in corpus's own, NAME:val; else the last "
+        "--val-fraction of the training text)",
     )
     val_fraction: float = opt(
         0.1, "share of the text held out for validation when no --val-file is given"

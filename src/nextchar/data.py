@@ -13,12 +13,16 @@ from pathlib import Path
 import torch
 
 from nextchar.config import TrainConfig
+from nextchar.corpora import builtin_text, names_hint, parse_name
 from nextchar.errors import NextcharError
 from nextchar.tokenizers import Tokenizer, build_tokenizer
 
 
-def _files(paths: Sequence[str | Path]) -> list[Path]:
-    files: list[Path] = []
+def _sources(paths: Sequence[str | Path]) -> list[Path | str]:
+    """Files to read, in order: each path as it is, every file under a directory (sorted,
+    hidden ones left out), and for a name that is no path, a built-in corpus's name (kept as
+    a string). A local file or directory wins over a built-in name."""
+    sources: list[Path | str] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
@@ -30,31 +34,38 @@ def _files(paths: Sequence[str | Path]) -> list[Path]:
             )
             if not inside:
                 raise NextcharError(f"directory {path} holds no files to read")
-            files.extend(inside)
+            sources.extend(inside)
         elif path.is_file():
-            files.append(path)
+            sources.append(path)
+        elif not path.exists() and parse_name(str(raw)) is not None:
+            sources.append(str(raw))
         else:
-            raise NextcharError(f"no such file or directory: {path}")
-    return files
+            raise NextcharError(f"no such file or directory: {path} ({names_hint()})")
+    return sources
 
 
 def read_text(
     paths: str | Path | Sequence[str | Path], encoding: str = "utf-8", errors: str = "strict"
 ) -> str:
-    """Read one or more files, or every file under a directory (sorted), as one string.
+    """Read one or more files, or every file under a directory (sorted), or built-in corpora
+    by name (`shakespeare`, `korean:val`), as one string.
 
     Invalid bytes raise an error naming the file and byte offset, unless errors="replace".
+    Built-in corpora are UTF-8 whatever `encoding` says.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
     parts = []
-    for path in _files(paths):
-        raw = path.read_bytes()
+    for source in _sources(paths):
+        if isinstance(source, str):
+            parts.append(builtin_text(source) or "")
+            continue
+        raw = source.read_bytes()
         try:
             parts.append(raw.decode(encoding, errors))
         except UnicodeDecodeError as exc:
             raise NextcharError(
-                f"{path}: byte {exc.start} ({raw[exc.start : exc.start + 1]!r}) is not valid "
+                f"{source}: byte {exc.start} ({raw[exc.start : exc.start + 1]!r}) is not valid "
                 f"{encoding}; pass --encoding to name the file's encoding, or --errors replace "
                 "to read it with U+FFFD in place of bad bytes"
             ) from None

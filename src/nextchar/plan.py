@@ -10,6 +10,7 @@ from typing import Any
 
 from nextchar.checkpoint import read_meta
 from nextchar.config import ModelConfig, TrainConfig
+from nextchar.corpora import default_validation
 from nextchar.errors import NextcharError
 from nextchar.run import default_run_dir
 
@@ -80,7 +81,8 @@ def plan_run(
 ) -> Plan:
     """The configs of `nextchar train` from the flags given explicitly (absent ones are not in
     the dicts): GPT-2 and word level start from their own presets, a `--max-time` without
-    `--max-steps` is a time budget (no step cap; the schedule follows the clock), and a
+    `--max-steps` is a time budget (no step cap; the schedule follows the clock), a built-in
+    corpus validates on its own validation text unless told otherwise, and a
     resumed run keeps its own settings but for RESUME_OVERRIDES."""
     model_kw, train_kw = dict(model_flags), dict(train_flags)
     if level is not None:
@@ -108,6 +110,8 @@ def plan_run(
         train_kw = {**preset["train"], **train_kw}
     if "max_time" in train_flags and "max_steps" not in train_flags:
         train_kw["max_steps"] = None
+    if "val_file" not in train_kw and "val_fraction" not in train_kw:
+        train_kw["val_file"] = default_validation(files)
     config = TrainConfig(files=tuple(files), **train_kw)
     run_dir = Path(out) if out else default_run_dir(files)
     return Plan(ModelConfig(**model_kw), config, run_dir, False)

@@ -15,7 +15,7 @@ from nextchar.cli.common import Parser, Sub
 from nextchar.cli.lab import add_experiment, add_lab, add_shapes
 from nextchar.cli.measure import add_compare, add_eval, add_export
 from nextchar.cli.serving import add_chat, add_serve
-from nextchar.cli.text import add_neighbors, add_predict, add_sample, add_tokens
+from nextchar.cli.text import add_corpora, add_neighbors, add_predict, add_sample, add_tokens
 from nextchar.cli.train import add_train
 from nextchar.errors import NextcharError
 
@@ -24,6 +24,7 @@ COMMANDS: tuple[Callable[[Sub], None], ...] = (
     add_lab,
     add_shapes,
     add_train,
+    add_corpora,
     add_sample,
     add_predict,
     add_neighbors,

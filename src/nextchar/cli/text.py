@@ -1,4 +1,5 @@
-"""Commands that read a model's predictions: `sample`, `predict`, `neighbors`, `tokens`."""
+"""Commands that read a model's predictions: `sample`, `predict`, `neighbors`, `tokens`; and
+`corpora`, the texts they can read by name."""
 
 from __future__ import annotations
 
@@ -142,4 +143,22 @@ def run_tokens(args: argparse.Namespace) -> int:
         print(f"  longest           {'  '.join(shown(t) for t in r.longest)}")
         for warning in r.warnings():
             print(f"  warning: {warning}")
+    return 0
+
+
+def add_corpora(sub: Sub) -> None:
+    p = sub.add_parser(
+        "corpora",
+        help="list the built-in corpora (names that work wherever a text file does)",
+        description="List the texts shipped inside nextchar, with their size and licence. "
+        "A name works wherever a text file does: NAME is the training text, NAME:val the "
+        "validation text; a local file of the same name wins.",
+    )
+    p.set_defaults(run=run_corpora)
+
+
+def run_corpora(args: argparse.Namespace) -> int:
+    from nextchar.corpora import listing
+
+    print("\n".join(listing()))
     return 0

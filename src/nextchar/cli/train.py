@@ -53,6 +53,9 @@ def run_train(args: argparse.Namespace) -> int:
         args.out,
     )
     main_process = from_env().is_main  # under torchrun, rank 0 alone reports
+    chosen = plan.train.val_file is not None and "val_file" not in given(args, TrainConfig)
+    if main_process and not plan.resume and chosen:
+        print(f"validation text: {plan.train.val_file} (the built-in corpus's own)")
     result = train(
         plan.model,
         plan.train,

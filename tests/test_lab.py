@@ -1,8 +1,8 @@
 import pytest
 
 from nextchar import LabConfig, NextcharError, run_lab
+from nextchar.classroom.lab import prepare_lab
 from nextchar.config import LAB_SENTENCE
-from nextchar.lab import prepare_lab
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])

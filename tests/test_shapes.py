@@ -3,7 +3,7 @@ import itertools
 import pytest
 
 from nextchar import NextcharError, ShapeArgs, explain
-from nextchar.shapes import render
+from nextchar.classroom.shapes import render
 
 GRID = [
     ShapeArgs(

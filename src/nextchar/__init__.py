@@ -1,7 +1,8 @@
 """nextchar: next-character prediction with recurrent neural networks.
 
-The public API, re-exported from the modules that own each concept. Names are imported on
-first use (PEP 562), so `nextchar --help` and `--version` start without importing torch.
+The public API, re-exported from the modules that own each concept; `lab`, `shapes`,
+`train`, `load`, `sample` and `predict` are the commands as functions (api.py). Names are
+imported on first use (PEP 562), so `nextchar --help` and `--version` start without torch.
 """
 
 from __future__ import annotations
@@ -17,30 +18,34 @@ _API = {
     "CharTokenizer": "nextchar.tokenizers",
     "EvalResult": "nextchar.evaluate",
     "LabConfig": "nextchar.config",
-    "LabResult": "nextchar.lab",
+    "LabResult": "nextchar.classroom.lab",
     "LanguageModel": "nextchar.models",
     "ModelConfig": "nextchar.config",
     "NextcharError": "nextchar.errors",
     "RecurrentLM": "nextchar.models",
     "SampleConfig": "nextchar.config",
-    "ShapeArgs": "nextchar.shapes",
+    "ShapeArgs": "nextchar.classroom.shapes",
     "Tokenizer": "nextchar.tokenizers",
     "TrainConfig": "nextchar.config",
     "WordTokenizer": "nextchar.tokenizers",
     "build_model": "nextchar.models",
     "count_parameters": "nextchar.models",
     "evaluate_text": "nextchar.evaluate",
-    "explain": "nextchar.shapes",
-    "load": "nextchar.models",
+    "explain": "nextchar.classroom.shapes",
+    "Model": "nextchar.api",
+    "lab": "nextchar.api",
+    "load": "nextchar.api",
+    "predict": "nextchar.api",
+    "shapes": "nextchar.api",
     "load_checkpoint": "nextchar.models",
     "pick_device": "nextchar.runtime",
     "predict_next": "nextchar.generate",
-    "run_lab": "nextchar.lab",
-    "sample": "nextchar.generate",
+    "run_lab": "nextchar.classroom.lab",
+    "sample": "nextchar.api",
     "save_checkpoint": "nextchar.checkpoint",
     "seed_everything": "nextchar.runtime",
     "tokenizer_from_dict": "nextchar.tokenizers",
-    "train": "nextchar.training",
+    "train": "nextchar.api",
 }
 
 __all__ = [
@@ -50,6 +55,7 @@ __all__ = [
     "LabConfig",
     "LabResult",
     "LanguageModel",
+    "Model",
     "ModelConfig",
     "NextcharError",
     "RecurrentLM",
@@ -63,14 +69,17 @@ __all__ = [
     "count_parameters",
     "evaluate_text",
     "explain",
+    "lab",
     "load",
     "load_checkpoint",
     "pick_device",
+    "predict",
     "predict_next",
     "run_lab",
     "sample",
     "save_checkpoint",
     "seed_everything",
+    "shapes",
     "tokenizer_from_dict",
     "train",
 ]
@@ -87,22 +96,22 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; nothing is imported at run time
+    from nextchar.api import Model, lab, load, predict, sample, shapes, train
     from nextchar.checkpoint import save_checkpoint
+    from nextchar.classroom.lab import LabResult, run_lab
+    from nextchar.classroom.shapes import ShapeArgs, explain
     from nextchar.config import LabConfig, ModelConfig, SampleConfig, TrainConfig
     from nextchar.errors import NextcharError
     from nextchar.evaluate import EvalResult, evaluate_text
-    from nextchar.generate import predict_next, sample
-    from nextchar.lab import LabResult, run_lab
+    from nextchar.generate import predict_next
     from nextchar.models import (
         LanguageModel,
         RecurrentLM,
         build_model,
         count_parameters,
-        load,
         load_checkpoint,
     )
     from nextchar.runtime import pick_device, seed_everything
-    from nextchar.shapes import ShapeArgs, explain
     from nextchar.tokenizers import (
         ByteTokenizer,
         CharTokenizer,
@@ -110,4 +119,3 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; nothing is imported at run
         WordTokenizer,
         tokenizer_from_dict,
     )
-    from nextchar.training import train

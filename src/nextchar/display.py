@@ -17,18 +17,17 @@ def bar(fraction: float, width: int = 30) -> str:
     return "█" * max(0, round(width * fraction)) or "▏"
 
 
-def prediction_lines(prediction: Any, tokenizer: Any, text: str) -> list[str]:
-    """The next-token table after `text`: entropy, then one bar per candidate."""
+def prediction_lines(prediction: Any) -> list[str]:
+    """The next-token table of a generate.Prediction: entropy, then one bar per candidate."""
     lines = []
-    unknown = tokenizer.count_unknown(text)
-    if unknown:
+    if prediction.unknown:
         lines.append(
-            f"note: {unknown} {tokenizer.unit}(s) of the text are not in the vocabulary "
-            "and are read as unknown"
+            f"note: {prediction.unknown} {prediction.unit}(s) of the text are not in the "
+            "vocabulary and are read as unknown"
         )
     lines.append(
-        f"after {text[-40:]!r}: entropy {prediction.entropy_bits:.2f} bits "
-        f"over {tokenizer.vocab_size:,} {tokenizer.unit}s"
+        f"after {prediction.after[-40:]!r}: entropy {prediction.entropy_bits:.2f} bits "
+        f"over {prediction.vocab_size:,} {prediction.unit}s"
     )
     width = max(len(shown(t)) for t, _ in prediction.candidates)
     top = prediction.candidates[0][1]

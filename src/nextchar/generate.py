@@ -11,7 +11,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from nextchar import htmlview
 from nextchar.config import SampleConfig
+from nextchar.display import prediction_lines, shown
 from nextchar.errors import NextcharError
 from nextchar.evaluate import bits
 from nextchar.models import State, model_device, require
@@ -196,8 +198,26 @@ def sample(
 
 @dataclass(frozen=True)
 class Prediction:
+    """The next-token distribution after a text. Printed, the table of `nextchar predict`;
+    in Jupyter, the same as bars."""
+
     candidates: list[tuple[str, float]]  # (token shown readably, probability), most likely first
     entropy_bits: float  # of the whole next-token distribution
+    after: str = ""  # the text it follows
+    vocab_size: int = 0
+    unit: str = "token"
+    unknown: int = 0  # units of `after` read as unknown
+
+    def lines(self) -> list[str]:
+        return prediction_lines(self)
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+    def _repr_html_(self) -> str:
+        head = self.lines()[: 2 if self.unknown else 1]
+        shown_candidates = [(shown(token), p) for token, p in self.candidates]
+        return htmlview.pre("\n".join(head)) + htmlview.bars(shown_candidates)
 
 
 @torch.no_grad()
@@ -214,4 +234,11 @@ def predict_next(model: nn.Module, tokenizer: Tokenizer, text: str, k: int = 10)
         (tokenizer.token_text(int(i)), float(p))
         for p, i in zip(top.values, top.indices, strict=True)
     ]
-    return Prediction(candidates, entropy)
+    return Prediction(
+        candidates,
+        entropy,
+        text,
+        tokenizer.vocab_size,
+        tokenizer.unit,
+        tokenizer.count_unknown(text),
+    )

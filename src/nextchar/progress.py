@@ -5,6 +5,7 @@ fill a log with thousands of updates on one endless line.
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import time
 from typing import Any, TextIO
@@ -54,7 +55,11 @@ def progress(iterable: Any = None, *, enabled: bool = True, **kwargs: Any) -> An
     if not enabled:
         return plain_tqdm(iterable, disable=True, **kwargs)
     if _interactive(stream):
-        return auto_tqdm(iterable, dynamic_ncols=True, **kwargs)
+        # tqdm.auto's Jupyter widget needs ipywidgets, and without it fails when the bar
+        # is made; the text bar redraws fine in a notebook's output too
+        widget = importlib.util.find_spec("ipywidgets") is not None
+        bar = auto_tqdm if widget else plain_tqdm
+        return bar(iterable, dynamic_ncols=True, **kwargs)
     lines = _Lines(stream)
     bar = _LoggedBar(iterable, file=lines, ncols=100, ascii=True, mininterval=LOG_EVERY, **kwargs)
     bar.lines = lines

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from nextchar import distributed as dist
+from nextchar import htmlview
 from nextchar.checkpoint import WEIGHTS, load_weights
 from nextchar.config import ModelConfig, TrainConfig
 from nextchar.data import Corpus
@@ -136,6 +137,41 @@ class TrainResult:
     def final_val_perplexity(self) -> float:
         """exp(nats per token) on the validation text: per word for a word model."""
         return math.exp(self.final_val_bpc * math.log(2) * self.val_chars_per_token)
+
+    def summary(self) -> list[str]:
+        """What `nextchar train` prints at the end."""
+        status = "interrupted" if self.interrupted else "done"
+        lines = [
+            f"{status}: {self.step} steps in {self.seconds:.0f} s, "
+            f"{self.chars_per_second:,.0f} characters/s, {self.parameters:,} parameters"
+        ]
+        if self.interrupted:
+            return [
+                *lines,
+                f"saved {self.run_dir / 'last'}; continue with: nextchar train --resume "
+                f"{self.run_dir}",
+            ]
+        scored = (
+            "whole validation text"
+            if self.final_val_tokens >= self.val_tokens
+            else f"first {self.final_val_tokens:,} of {self.val_tokens:,} validation tokens: "
+            f"the time budget left no room for all; nextchar eval {self.run_dir} FILE scores it all"
+        )
+        return [
+            *lines,
+            f"validation: best {self.final_val_bpc:.4f} bits per character, perplexity "
+            f"{self.final_val_perplexity:.2f} per {self.unit} ({scored}, best checkpoint)",
+            f"run directory: {self.run_dir}  (best/, last/, metrics.jsonl, curves.png)",
+            f"next: nextchar sample {self.run_dir} --length 300",
+        ]
+
+    def __str__(self) -> str:
+        return "\n".join(self.summary())
+
+    def _repr_html_(self) -> str:
+        curves = self.run_dir / "curves.png"
+        plot = htmlview.png(curves, "training curves") if curves.is_file() else ""
+        return htmlview.pre(str(self)) + plot
 
 
 def _evaluate(run: Run, listeners: list[Listener], elapsed: float, progress: bool) -> None:

@@ -23,44 +23,18 @@ def add_lab(sub: Sub) -> None:
 
 
 def run_lab(args: argparse.Namespace) -> int:
-    from nextchar.lab import LabStep, prepare_lab, train_lab
+    from nextchar.classroom.lab import LabResult, LabStep, describe, prepare_lab, train_lab
 
     config = LabConfig(**given(args, LabConfig))
     lab = prepare_lab(config)  # every input error surfaces here, before any output
-    mc, vocab = lab.model.config, lab.tokenizer.vocab
-    layers = f", num_layers={mc.num_layers}" if mc.num_layers > 1 else ""
-    # torch's own repr shows the nonlinearity only when it is not the default, and so do we
-    layers += f", nonlinearity={mc.nonlinearity!r}" if mc.nonlinearity != "tanh" else ""
-    print(
-        f"model : nn.{mc.cell.upper()}(input_size={mc.input_size}, "
-        f"hidden_size={mc.hidden_size}{layers}, batch_first=True) + "
-        f"nn.Linear({mc.hidden_size}, {mc.vocab_size}); one-hot input; "
-        f"Adam lr {config.lr:g}; {config.epochs} epochs; seed {config.seed}; {lab.device}"
-    )
-    print(f"vocab : {len(vocab)} characters in code point order: {''.join(vocab)!r}")
-    print(f"input : {config.sentence[:-1]!r}\ntarget: {lab.target!r}\n", flush=True)
-    width = len(str(config.epochs - 1))
+    print("\n".join(describe(lab)), flush=True)
+    lines = LabResult(lab.target, epochs=config.epochs)  # the trace's format, as it happens
 
     def show(step: LabStep) -> None:
-        print(
-            f"epoch {step.epoch:>{width}}  loss : {step.loss:.6f} prediction : {step.prediction}",
-            flush=True,
-        )
+        print(lines.step_line(step), flush=True)
 
     result = train_lab(lab, on_step=show)
-    print()
-    if result.first_match_epoch is None:
-        print(
-            f"result: the prediction never equalled the target in {config.epochs} epochs; "
-            f"try --epochs {config.epochs * 2}"
-        )
-    else:
-        print(
-            f"result: the prediction first equalled the target at epoch {result.first_match_epoch}"
-        )
-    status = "equals" if result.converged else "does not equal"
-    print(f"final : {result.final_prediction}   ({status} the target)")
-    print(f"time  : {result.seconds:.2f} s on {result.device}")
+    print("\n" + "\n".join(result.verdict()))
     return 0
 
 
@@ -98,7 +72,7 @@ def add_shapes(sub: Sub) -> None:
 
 
 def run_shapes(args: argparse.Namespace) -> int:
-    from nextchar.shapes import ShapeArgs, render
+    from nextchar.classroom.shapes import ShapeArgs, render
 
     print(
         render(

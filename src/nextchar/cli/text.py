@@ -76,7 +76,7 @@ def run_predict(args: argparse.Namespace) -> int:
 
     model, tokenizer = load(args.checkpoint, args.device)
     prediction = predict_next(model, tokenizer, args.text, args.top_k)
-    print("\n".join(prediction_lines(prediction, tokenizer, args.text)))
+    print("\n".join(prediction_lines(prediction)))
     return 0
 
 

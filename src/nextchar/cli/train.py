@@ -65,27 +65,6 @@ def run_train(args: argparse.Namespace) -> int:
         log=lambda line: print(line, flush=True) if main_process else None,
         started=args.started,
     )
-    if not main_process:
-        return 130 if result.interrupted else 0
-    status = "interrupted" if result.interrupted else "done"
-    print(
-        f"{status}: {result.step} steps in {result.seconds:.0f} s, "
-        f"{result.chars_per_second:,.0f} characters/s, {result.parameters:,} parameters"
-    )
-    run_dir = plan.run_dir
-    if result.interrupted:
-        print(f"saved {run_dir / 'last'}; continue with: nextchar train --resume {run_dir}")
-        return 130
-    scored = (
-        "whole validation text"
-        if result.final_val_tokens >= result.val_tokens
-        else f"first {result.final_val_tokens:,} of {result.val_tokens:,} validation tokens: "
-        f"the time budget left no room for all; nextchar eval {run_dir} FILE scores it all"
-    )
-    print(
-        f"validation: best {result.final_val_bpc:.4f} bits per character, perplexity "
-        f"{result.final_val_perplexity:.2f} per {result.unit} ({scored}, best checkpoint)"
-    )
-    print(f"run directory: {run_dir}  (best/, last/, metrics.jsonl, curves.png)")
-    print(f"next: nextchar sample {run_dir} --length 300")
-    return 0
+    if main_process:
+        print(result)
+    return 130 if result.interrupted else 0

@@ -105,7 +105,7 @@ def chat(load: Callable[[], tuple[Any, Tokenizer]], config: SampleConfig, top: i
             if not text:
                 continue
             prediction = predict_next(model, tokenizer, text, top)
-            print("\n".join(prediction_lines(prediction, tokenizer, text)))
+            print("\n".join(prediction_lines(prediction)))
             print(f"{dim}{text}{reset}{bold}", end="", flush=True)
             for _, piece in sample_texts(model, tokenizer, text, config):
                 print(piece, end="", flush=True)

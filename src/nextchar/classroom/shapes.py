@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from nextchar import htmlview
 from nextchar.checks import at_least, one_of
 from nextchar.config import FUSED_CELLS
 from nextchar.errors import NextcharError
@@ -194,32 +195,75 @@ def _fmt(shape: tuple[int, ...]) -> str:
     return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
 
+@dataclass(frozen=True)
+class ShapeTable:
+    """The shapes of one module call. Printed, the text of `nextchar shapes`; in Jupyter, the
+    same two tables in HTML."""
+
+    args: ShapeArgs
+    sequence: list[ShapeRow]
+    weights: list[ShapeRow]
+
+    def sizes(self) -> str:
+        a = self.args
+        return "  ".join(
+            [
+                f"N={a.batch}" if not a.unbatched else "unbatched (no N)",
+                f"L={a.seq_len}",
+                f"H_in={a.input_size}",
+                f"H_cell={a.hidden_size}",
+                f"H_out={a.h_out}" + (" (proj_size)" if a.proj_size else " (hidden_size)"),
+                f"D={a.d}",
+                f"num_layers={a.num_layers}",
+            ]
+        )
+
+    def notes(self) -> list[str]:
+        lines = []
+        if not self.args.unbatched:
+            lines.append(
+                "batch_first applies to input and output only; h_0/h_n/c_0/c_n are "
+                "always (D*num_layers, N, ...)."
+            )
+        if GATE_NAMES[self.args.cell]:
+            lines.append(f"Gate blocks are stacked in the order {GATE_NAMES[self.args.cell]}.")
+        return lines
+
+    @staticmethod
+    def _shown(r: ShapeRow) -> str:
+        flag = "" if r.expected == r.actual or r.notation == "?" else "   (!) torch differs"
+        return _fmt(r.actual) + flag
+
+    def __str__(self) -> str:
+        rows = self.sequence + self.weights
+        lines = [module_repr(self.args), "  " + self.sizes(), ""]
+        width = max(len(r.name) for r in rows) + 2
+        nwidth = max(len(r.notation) for r in rows) + 2
+        for title, part in (("tensor", self.sequence), ("parameter", self.weights)):
+            lines.append(f"{title:<{width}}{'notation':<{nwidth}}shape")
+            lines += [f"{r.name:<{width}}{r.notation:<{nwidth}}{self._shown(r)}" for r in part]
+            lines.append("")
+        return "\n".join(lines + self.notes()).rstrip() + "\n"
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        head = htmlview.pre(module_repr(self.args) + "\n  " + self.sizes())
+        tables = "".join(
+            htmlview.table(
+                [title, "notation", "shape"],
+                [[r.name, r.notation, self._shown(r)] for r in part],
+            )
+            for title, part in (("tensor", self.sequence), ("parameter", self.weights))
+        )
+        return head + tables + htmlview.pre("\n".join(self.notes()))
+
+
+def shape_table(args: ShapeArgs) -> ShapeTable:
+    return ShapeTable(args, *explain(args))
+
+
 def render(args: ShapeArgs) -> str:
     """The explanation as text, one table for the call and one for the parameters."""
-    sequence, weights = explain(args)
-    sizes = [
-        f"N={args.batch}" if not args.unbatched else "unbatched (no N)",
-        f"L={args.seq_len}",
-        f"H_in={args.input_size}",
-        f"H_cell={args.hidden_size}",
-        f"H_out={args.h_out}" + (" (proj_size)" if args.proj_size else " (hidden_size)"),
-        f"D={args.d}",
-        f"num_layers={args.num_layers}",
-    ]
-    lines = [module_repr(args), "  " + "  ".join(sizes), ""]
-    width = max(len(r.name) for r in sequence + weights) + 2
-    nwidth = max(len(r.notation) for r in sequence + weights) + 2
-    for title, rows in (("tensor", sequence), ("parameter", weights)):
-        lines.append(f"{title:<{width}}{'notation':<{nwidth}}shape")
-        for r in rows:
-            flag = "" if r.expected == r.actual or r.notation == "?" else "   (!) torch differs"
-            lines.append(f"{r.name:<{width}}{r.notation:<{nwidth}}{_fmt(r.actual)}{flag}")
-        lines.append("")
-    if not args.unbatched:
-        lines.append(
-            "batch_first applies to input and output only; h_0/h_n/c_0/c_n are "
-            "always (D*num_layers, N, ...)."
-        )
-    if GATE_NAMES[args.cell]:
-        lines.append(f"Gate blocks are stacked in the order {GATE_NAMES[args.cell]}.")
-    return "\n".join(lines).rstrip() + "\n"
+    return str(shape_table(args))

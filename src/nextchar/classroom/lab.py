@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from nextchar import htmlview
 from nextchar.config import LabConfig, ModelConfig
 from nextchar.errors import NextcharError
 from nextchar.models import RecurrentLM, build_model, count_parameters
@@ -36,6 +37,9 @@ class LabStep:
 
 @dataclass
 class LabResult:
+    """The lab's trace and outcome. Printed, it is the text of `nextchar lab`; in Jupyter, a
+    table with each wrong character of a prediction highlighted."""
+
     target: str
     steps: list[LabStep] = field(default_factory=list)  # the printed epochs
     first_match_epoch: int | None = None  # first epoch whose prediction equals the target
@@ -45,10 +49,60 @@ class LabResult:
     device: str = "cpu"
     vocab: list[str] = field(default_factory=list)
     parameters: int = 0
+    header: list[str] = field(default_factory=list)  # model, vocabulary, input and target
+    epochs: int = 0
 
     @property
     def converged(self) -> bool:
         return self.final_prediction == self.target
+
+    def step_line(self, step: LabStep) -> str:
+        width = len(str(max(self.epochs - 1, 0)))
+        return f"epoch {step.epoch:>{width}}  loss : {step.loss:.6f} prediction : {step.prediction}"
+
+    def verdict(self) -> list[str]:
+        if self.first_match_epoch is None:
+            found = (
+                f"result: the prediction never equalled the target in {self.epochs} epochs; "
+                f"try --epochs {self.epochs * 2}"
+            )
+        else:
+            found = (
+                "result: the prediction first equalled the target at epoch "
+                f"{self.first_match_epoch}"
+            )
+        status = "equals" if self.converged else "does not equal"
+        return [
+            found,
+            f"final : {self.final_prediction}   ({status} the target)",
+            f"time  : {self.seconds:.2f} s on {self.device}",
+        ]
+
+    def __str__(self) -> str:
+        trace = [self.step_line(step) for step in self.steps]
+        return "\n".join([*self.header, *trace, "", *self.verdict()])
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f'<tr><td style="text-align: right">{s.epoch}</td>'
+            f'<td style="text-align: right">{s.loss:.6f}</td>'
+            f'<td style="{htmlview.MONO}; text-align: left; white-space: pre">'
+            f"{htmlview.marked(s.prediction, self.target)}</td></tr>"
+            for s in self.steps
+        )
+        trace = (
+            "<table><thead><tr><th>epoch</th><th>loss (nats)</th>"
+            '<th style="text-align: left">prediction</th></tr></thead>'
+            f"<tbody>{rows}</tbody></table>"
+        )
+        return (
+            htmlview.pre("\n".join(self.header).rstrip())
+            + trace
+            + htmlview.pre("\n".join(self.verdict()))
+        )
 
 
 @dataclass
@@ -92,6 +146,25 @@ def prepare_lab(config: LabConfig = LabConfig()) -> Lab:
     return Lab(config, tokenizer, model, ids[:-1].unsqueeze(0), ids[1:].unsqueeze(0), device)
 
 
+def describe(lab: Lab) -> list[str]:
+    """The lines `nextchar lab` prints before the first epoch: the model as torch writes it,
+    the vocabulary, the input and the target."""
+    config, mc, vocab = lab.config, lab.model.config, lab.tokenizer.vocab
+    layers = f", num_layers={mc.num_layers}" if mc.num_layers > 1 else ""
+    # torch's own repr shows the nonlinearity only when it is not the default, and so do we
+    layers += f", nonlinearity={mc.nonlinearity!r}" if mc.nonlinearity != "tanh" else ""
+    return [
+        f"model : nn.{mc.cell.upper()}(input_size={mc.input_size}, "
+        f"hidden_size={mc.hidden_size}{layers}, batch_first=True) + "
+        f"nn.Linear({mc.hidden_size}, {mc.vocab_size}); one-hot input; "
+        f"Adam lr {config.lr:g}; {config.epochs} epochs; seed {config.seed}; {lab.device}",
+        f"vocab : {len(vocab)} characters in code point order: {''.join(vocab)!r}",
+        f"input : {config.sentence[:-1]!r}",
+        f"target: {lab.target!r}",
+        "",
+    ]
+
+
 def train_lab(lab: Lab, on_step: Callable[[LabStep], None] | None = None) -> LabResult:
     """The notes' loop: full-batch epochs of forward, cross-entropy, backward, Adam step."""
     with threads_for_small_work(lab.config.threads):
@@ -107,6 +180,8 @@ def _train_lab(lab: Lab, on_step: Callable[[LabStep], None] | None) -> LabResult
         device=str(lab.device),
         vocab=lab.tokenizer.vocab,
         parameters=count_parameters(model),
+        header=describe(lab),
+        epochs=config.epochs,
     )
     start = time.perf_counter()
     for epoch in range(config.epochs):

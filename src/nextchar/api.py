@@ -1,0 +1,137 @@
+"""The commands as functions, for notebooks and scripts: `lab`, `shapes`, `train`, `load`,
+`sample`, `predict` take the command line's options as keyword arguments (`--max-time 60` is
+`max_time=60`) and return objects that print the command's text and show themselves in
+Jupyter (`_repr_html_`): the lab's trace, the shapes tables, a training summary with its
+curves, a prediction's bars. Thin on purpose: each calls the one library function that its
+command calls.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from nextchar.config import LabConfig, ModelConfig, SampleConfig, TrainConfig
+from nextchar.errors import NextcharError
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from nextchar.classroom.lab import LabResult
+    from nextchar.classroom.shapes import ShapeTable
+    from nextchar.generate import Prediction
+    from nextchar.tokenizers import Tokenizer
+    from nextchar.training import TrainResult
+
+
+def _fields(cls: type) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
+
+
+def _refuse_unknown(options: dict[str, Any], known: set[str], what: str) -> None:
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise NextcharError(
+            f"{what} has no option {', '.join(unknown)}; it takes {', '.join(sorted(known))}"
+        )
+
+
+def lab(sentence: str | None = None, **options: Any) -> LabResult:
+    """`nextchar lab`: train the notes' RNN on one sentence (options: cell, epochs, lr,
+    hidden_size, num_layers, nonlinearity, seed, device, every, threads)."""
+    from nextchar.classroom.lab import run_lab
+
+    _refuse_unknown(options, _fields(LabConfig) - {"sentence"}, "lab()")
+    if sentence is not None:
+        options["sentence"] = sentence
+    return run_lab(LabConfig(**options))
+
+
+def shapes(cell: str = "rnn", **options: Any) -> ShapeTable:
+    """`nextchar shapes`: every tensor and weight shape of a real nn.RNN/LSTM/GRU call
+    (options: input_size, hidden_size, num_layers, bidirectional, proj_size, batch_first,
+    batch, seq_len, unbatched, bias)."""
+    from nextchar.classroom.shapes import ShapeArgs, shape_table
+
+    _refuse_unknown(options, _fields(ShapeArgs) - {"cell"}, "shapes()")
+    return shape_table(ShapeArgs(cell=cell, **options))
+
+
+def train(
+    *files: str | Path,
+    out: str | Path | None = None,
+    level: str | None = None,
+    progress: bool = True,
+    **options: Any,
+) -> TrainResult:
+    """`nextchar train FILES...`: files, directories or built-in corpora (`"shakespeare"`);
+    options are the flags of `nextchar train --help` (max_time=60, cell="lstm", ...).
+    Returns the summary; its run directory holds the checkpoints, metrics and curves."""
+    from nextchar.plan import plan_run
+    from nextchar.training import train as train_run
+
+    model_keys, train_keys = _fields(ModelConfig), _fields(TrainConfig) - {"files"}
+    _refuse_unknown(options, model_keys | train_keys, "train()")
+    plan = plan_run(
+        [str(f) for f in files],
+        {k: v for k, v in options.items() if k in model_keys},
+        {k: v for k, v in options.items() if k in train_keys},
+        level,
+        None,
+        out,
+    )
+    return train_run(plan.model, plan.train, plan.run_dir, progress=progress)
+
+
+class Model(NamedTuple):
+    """A loaded model and its tokenizer; unpacks as `model, tokenizer = load(...)`."""
+
+    model: nn.Module
+    tokenizer: Tokenizer
+
+    def predict(self, text: str, k: int = 10) -> Prediction:
+        """The k most likely next tokens after `text`."""
+        from nextchar.generate import predict_next
+
+        return predict_next(self.model, self.tokenizer, text, k)
+
+    def sample(self, prime: str | None = None, **options: Any) -> str:
+        """A continuation of `prime` (default: a new line), without the prime; options are
+        those of `nextchar sample` (length, temperature, top_k, top_p, greedy, seed, ...)."""
+        from nextchar.generate import sample as sample_texts
+
+        _refuse_unknown(options, _fields(SampleConfig) - {"num_samples"}, "sample()")
+        if prime is None:  # as the command does: a newline, if the model knows one
+            prime = "\n" if self.tokenizer.count_unknown("\n") == 0 else self.tokenizer.decode([0])
+        return sample_texts(self.model, self.tokenizer, prime, SampleConfig(**options))[0]
+
+    def __repr__(self) -> str:
+        from nextchar.models import count_parameters
+
+        return (
+            f"{type(self.model).__name__} with {count_parameters(self.model):,} parameters, "
+            f"{self.tokenizer.vocab_size:,} {self.tokenizer.unit}s in its vocabulary"
+        )
+
+
+def load(source: str | Path, device: str = "auto") -> Model:
+    """A checkpoint or run directory, an exported .onnx file, or a GPT-2 (name or
+    directory), ready to predict and sample."""
+    from nextchar.models import load as load_model
+
+    return Model(*load_model(source, device))
+
+
+def _model(source: Model | str | Path) -> Model:
+    return source if isinstance(source, Model) else load(source)
+
+
+def sample(source: Model | str | Path, prime: str | None = None, **options: Any) -> str:
+    """`nextchar sample`: a continuation of `prime` from a run directory or a loaded model."""
+    return _model(source).sample(prime, **options)
+
+
+def predict(source: Model | str | Path, text: str, k: int = 10) -> Prediction:
+    """`nextchar predict`: the k most likely next tokens after `text`."""
+    return _model(source).predict(text, k)

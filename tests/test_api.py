@@ -1,0 +1,128 @@
+"""The notebook API: `from nextchar import lab, shapes, train, load, sample, predict` return
+objects that print the command line's text and show themselves in Jupyter."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import pytest
+from tests.conftest import in_process
+
+import nextchar
+from nextchar import NextcharError
+
+TEXT = "the cat sat on the mat. the dog sat on the log. " * 40
+TINY = {"hidden_size": 16, "embedding_dim": 8, "batch_size": 4, "seq_len": 16, "device": "cpu"}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("api")
+    (root / "text.txt").write_text(TEXT, encoding="utf-8")
+    result = nextchar.train(
+        root / "text.txt", out=root / "run", max_steps=4, eval_every=2, progress=False, **TINY
+    )
+    return result
+
+
+def test_lab_prints_what_the_command_prints() -> None:
+    result = nextchar.lab(epochs=120, every=40, cell="gru")
+    proc = in_process("lab", "--epochs", "120", "--every", "40", "--cell", "gru")
+    assert proc.returncode == 0
+    drop_time = lambda text: [ln for ln in text.splitlines() if not ln.startswith("time")]  # noqa: E731
+    assert drop_time(str(result)) == drop_time(proc.stdout)
+    assert repr(result) == str(result)
+
+
+def test_lab_html_marks_each_wrong_character() -> None:
+    result = nextchar.lab(epochs=400, every=100)
+    html = result._repr_html_()
+    assert html.count("<tr>") == len(result.steps) + 1  # the header row too
+    first, last = result.steps[0], result.steps[-1]
+    wrong_first = sum(a != b for a, b in zip(first.prediction, result.target, strict=True))
+    assert wrong_first > 0 and last.prediction == result.target
+    rows = html.split("<tr>")[2:]
+    assert rows[0].count("background: #f4c7c3") == wrong_first
+    assert "background" not in rows[-1]
+    assert "equals the target" in html
+
+
+def test_lab_refuses_unknown_options() -> None:
+    with pytest.raises(NextcharError, match=r"lab\(\) has no option epoch;.*epochs"):
+        nextchar.lab(epoch=3)
+
+
+def test_shapes_prints_the_command_and_shows_tables() -> None:
+    table = nextchar.shapes("lstm", input_size=3, hidden_size=4, proj_size=2, bidirectional=True)
+    proc = in_process(
+        "shapes", "--cell", "lstm", "--input-size", "3", "--hidden-size", "4",
+        "--proj-size", "2", "--bidirectional",
+    )  # fmt: skip
+    assert str(table) == proc.stdout
+    html = table._repr_html_()
+    assert html.count("<table>") == 2
+    for row in table.sequence + table.weights:
+        assert f">{row.name}<" in html
+    assert "(2, 1, 2)" in html  # h_0 with D=2 and the projection's H_out
+
+
+def test_train_returns_a_summary_with_its_curves(run_dir) -> None:
+    result = run_dir
+    assert result.step == 4 and (result.run_dir / "best").is_dir()
+    text = str(result)
+    assert text.startswith("done: 4 steps")
+    assert f"validation: best {result.final_val_bpc:.4f} bits per character" in text
+    html = result._repr_html_()
+    assert re.search(
+        r'<img alt="training curves" src="data:image/png;base64,[A-Za-z0-9+/]{200}', html
+    )
+
+
+def test_train_refuses_unknown_options(tmp_path) -> None:
+    with pytest.raises(NextcharError, match=r"train\(\) has no option max_tim;"):
+        nextchar.train("korean", out=tmp_path / "r", max_tim=3)
+    assert not (tmp_path / "r").exists()
+
+
+def test_load_predict_and_sample_match_the_commands(run_dir) -> None:
+    run = run_dir.run_dir
+    loaded = nextchar.load(run, device="cpu")
+    model, tokenizer = loaded  # still unpacks as the library's (model, tokenizer)
+    assert model is loaded.model
+    assert tokenizer.vocab_size == len(set(TEXT))
+    assert f"{tokenizer.vocab_size:,} characters" in repr(loaded)
+
+    prediction = nextchar.predict(loaded, "the cat s", k=3)
+    proc = in_process("predict", run, "the cat s", "--top-k", "3", "--device", "cpu")
+    assert str(prediction) + "\n" == proc.stdout
+    html = prediction._repr_html_()
+    assert html.count("<tr>") == 3 and "entropy" in html
+
+    text = nextchar.sample(run, "the ", length=30, seed=3)
+    proc = in_process("sample", run, "--prime", "the ", "--length", "30", "--seed", "3")
+    assert len(text) == 30 and proc.stdout == "the " + text + "\n"
+    assert loaded.sample("the ", length=30, seed=3) == text
+
+
+def test_progress_without_ipywidgets_in_jupyter_falls_back_to_text(monkeypatch) -> None:
+    """In a kernel, tqdm.auto's widget raises 'IProgress not found' without ipywidgets: the
+    bar must not be asked for then, and a text bar is drawn instead."""
+    import importlib.util
+
+    from nextchar import progress as module
+
+    def widget(*args: object, **kwargs: object) -> None:
+        raise ImportError("IProgress not found. Please update jupyter and ipywidgets.")
+
+    monkeypatch.setitem(sys.modules, "ipykernel", sys.modules.get("ipykernel", module))
+    monkeypatch.setattr(module, "auto_tqdm", widget)
+    real = importlib.util.find_spec
+
+    def find_spec(name: str, *args: object) -> object:
+        return None if name == "ipywidgets" else real(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    bar = module.progress(range(3), total=3)
+    assert sum(bar) == 3
+    bar.close()

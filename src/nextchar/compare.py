@@ -10,6 +10,7 @@ from pathlib import Path
 from nextchar.dynamic import DynamicConfig
 from nextchar.errors import NextcharError
 from nextchar.evaluate import EvalResult, evaluate_text
+from nextchar.figures import figure, hangul_fonts
 from nextchar.models import count_parameters, load
 from nextchar.models.contract import DYNAMIC_EVAL
 
@@ -97,13 +98,14 @@ def _bpc(result: EvalResult | None) -> str:
 
 def plot(rows: list[Row], path: Path, title: str) -> Path:
     """A horizontal bar chart of bits per character (lower is better)."""
-    import matplotlib
+    with hangul_fonts():  # model names may be Korean
+        return _plot(rows, path, title)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
+def _plot(rows: list[Row], path: Path, title: str) -> Path:
     ordered = sorted(rows, key=lambda r: r.result.bits_per_char, reverse=True)
-    fig, ax = plt.subplots(figsize=(7, 0.6 * len(rows) + 1.4), dpi=120)
+    fig = figure(figsize=(7, 0.6 * len(rows) + 1.4), dpi=120)
+    ax = fig.subplots()
     values = [r.result.bits_per_char for r in ordered]
     bars = ax.barh([f"{r.name}\n{r.model}" for r in ordered], values, color="#4c72b0")
     for bar, r in zip(bars, ordered, strict=True):
@@ -124,8 +126,6 @@ def plot(rows: list[Row], path: Path, title: str) -> Path:
         fig.savefig(path)
     except (OSError, ValueError) as exc:  # unwritable place, or a format matplotlib lacks
         raise NextcharError(f"cannot write the chart to {path}: {exc}") from None
-    finally:
-        plt.close(fig)
     return path
 
 

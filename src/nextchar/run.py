@@ -22,6 +22,7 @@ from nextchar import distributed as dist
 from nextchar.checkpoint import save_checkpoint
 from nextchar.errors import NextcharError
 from nextchar.evaluate import bits
+from nextchar.figures import figure, hangul_fonts
 from nextchar.models import state_tensors
 from nextchar.progress import progress as progress_bar
 
@@ -133,13 +134,14 @@ class Metrics(Quiet):
 
 
 def plot_curves(metrics: Metrics, path: Path, title: str) -> None:
-    """Training and validation curves in bits, as a PNG."""
-    import matplotlib
+    """Training and validation curves in bits, as a PNG (Hangul in a run's name shows)."""
+    with hangul_fonts():
+        _plot_curves(metrics, path, title)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
+def _plot_curves(metrics: Metrics, path: Path, title: str) -> None:
+    fig = figure(figsize=(7, 4), dpi=120)
+    ax = fig.subplots()
     if metrics.train:
         steps, losses = zip(*metrics.train, strict=True)
         ax.plot(steps, [bits(v) for v in losses], lw=1, alpha=0.7, label="train (bits per token)")
@@ -153,7 +155,6 @@ def plot_curves(metrics: Metrics, path: Path, title: str) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
 class Checkpoints(Quiet):

@@ -15,16 +15,20 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
 from nextchar.config import CELLS, ModelConfig
 from nextchar.errors import NextcharError
+from nextchar.figures import figure, hangul_fonts
 from nextchar.models import RecurrentLM, build_model
 from nextchar.optim import Adam
 from nextchar.runtime import pick_device
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 SYMBOLS = "abcdefgh"
 DISTRACTORS = "0123456789"
@@ -237,25 +241,21 @@ COLORS = {
 
 def write_outputs(result: LongRangeResult, out_dir: Path) -> list[Path]:
     """results.json, accuracy.png (accuracy vs distance) and gradients.png (log scale)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / "results.json", out_dir / "accuracy.png", out_dir / "gradients.png"]
     paths[0].write_text(json.dumps(asdict(result), indent=2) + "\n")
     for plot, path in ((_plot_accuracy, paths[1]), (_plot_gradients, paths[2])):
-        fig = plot(result, plt)
-        fig.tight_layout()
-        fig.savefig(path)
-        plt.close(fig)
+        with hangul_fonts():
+            fig = plot(result)
+            fig.tight_layout()
+            fig.savefig(path)
     return paths
 
 
-def _plot_accuracy(result: LongRangeResult, plt: Any) -> Any:
+def _plot_accuracy(result: LongRangeResult) -> Figure:
     tasks = list(result.accuracy)
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4), dpi=120, squeeze=False)
+    fig = figure(figsize=(5.5 * len(tasks), 4), dpi=120)
+    axes = fig.subplots(1, len(tasks), squeeze=False)
     for ax, task in zip(axes[0], tasks, strict=True):
         for cell, by_distance in result.accuracy[task].items():
             ds = [int(d) for d in by_distance]
@@ -277,9 +277,10 @@ def _plot_accuracy(result: LongRangeResult, plt: Any) -> Any:
     return fig
 
 
-def _plot_gradients(result: LongRangeResult, plt: Any) -> Any:
+def _plot_gradients(result: LongRangeResult) -> Figure:
     task = next(iter(result.accuracy))
-    fig, ax = plt.subplots(figsize=(6.5, 4), dpi=120)
+    fig = figure(figsize=(6.5, 4), dpi=120)
+    ax = fig.subplots()
     for cell, views in result.gradients[task].items():
         for name, style in (("trained", "-"), ("untrained", ":")):
             norms = views[name]

@@ -126,3 +126,14 @@ def test_progress_without_ipywidgets_in_jupyter_falls_back_to_text(monkeypatch) 
     bar = module.progress(range(3), total=3)
     assert sum(bar) == 3
     bar.close()
+
+
+def test_text_heat_colours_each_token_by_its_sign_and_size() -> None:
+    from nextchar import htmlview
+
+    html = htmlview.text_heat(["a", "<", "\n"], [2.0, -1.0, 0.0])
+    spans = html.split("<span")[1:]
+    assert len(spans) == 3
+    assert "214, 39, 40, 1.00" in spans[0]  # the largest, positive: full red
+    assert "31, 119, 180, 0.50" in spans[1] and "&lt;" in spans[1]  # escaped, half blue
+    assert "0.00" in spans[2] and "↵" in spans[2]  # a newline stays visible

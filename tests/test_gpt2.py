@@ -440,3 +440,20 @@ def test_gpt2_on_cuda_trains_in_bf16_and_caches_like_a_full_forward(tmp_path) ->
             logits, state = gpu(ids[:, t : t + 1], state)
             steps.append(logits)
     torch.testing.assert_close(torch.cat(steps, 1), full, atol=1e-4, rtol=1e-4)
+
+
+def test_pretrained_on_disk_asks_no_server(tiny_gpt2, tmp_path) -> None:
+    from nextchar.models.gpt2 import pretrained_on_disk
+
+    assert pretrained_on_disk(tiny_gpt2)
+    assert not pretrained_on_disk(str(tmp_path))  # a directory without config.json
+    assert not pretrained_on_disk("gpt2", cache_dir=tmp_path)  # an empty cache
+    repo = tmp_path / "models--someone--tiny"
+    snapshot = repo / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("abc123")
+    (snapshot / "config.json").write_text("{}")
+    assert not pretrained_on_disk("someone/tiny", cache_dir=tmp_path)  # no weights yet
+    (snapshot / "model.safetensors").write_bytes(b"")
+    assert pretrained_on_disk("someone/tiny", cache_dir=tmp_path)

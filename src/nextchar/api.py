@@ -29,6 +29,16 @@ def _fields(cls: type) -> set[str]:
     return {f.name for f in dataclasses.fields(cls)}
 
 
+def _flag_names(cls: type) -> dict[str, str]:
+    """Keyword -> field, where the command line's flag is not the field's name (`--model` is
+    ModelConfig.kind): `train(model="gpt2")` reads as `nextchar train --model gpt2`."""
+    return {
+        f.metadata["name"].lstrip("-").replace("-", "_"): f.name
+        for f in dataclasses.fields(cls)
+        if "name" in f.metadata
+    }
+
+
 def _refuse_unknown(options: dict[str, Any], known: set[str], what: str) -> None:
     unknown = sorted(set(options) - known)
     if unknown:
@@ -72,7 +82,9 @@ def train(
     from nextchar.training import train as train_run
 
     model_keys, train_keys = _fields(ModelConfig), _fields(TrainConfig) - {"files"}
-    _refuse_unknown(options, model_keys | train_keys, "train()")
+    flags = {**_flag_names(ModelConfig), **_flag_names(TrainConfig)}
+    options = {flags.get(k, k): v for k, v in options.items()}
+    _refuse_unknown(options, model_keys | train_keys | set(flags), "train()")
     plan = plan_run(
         [str(f) for f in files],
         {k: v for k, v in options.items() if k in model_keys},
@@ -81,7 +93,8 @@ def train(
         None,
         out,
     )
-    return train_run(plan.model, plan.train, plan.run_dir, progress=progress)
+    # the command's report lines (how the embedding was initialised, ...) are printed too
+    return train_run(plan.model, plan.train, plan.run_dir, progress=progress, log=print)
 
 
 class Model(NamedTuple):

@@ -214,6 +214,9 @@ class Prediction:
     def __str__(self) -> str:
         return "\n".join(self.lines())
 
+    def __repr__(self) -> str:
+        return str(self)
+
     def _repr_html_(self) -> str:
         head = self.lines()[: 2 if self.unknown else 1]
         shown_candidates = [(shown(token), p) for token, p in self.candidates]

@@ -58,3 +58,17 @@ def marked(prediction: str, target: str) -> str:
         else:
             out.append(f'<span style="background: #f4c7c3">{escape(ch)}</span>')
     return "".join(out)
+
+
+def text_heat(tokens: list[str], values: list[float]) -> str:
+    """The text with each token on a colour for its value: red above zero, blue below, as
+    strong as its size against the largest (Karpathy's view of one LSTM cell)."""
+    scale = max((abs(v) for v in values), default=1.0) or 1.0
+    spans = []
+    for token, value in zip(tokens, values, strict=True):
+        alpha = min(1.0, abs(value) / scale)
+        rgb = "214, 39, 40" if value > 0 else "31, 119, 180"
+        shown = escape(token).replace("\n", "↵\n")
+        spans.append(f'<span style="background: rgba({rgb}, {alpha:.2f})">{shown}</span>')
+    style = f"{MONO}; white-space: pre-wrap; line-height: 1.6"
+    return f'<div style="{style}">{"".join(spans)}</div>'

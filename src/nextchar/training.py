@@ -168,6 +168,9 @@ class TrainResult:
     def __str__(self) -> str:
         return "\n".join(self.summary())
 
+    def __repr__(self) -> str:
+        return str(self)
+
     def _repr_html_(self) -> str:
         curves = self.run_dir / "curves.png"
         plot = htmlview.png(curves, "training curves") if curves.is_file() else ""

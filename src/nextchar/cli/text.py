@@ -132,17 +132,8 @@ def run_tokens(args: argparse.Namespace) -> int:
         raise NextcharError(f"--top must be >= 1, got {args.top}")
     tokenizer = load_tokenizer(args.model)
     for path in args.files:
-        r = token_report(tokenizer, read_text(path, args.encoding), args.top)
-        print(f"{path}: {r.chars:,} characters -> {r.tokens:,} {r.unit}s")
-        print(f"  vocabulary        {r.vocab_size:,} {r.unit}s ({r.distinct:,} used here)")
-        print(f"  per character     {r.tokens_per_char:.3f} {r.unit}s")
-        print(f"  byte pieces       {r.partial:,} ({r.partial / max(1, r.tokens):.1%} of tokens)")
-        print(f"  unknown           {r.unknown:,} ({r.unknown / max(1, r.tokens):.1%})")
-        frequent = "  ".join(f"{shown(t)} {n:,}" for t, n in r.most_frequent)
-        print(f"  most frequent     {frequent}")
-        print(f"  longest           {'  '.join(shown(t) for t in r.longest)}")
-        for warning in r.warnings():
-            print(f"  warning: {warning}")
+        report = token_report(tokenizer, read_text(path, args.encoding), args.top)
+        print("\n".join(report.lines(path)))
     return 0
 
 

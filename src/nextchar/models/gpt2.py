@@ -240,6 +240,22 @@ def _from_pretrained(reference: str, fetch: Callable[[bool], Any]) -> Any:
         ) from None
 
 
+def pretrained_on_disk(reference: str | Path, cache_dir: str | Path | None = None) -> bool:
+    """Whether this GPT-2 loads without the network: a save_pretrained directory, or a hub
+    name whose config and weights are in the local Hugging Face cache. Asks no server."""
+    if Path(reference).is_dir():
+        return (Path(reference) / "config.json").is_file()
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # no transformers, so no hub client either
+        return False
+
+    def cached(name: str) -> bool:
+        return isinstance(try_to_load_from_cache(str(reference), name, cache_dir=cache_dir), str)
+
+    return cached("config.json") and (cached("model.safetensors") or cached("pytorch_model.bin"))
+
+
 def load_pretrained_tokenizer(reference: str | Path) -> BPETokenizer:
     """The tokenizer of a transformers GPT-2 (directory or hub name), as a BPETokenizer."""
     transformers = _transformers()

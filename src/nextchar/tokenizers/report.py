@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nextchar.display import shown
 from nextchar.tokenizers.base import (
     Tokenizer,
 )
@@ -29,6 +30,21 @@ class TokenReport:
     @property
     def tokens_per_char(self) -> float:
         return self.tokens / max(1, self.chars)
+
+    def lines(self, name: str) -> list[str]:
+        """What `nextchar tokens` prints for the text called `name`."""
+        frequent = "  ".join(f"{shown(t)} {n:,}" for t, n in self.most_frequent)
+        return [
+            f"{name}: {self.chars:,} characters -> {self.tokens:,} {self.unit}s",
+            f"  vocabulary        {self.vocab_size:,} {self.unit}s ({self.distinct:,} used here)",
+            f"  per character     {self.tokens_per_char:.3f} {self.unit}s",
+            f"  byte pieces       {self.partial:,} ({self.partial / max(1, self.tokens):.1%} of "
+            "tokens)",
+            f"  unknown           {self.unknown:,} ({self.unknown / max(1, self.tokens):.1%})",
+            f"  most frequent     {frequent}",
+            f"  longest           {'  '.join(shown(t) for t in self.longest)}",
+            *(f"  warning: {warning}" for warning in self.warnings()),
+        ]
 
     def warnings(self) -> list[str]:
         """Plain-language reasons this tokenizer may be a poor fit for the text."""

@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-DATA = HERE.parents[1] / "shared" / "data"
 
 
 def run(script: str, *args: str) -> None:
@@ -35,8 +34,8 @@ def budget(seconds: float) -> None:
     with tempfile.TemporaryDirectory(prefix="budget-") as tmp:
         started = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "nextchar", "train", str(DATA / "shakespeare_train.txt"),
-             "--val-file", str(DATA / "shakespeare_val.txt"), "--max-time", str(seconds),
+            [sys.executable, "-m", "nextchar", "train", "shakespeare",
+             "--val-file", "shakespeare:val", "--max-time", str(seconds),
              "--quiet", "--out", str(Path(tmp) / "run")],
             check=True, capture_output=True,
         )  # fmt: skip

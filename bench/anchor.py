@@ -26,7 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from nextchar.data import read_text
+
 CONFIG = [
     *("--model", "LSTM", "--nhid", "256", "--nlayers", "2", "--use-optimizer"),
     *("--lr", "0.002", "--dropout", "0", "--bptt", "64", "--batch_size", "20"),
@@ -44,13 +45,13 @@ def char_tokens(text: str) -> str:
 
 
 def run_anchor(
-    examples: Path, train: Path, val: Path, budget: float, threads: int | None = None
+    examples: Path, train: str, val: str, budget: float, threads: int | None = None
 ) -> dict[str, float]:
     """Train the anchor for `budget` seconds; its validation bpc, epochs, seconds, chars/s."""
     with tempfile.TemporaryDirectory(prefix="anchor-") as tmp:
         data = Path(tmp)
-        val_text = val.read_text(encoding="utf-8")
-        (data / "train.txt").write_text(char_tokens(train.read_text(encoding="utf-8")))
+        val_text = read_text(val)
+        (data / "train.txt").write_text(char_tokens(read_text(train)))
         (data / "valid.txt").write_text(char_tokens(val_text))
         (data / "test.txt").write_text(char_tokens(val_text))
         env = None
@@ -80,7 +81,7 @@ def run_anchor(
     found = re.search(r"test ppl\s+([\d.]+)", output)
     if proc.returncode != 0 or not found:
         raise SystemExit(f"word_language_model failed (exit {proc.returncode}):\n{output[-2000:]}")
-    train_chars = len(train.read_text(encoding="utf-8"))
+    train_chars = len(read_text(train))
     return {
         "val_bpc": math.log(float(found.group(1))) / math.log(2),
         "epochs": epochs,
@@ -92,8 +93,8 @@ def run_anchor(
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--examples", required=True, type=Path, help="word_language_model folder")
-    ap.add_argument("--train", type=Path, default=DATA / "shakespeare_train.txt")
-    ap.add_argument("--val", type=Path, default=DATA / "shakespeare_val.txt")
+    ap.add_argument("--train", default="shakespeare", help="file or built-in corpus")
+    ap.add_argument("--val", default="shakespeare:val", help="file or built-in corpus")
     ap.add_argument("--budget", type=float, default=480.0)
     args = ap.parse_args()
     r = run_anchor(args.examples, args.train, args.val, args.budget)

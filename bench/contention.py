@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from nextchar.data import read_text
 
 
 def nextchar(*args: str) -> list[str]:
@@ -51,13 +51,13 @@ def measure(cmd: list[str], cwd: Path) -> tuple[float, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--train", type=Path, default=DATA / "shakespeare_train.txt")
-    ap.add_argument("--val", type=Path, default=DATA / "shakespeare_val.txt")
+    ap.add_argument("--train", default="shakespeare", help="file or built-in corpus")
+    ap.add_argument("--val", default="shakespeare:val", help="file or built-in corpus")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="contention-") as tmp:
         root = Path(tmp)
         val = root / "val.txt"
-        val.write_text(args.val.read_text(encoding="utf-8")[:20_000], encoding="utf-8")
+        val.write_text(read_text(args.val)[:20_000], encoding="utf-8")
         train = [str(args.train), "--val-file", str(val), "--quiet", "--eval-every", "1000"]
         subprocess.run(nextchar("train", *train, "--max-steps", "1", "--out", "model"),
                        cwd=root, check=True, capture_output=True)  # fmt: skip

@@ -17,10 +17,10 @@ from pathlib import Path
 import torch
 
 from nextchar.config import ModelConfig, TrainConfig
+from nextchar.data import read_text
 from nextchar.models import build_model, count_parameters
 from nextchar.training import train
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CELLS = ("gru", "lstm", "mingru", "minlstm")
 
 
@@ -44,12 +44,12 @@ def matched_hidden(cell: str, target: int, vocab: int, layers: int) -> int:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--train", default=str(DATA / "shakespeare_train.txt"))
-    ap.add_argument("--val", default=str(DATA / "shakespeare_val.txt"))
+    ap.add_argument("--train", default="shakespeare")
+    ap.add_argument("--val", default="shakespeare:val")
     ap.add_argument("--budget", type=float, default=480.0, help="seconds of training per cell")
     ap.add_argument("--cells", default=",".join(CELLS))
     args = ap.parse_args()
-    vocab = len(set(Path(args.train).read_text() + Path(args.val).read_text()))
+    vocab = len(set(read_text(args.train) + read_text(args.val)))
     default = ModelConfig()
     target = parameters(default.cell, default.hidden_size, vocab, default.num_layers)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; target "

@@ -20,12 +20,10 @@ from pathlib import Path
 import torch
 
 from nextchar.config import ModelConfig, TrainConfig
-from nextchar.data import encode
+from nextchar.data import encode, read_text
 from nextchar.evaluate import evaluate_ids
 from nextchar.models import describe, load
 from nextchar.training import autocast_for, train
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def cpu_features() -> str:
@@ -58,8 +56,8 @@ def run(setting: str, args: argparse.Namespace, tmp: Path) -> tuple[float, float
     """(training chars/s, validation bpc, evaluation chars/s, compile+first-steps seconds)."""
     precision = "bf16" if "bf16" in setting else "fp32"
     config = TrainConfig(
-        files=(str(args.data / "shakespeare_train.txt"),),
-        val_file=str(args.data / "shakespeare_val.txt"),
+        files=(args.train,),
+        val_file=args.val,
         batch_size=args.batch,
         seq_len=args.seq,
         max_steps=args.steps,
@@ -79,7 +77,7 @@ def run(setting: str, args: argparse.Namespace, tmp: Path) -> tuple[float, float
     val_bpc = [r["val_bpc"] for r in rows if "val_bpc" in r][-1]
     # inference: the trained model over the validation text, under the same autocast
     lm, tok = load(tmp / setting / "last", device=args.device)
-    ids = encode(tok, (args.data / "shakespeare_val.txt").read_text()[: args.eval_chars])
+    ids = encode(tok, read_text(args.val)[: args.eval_chars])
     device = next(lm.parameters()).device
     with torch.no_grad(), autocast_for(precision, device, lm.config.kind):
         evaluate_ids(lm, ids[:5000], batch_size=64, seq_len=256)  # warm-up
@@ -105,7 +103,8 @@ def main() -> None:
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--eval-chars", type=int, default=100_000)
-    ap.add_argument("--data", type=Path, default=DATA, help="folder with shakespeare_*.txt")
+    ap.add_argument("--train", default="shakespeare", help="file or built-in corpus")
+    ap.add_argument("--val", default="shakespeare:val", help="file or built-in corpus")
     args = ap.parse_args()
     name = torch.cuda.get_device_name() if args.device.startswith("cuda") else cpu_features()
     print(

@@ -23,8 +23,6 @@ from nextchar.generate import sample
 from nextchar.models import load
 from nextchar.training import train
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
 
 def parse_value(text: str) -> object:
     try:
@@ -35,8 +33,8 @@ def parse_value(text: str) -> object:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--train", default=str(DATA / "shakespeare_train.txt"))
-    ap.add_argument("--val", default=str(DATA / "shakespeare_val.txt"))
+    ap.add_argument("--train", default="shakespeare")
+    ap.add_argument("--val", default="shakespeare:val")
     ap.add_argument("--budget", type=float, default=480.0, help="seconds of training")
     ap.add_argument(
         "--by-steps",
@@ -102,7 +100,7 @@ def main() -> None:
         from anchor import run_anchor
 
         threads = 1 if args.slow else None
-        ref = run_anchor(args.anchor, Path(args.train), Path(args.val), args.budget, threads)
+        ref = run_anchor(args.anchor, args.train, args.val, args.budget, threads)
         print("| model | steps/epochs | seconds | chars/s | val bpc |\n|---|---:|---:|---:|---:|")
         print(
             f"| nextchar {desc} | {result.step} steps | {result.seconds:.0f} | "

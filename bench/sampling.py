@@ -20,11 +20,11 @@ import torch
 from torch import nn
 
 from nextchar.config import ModelConfig, SampleConfig
+from nextchar.data import read_text
 from nextchar.generate import gumbel_noise, sample, sample_next
 from nextchar.models import build_model
 from nextchar.tokenizers import CharTokenizer
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SHORT, LONG = 200, 5200
 MODELS = (("lstm", 256), ("gru", 384))
 
@@ -87,7 +87,7 @@ def anchor_rate(examples: Path) -> float:
     sys.path.insert(0, str(Path(__file__).parent))
     from anchor import CONFIG, char_tokens
 
-    text = (DATA / "shakespeare_train.txt").read_text(encoding="utf-8")[:200_000]
+    text = read_text("shakespeare")[:200_000]
     with tempfile.TemporaryDirectory(prefix="anchor-sampling-") as tmp:
         for name in ("train.txt", "valid.txt", "test.txt"):
             (Path(tmp) / name).write_text(char_tokens(text))
@@ -114,7 +114,7 @@ def main() -> None:
     ap.add_argument("--examples", type=Path, help="word_language_model folder (the anchor)")
     args = ap.parse_args()
     threads = torch.get_num_threads()
-    text = (DATA / "shakespeare_train.txt").read_text(encoding="utf-8")[:100_000]
+    text = read_text("shakespeare")[:100_000]
     tokenizer = CharTokenizer.build(text)
     rows = []
     for cell, hidden in MODELS:

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from nextchar.data import read_text
 
 
 def timed(cmd: list[str], cwd: Path) -> float:
@@ -29,7 +29,7 @@ def measure(repeats: int = 5) -> tuple[float, float]:
     with tempfile.TemporaryDirectory(prefix="startup-") as tmp:
         root = Path(tmp)
         text = root / "text.txt"
-        text.write_text((DATA / "shakespeare_train.txt").read_text(encoding="utf-8")[:50_000])
+        text.write_text(read_text("shakespeare")[:50_000])
         subprocess.run(
             [sys.executable, "-m", "nextchar", "train", str(text), "--cell", "lstm",
              "--hidden-size", "256", "--max-steps", "1", "--quiet", "--out", "run"],

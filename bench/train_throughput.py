@@ -19,11 +19,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from nextchar.config import ModelConfig, TrainConfig
-from nextchar.data import Batches, encode
+from nextchar.data import Batches, encode, read_text
 from nextchar.tokenizers import CharTokenizer
 from nextchar.training import train
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "shakespeare_train.txt"
 
 
 def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
@@ -112,7 +110,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "corpus.txt"
-        path.write_text(DATA.read_text(encoding="utf-8")[: args.chars], encoding="utf-8")
+        path.write_text(read_text("shakespeare")[: args.chars], encoding="utf-8")
         text = path.read_text(encoding="utf-8")
         tok = CharTokenizer.build(text)
         batches = Batches(encode(tok, text[: int(len(text) * 0.9)]), args.batch, args.seq)

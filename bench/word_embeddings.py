@@ -24,13 +24,11 @@ from nextchar.models import load_checkpoint
 from nextchar.plan import WORD_LEVEL
 from nextchar.training import train
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--train", default=str(DATA / "shakespeare_train.txt"))
-    ap.add_argument("--val", default=str(DATA / "shakespeare_val.txt"))
+    ap.add_argument("--train", default="shakespeare:train")
+    ap.add_argument("--val", default="shakespeare:val")
     ap.add_argument(
         "--budget", type=float, default=None, help="seconds of training per run (default: steps)"
     )

@@ -1,0 +1,65 @@
+"""What the READMEs show must work from a clone or a pip install alone: no path outside the
+repository, every linked file present, every text a command reads a built-in corpus or a
+file in the repository."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from nextchar.corpora import parse_name
+
+ROOT = Path(__file__).resolve().parents[1]
+READMES = [ROOT / "README.md", ROOT / "README.ko.md", ROOT / "notebooks" / "README.md"]
+READS_TEXT = {"train": 0, "eval": 1, "tokens": 1, "compare": 0}  # command -> first text arg
+
+
+@pytest.mark.parametrize("readme", READMES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_readme_names_nothing_outside_the_repository(readme: Path) -> None:
+    text = readme.read_text(encoding="utf-8")
+    assert "../shared" not in text and "shared/data" not in text and "seed-lab" not in text
+
+
+@pytest.mark.parametrize("readme", READMES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_linked_file_exists(readme: Path) -> None:
+    text = readme.read_text(encoding="utf-8")
+    for target in re.findall(r"\]\(([^)#\s]+)\)", text):
+        if not target.startswith(("http://", "https://")):
+            assert (readme.parent / target).exists(), target
+
+
+def _commands(text: str) -> list[list[str]]:
+    blocks = re.findall(r"```(?:bash|text)\n(.*?)```", text, flags=re.S)
+    commands = []
+    for block in blocks:
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.removeprefix("$ ").split("#")[0].strip()
+            if line.startswith("nextchar "):
+                commands.append(shlex.split(line))
+    return commands
+
+
+@pytest.mark.parametrize("readme", READMES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_text_a_command_reads_is_built_in_or_in_the_repository(readme: Path) -> None:
+    commands = _commands(readme.read_text(encoding="utf-8"))
+    checked = 0
+    for argv in commands:
+        command, args = argv[1], argv[2:]
+        if command not in READS_TEXT:
+            continue
+        positional = []
+        for arg in args:
+            if arg.startswith("-"):
+                break
+            positional.append(arg)
+        for text in positional[READS_TEXT[command] : READS_TEXT[command] + 1]:
+            if text.startswith("runs/") or text in {"gpt2", "FILE", "RUN"}:
+                continue
+            inside = (ROOT / text).resolve()
+            in_repo = inside.is_relative_to(ROOT) and inside.exists()
+            assert parse_name(text) is not None or in_repo, (argv, text)
+            checked += 1
+    assert checked or readme != ROOT / "README.md"

@@ -70,7 +70,9 @@ class _LoggedBar(plain_tqdm):  # type: ignore[misc]
     lines: _Lines
 
     def close(self) -> None:
-        if not self.disable and self.leave:
+        if not self.disable:
+            # the end state, whenever the last line was written; also for a bar that a
+            # terminal would erase (leave=False): in a log, "eval 0/63" must not be the last word
             self.refresh()
-            self.lines.flush_line()  # the end state, whenever the last line was written
+            self.lines.flush_line()
         super().close()

@@ -1,3 +1,4 @@
+import dataclasses
 import importlib
 import json
 import math
@@ -273,6 +274,10 @@ def test_a_final_evaluation_that_does_not_fit_the_budget_scores_a_prefix(
     assert result.val_tokens > training.PROBE_TOKENS
     assert result.final_val_tokens == training.PROBE_TOKENS  # the floor: a probe's worth
     assert math.isfinite(result.final_val_bpc)
+    assert result.val_source is None  # a cut of the training text: no name to evaluate by
+    assert "nextchar eval" in str(result) and "FILE scores it all" in str(result)
+    named = dataclasses.replace(result, val_source="shakespeare:val")
+    assert f"nextchar eval {result.run_dir} shakespeare:val scores it all" in str(named)
 
 
 def test_threads_flag_is_kept_and_recorded(tmp_path) -> None:

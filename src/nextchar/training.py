@@ -132,6 +132,7 @@ class TrainResult:
     val_chars_per_token: float
     final_val_tokens: int  # validation tokens final_val_bpc scored
     val_tokens: int  # all of them
+    val_source: str | None = None  # the validation text's file or corpus name, if it has one
 
     @property
     def final_val_perplexity(self) -> float:
@@ -155,7 +156,8 @@ class TrainResult:
             "whole validation text"
             if self.final_val_tokens >= self.val_tokens
             else f"first {self.final_val_tokens:,} of {self.val_tokens:,} validation tokens: "
-            f"the time budget left no room for all; nextchar eval {self.run_dir} FILE scores it all"
+            "the time budget left no room for all; "
+            f"nextchar eval {self.run_dir} {self.val_source or 'FILE'} scores it all"
         )
         return [
             *lines,
@@ -334,4 +336,5 @@ def _finish(run: Run, progress: bool, should_stop: Callable[[int], bool] | None)
         run.val_chars_per_token,
         scored,
         run.val_tokens,
+        run.config.val_file,
     )

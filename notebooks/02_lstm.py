@@ -59,6 +59,9 @@ from IPython.display import Image, display
 import nextchar
 from nextchar.experiments import long_range
 
+# ko: 작은 모델에는 스레드 하나가 가장 빠르고, 다른 프로그램이 코어를 쓸 때도 느려지지 않습니다
+# en: tiny models: one thread is fastest, and stays fast while another program takes a core
+torch.set_num_threads(1)
 torch.manual_seed(0)
 
 # %% [markdown] lang="ko"

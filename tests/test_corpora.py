@@ -59,6 +59,12 @@ def test_an_unknown_name_says_where_names_come_from(tmp_path, monkeypatch) -> No
         read_text("hamlet")
 
 
+def test_run_directories_of_corpus_splits_have_no_colon(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert plan_run(["shakespeare:val"], {}, {}).run_dir == Path("runs/shakespeare-val")
+    assert plan_run(["korean"], {}, {}).run_dir == Path("runs/korean")
+
+
 def test_training_on_a_corpus_validates_on_its_own_validation_text() -> None:
     assert default_validation(["korean"]) == "korean:val"
     assert default_validation(["korean:train"]) is None  # asks for --val-fraction's cut

@@ -241,8 +241,9 @@ def remove_unsaved_run(run_dir: Path, existed: bool) -> None:
 
 
 def default_run_dir(files: list[str] | tuple[str, ...]) -> Path:
-    """runs/<first file's name>, numbered if taken."""
-    stem = Path(files[0]).stem or "run"
+    """runs/<first file's name>, numbered if taken. A corpus split's colon (shakespeare:val)
+    becomes a dash: Windows allows no colon in a directory name."""
+    stem = Path(files[0]).stem.replace(":", "-") or "run"
     candidate, n = Path("runs") / stem, 1
     while candidate.exists():
         n += 1

@@ -35,6 +35,12 @@ class LabStep:
     prediction: str
 
 
+def trace_line(step: LabStep, epochs: int) -> str:
+    """One printed epoch, the epoch number padded to the width of the last one."""
+    width = len(str(max(epochs - 1, 0)))
+    return f"epoch {step.epoch:>{width}}  loss : {step.loss:.6f} prediction : {step.prediction}"
+
+
 @dataclass
 class LabResult:
     """The lab's trace and outcome. Printed, it is the text of `nextchar lab`; in Jupyter, a
@@ -56,10 +62,6 @@ class LabResult:
     def converged(self) -> bool:
         return self.final_prediction == self.target
 
-    def step_line(self, step: LabStep) -> str:
-        width = len(str(max(self.epochs - 1, 0)))
-        return f"epoch {step.epoch:>{width}}  loss : {step.loss:.6f} prediction : {step.prediction}"
-
     def verdict(self) -> list[str]:
         if self.first_match_epoch is None:
             found = (
@@ -79,7 +81,7 @@ class LabResult:
         ]
 
     def __str__(self) -> str:
-        trace = [self.step_line(step) for step in self.steps]
+        trace = [trace_line(step, self.epochs) for step in self.steps]
         return "\n".join([*self.header, *trace, "", *self.verdict()])
 
     def __repr__(self) -> str:

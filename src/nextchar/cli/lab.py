@@ -23,15 +23,14 @@ def add_lab(sub: Sub) -> None:
 
 
 def run_lab(args: argparse.Namespace) -> int:
-    from nextchar.classroom.lab import LabResult, LabStep, describe, prepare_lab, train_lab
+    from nextchar.classroom.lab import LabStep, describe, prepare_lab, trace_line, train_lab
 
     config = LabConfig(**given(args, LabConfig))
     lab = prepare_lab(config)  # every input error surfaces here, before any output
     print("\n".join(describe(lab)), flush=True)
-    lines = LabResult(lab.target, epochs=config.epochs)  # the trace's format, as it happens
 
     def show(step: LabStep) -> None:
-        print(lines.step_line(step), flush=True)
+        print(trace_line(step, config.epochs), flush=True)
 
     result = train_lab(lab, on_step=show)
     print("\n" + "\n".join(result.verdict()))

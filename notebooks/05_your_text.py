@@ -77,7 +77,8 @@ print(read_text(text_source)[:300])
 # LSTM 1층 256 unit을 200 step 학습합니다 (2코어 CPU에서 약 40초). 64개의 흐름(stream)을
 # 나란히 읽고, 창(window)에서 창으로 hidden state를 이어 갑니다. 결과는 검증 텍스트 전체에서
 # 잰 **글자당 bit**입니다. 기본값(`nextchar.train(text_source)`, GRU 2 × 384, 8분)이면
-# 2.1 bit 근처까지 내려갑니다.
+# 2.1 bit 근처까지 내려갑니다. 진행 막대는 Jupyter에서는 위젯으로(ipywidgets), 터미널에서는 글자로
+# 보입니다.
 
 # %% [markdown] lang="en"
 # ## 2. Training
@@ -86,11 +87,12 @@ print(read_text(text_source)[:300])
 # streams side by side and carries the hidden state from window to window. The result is
 # **bits per character** on the whole validation text. The default
 # (`nextchar.train(text_source)`, a GRU 2 × 384 for 8 minutes) gets down to about 2.1 bits.
+# The progress bar is a widget in Jupyter (ipywidgets) and text in a terminal.
 
 # %%
 run = nextchar.train(
     text_source, cell="lstm", hidden_size=256, num_layers=1, max_steps=200, eval_every=100,
-    out="runs/my-text", progress=False,
+    out="runs/my-text",
 )  # fmt: skip
 run
 

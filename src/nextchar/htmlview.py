@@ -12,7 +12,9 @@ MONO = "font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace"
 
 
 def pre(text: str) -> str:
-    return f'<pre style="{MONO}; line-height: 1.35; margin: 0.3em 0">{escape(text)}</pre>'
+    # pre-wrap: a long model line wraps in a narrow notebook instead of running off the side
+    style = f"{MONO}; line-height: 1.35; margin: 0.3em 0; white-space: pre-wrap"
+    return f'<pre style="{style}">{escape(text)}</pre>'
 
 
 def table(header: list[str], rows: list[list[str]], right: set[int] | None = None) -> str:
@@ -34,8 +36,8 @@ def bars(candidates: list[tuple[str, float]], width_px: int = 240) -> str:
     """One row per (label, probability): the label, the percentage, a bar scaled to the top."""
     top = max((p for _, p in candidates), default=1.0) or 1.0
     rows = "".join(
-        f'<tr><td style="text-align: right; {MONO}">{escape(label)}</td>'
-        f'<td style="text-align: right; {MONO}">{p:.1%}</td>'
+        f'<tr><td style="text-align: right; padding: 0 0.5em; {MONO}">{escape(label)}</td>'
+        f'<td style="text-align: right; padding: 0 0.5em; {MONO}">{p:.1%}</td>'
         f'<td><div style="background: #4c72b0; height: 0.9em; '
         f'width: {max(1, round(width_px * p / top))}px"></div></td></tr>'
         for label, p in candidates

@@ -112,11 +112,11 @@ class Model(NamedTuple):
     def sample(self, prime: str | None = None, **options: Any) -> str:
         """A continuation of `prime` (default: a new line), without the prime; options are
         those of `nextchar sample` (length, temperature, top_k, top_p, greedy, seed, ...)."""
+        from nextchar.generate import default_prime
         from nextchar.generate import sample as sample_texts
 
         _refuse_unknown(options, _fields(SampleConfig) - {"num_samples"}, "sample()")
-        if prime is None:  # as the command does: a newline, if the model knows one
-            prime = "\n" if self.tokenizer.count_unknown("\n") == 0 else self.tokenizer.decode([0])
+        prime = default_prime(self.tokenizer) if prime is None else prime
         return sample_texts(self.model, self.tokenizer, prime, SampleConfig(**options))[0]
 
     def __repr__(self) -> str:

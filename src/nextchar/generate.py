@@ -196,6 +196,12 @@ def sample(
     return texts
 
 
+def default_prime(tokenizer: Tokenizer) -> str:
+    """What sampling starts from when no prime is given: a newline starts a fresh line; a
+    text without one gets the vocabulary's first symbol."""
+    return "\n" if tokenizer.count_unknown("\n") == 0 else tokenizer.decode([0])
+
+
 @dataclass(frozen=True)
 class Prediction:
     """The next-token distribution after a text. Printed, the table of `nextchar predict`;

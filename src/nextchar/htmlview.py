@@ -17,16 +17,12 @@ def pre(text: str) -> str:
     return f'<pre style="{style}">{escape(text)}</pre>'
 
 
-def table(header: list[str], rows: list[list[str]], right: set[int] | None = None) -> str:
-    """An HTML table; columns in `right` are right-aligned (numbers)."""
-    right = right or set()
+def table(header: list[str], rows: list[list[str]]) -> str:
+    """An HTML table of monospace text, left-aligned (names, notations, shapes)."""
 
     def cells(tag: str, values: list[str]) -> str:
-        return "".join(
-            f'<{tag} style="text-align: {"right" if i in right else "left"}; {MONO}">'
-            f"{escape(v)}</{tag}>"
-            for i, v in enumerate(values)
-        )
+        style = f"text-align: left; {MONO}"
+        return "".join(f'<{tag} style="{style}">{escape(v)}</{tag}>' for v in values)
 
     body = "".join(f"<tr>{cells('td', r)}</tr>" for r in rows)
     return f"<table><thead><tr>{cells('th', header)}</tr></thead><tbody>{body}</tbody></table>"

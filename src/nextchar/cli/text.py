@@ -30,14 +30,14 @@ def add_sample(sub: Sub) -> None:
 
 
 def run_sample(args: argparse.Namespace) -> int:
-    from nextchar.generate import sample_texts
+    from nextchar.generate import default_prime, sample_texts
     from nextchar.models import load
 
     config = SampleConfig(**given(args, SampleConfig))
     model, tokenizer = load(args.checkpoint, args.device)
     prime = args.prime
-    if prime is None:  # a newline starts a fresh line; a text without one gets its first symbol
-        prime = "\n" if tokenizer.count_unknown("\n") == 0 else tokenizer.decode([0])
+    if prime is None:
+        prime = default_prime(tokenizer)
     tokenizer.encode(prime)  # unknown characters: one clear error before any output
     current = -1
     for index, piece in sample_texts(model, tokenizer, prime, config):

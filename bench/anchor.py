@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from nextchar.data import read_text
+from nextchar.text.data import read_text
 
 CONFIG = [
     *("--model", "LSTM", "--nhid", "256", "--nlayers", "2", "--use-optimizer"),

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from nextchar.data import read_text
+from nextchar.text.data import read_text
 
 
 def nextchar(*args: str) -> list[str]:

@@ -14,7 +14,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from nextchar.config import ModelConfig
+from nextchar.core.config import ModelConfig
 from nextchar.models import build_model, count_parameters
 
 

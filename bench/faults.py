@@ -29,7 +29,7 @@ from pathlib import Path
 CHILD = """
 import os, sys, time
 from pathlib import Path
-import nextchar.checkpoint as checkpoint
+import nextchar.models.checkpoint as checkpoint
 from nextchar.cli import main
 
 mark = Path(sys.argv[1])

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import torch
 
-from nextchar.config import ModelConfig, TrainConfig
-from nextchar.data import read_text
+from nextchar.core.config import ModelConfig, TrainConfig
 from nextchar.models import build_model, count_parameters
-from nextchar.training import train
+from nextchar.text.data import read_text
+from nextchar.training.loop import train
 
 CELLS = ("gru", "lstm", "mingru", "minlstm")
 

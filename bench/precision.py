@@ -19,11 +19,11 @@ from pathlib import Path
 
 import torch
 
-from nextchar.config import ModelConfig, TrainConfig
-from nextchar.data import encode, read_text
-from nextchar.evaluate import evaluate_ids
+from nextchar.core.config import ModelConfig, TrainConfig
+from nextchar.inference.evaluate import evaluate_ids
 from nextchar.models import describe, load
-from nextchar.training import autocast_for, train
+from nextchar.text.data import encode, read_text
+from nextchar.training.loop import autocast_for, train
 
 
 def cpu_features() -> str:

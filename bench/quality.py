@@ -18,10 +18,10 @@ from pathlib import Path
 
 import torch
 
-from nextchar.config import ModelConfig, SampleConfig, TrainConfig
-from nextchar.generate import sample
+from nextchar.core.config import ModelConfig, SampleConfig, TrainConfig
+from nextchar.inference.generate import sample
 from nextchar.models import load
-from nextchar.training import train
+from nextchar.training.loop import train
 
 
 def parse_value(text: str) -> object:

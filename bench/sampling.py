@@ -19,11 +19,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from nextchar.config import ModelConfig, SampleConfig
-from nextchar.data import read_text
-from nextchar.generate import gumbel_noise, sample, sample_next
+from nextchar.core.config import ModelConfig, SampleConfig
+from nextchar.inference.generate import gumbel_noise, sample, sample_next
 from nextchar.models import build_model
-from nextchar.tokenizers import CharTokenizer
+from nextchar.text.data import read_text
+from nextchar.text.tokenizers import CharTokenizer
 
 SHORT, LONG = 200, 5200
 MODELS = (("lstm", 256), ("gru", 384))

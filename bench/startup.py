@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from nextchar.data import read_text
+from nextchar.text.data import read_text
 
 
 def timed(cmd: list[str], cwd: Path) -> float:

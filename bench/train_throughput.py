@@ -18,10 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nextchar.config import ModelConfig, TrainConfig
-from nextchar.data import Batches, encode, read_text
-from nextchar.tokenizers import CharTokenizer
-from nextchar.training import train
+from nextchar.core.config import ModelConfig, TrainConfig
+from nextchar.text.data import Batches, encode, read_text
+from nextchar.text.tokenizers import CharTokenizer
+from nextchar.training.loop import train
 
 
 def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:

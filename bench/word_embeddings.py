@@ -17,12 +17,12 @@ from pathlib import Path
 
 import torch
 
-from nextchar.config import ModelConfig, TrainConfig
-from nextchar.data import read_text
-from nextchar.evaluate import evaluate_text
+from nextchar.core.config import ModelConfig, TrainConfig
+from nextchar.inference.evaluate import evaluate_text
 from nextchar.models import load_checkpoint
-from nextchar.plan import WORD_LEVEL
-from nextchar.training import train
+from nextchar.text.data import read_text
+from nextchar.training.loop import train
+from nextchar.training.plan import WORD_LEVEL
 
 
 def main() -> None:

@@ -57,7 +57,7 @@ import torch.nn as nn
 from IPython.display import Image, display
 
 import nextchar
-from nextchar.experiments import long_range
+from nextchar.classroom import long_range
 
 # ko: 작은 모델에는 스레드 하나가 가장 빠르고, 다른 프로그램이 코어를 쓸 때도 느려지지 않습니다
 # en: tiny models: one thread is fastest, and stays fast while another program takes a core

@@ -53,9 +53,9 @@ import numpy as np
 
 import nextchar
 from nextchar import ModelConfig, build_model, count_parameters
-from nextchar.data import read_text
-from nextchar.embeddings import nearest, stable_hash
-from nextchar.tokenizers import WordTokenizer
+from nextchar.text.data import read_text
+from nextchar.text.embeddings import nearest, stable_hash
+from nextchar.text.tokenizers import WordTokenizer
 
 text = read_text("shakespeare")
 words = WordTokenizer(["<unk>"]).split_words(text)

@@ -55,10 +55,10 @@ from pathlib import Path
 from IPython.display import Image, display
 
 import nextchar
-from nextchar.compare import compare, plot, table
-from nextchar.data import read_text
+from nextchar.inference.compare import compare, plot, table
 from nextchar.models.gpt2 import pretrained_on_disk
-from nextchar.tokenizers import token_report
+from nextchar.text.data import read_text
+from nextchar.text.tokenizers import token_report
 
 if pretrained_on_disk("gpt2"):
     source = "gpt2"

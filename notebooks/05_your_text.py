@@ -41,11 +41,11 @@ import numpy as np
 from IPython.display import HTML, display
 
 import nextchar
-from nextchar import htmlview
-from nextchar.cells import activations, correlate, pattern_signal
-from nextchar.corpora import CORPORA
-from nextchar.data import read_text
-from nextchar.figures import figure, hangul_fonts
+from nextchar.display import htmlview
+from nextchar.display.figures import figure, hangul_fonts
+from nextchar.inference.cells import activations, correlate, pattern_signal
+from nextchar.text.corpora import CORPORA
+from nextchar.text.data import read_text
 
 for corpus in CORPORA.values():
     train_chars, val_chars = corpus.chars

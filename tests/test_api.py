@@ -110,7 +110,7 @@ def test_progress_without_ipywidgets_in_jupyter_falls_back_to_text(monkeypatch) 
     bar must not be asked for then, and a text bar is drawn instead."""
     import importlib.util
 
-    from nextchar import progress as module
+    from nextchar.display import progress as module
 
     def widget(*args: object, **kwargs: object) -> None:
         raise ImportError("IProgress not found. Please update jupyter and ipywidgets.")
@@ -129,7 +129,7 @@ def test_progress_without_ipywidgets_in_jupyter_falls_back_to_text(monkeypatch) 
 
 
 def test_text_heat_colours_each_token_by_its_sign_and_size() -> None:
-    from nextchar import htmlview
+    from nextchar.display import htmlview
 
     html = htmlview.text_heat(["a", "<", "\n"], [2.0, -1.0, 0.0])
     spans = html.split("<span")[1:]

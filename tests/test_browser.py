@@ -18,8 +18,8 @@ import pytest
 import torch
 
 from nextchar import CharTokenizer, ModelConfig, build_model, save_checkpoint
-from nextchar.config import SampleConfig
-from nextchar.generate import sample
+from nextchar.core.config import SampleConfig
+from nextchar.inference.generate import sample
 from nextchar.models import load
 
 TEXT = 'ROMEO: "But soft!" what light through yonder window breaks?\nJULIET: Ay me!\n' * 3

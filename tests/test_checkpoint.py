@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from nextchar import CharTokenizer, ModelConfig, NextcharError, build_model
-from nextchar import checkpoint as ckpt_module
-from nextchar.checkpoint import save_checkpoint
+from nextchar.models import checkpoint as ckpt_module
 from nextchar.models import load, load_checkpoint
+from nextchar.models.checkpoint import save_checkpoint
 
 TEXT = "hello, 세계! hello again."
 
@@ -158,7 +158,7 @@ def test_damaged_checkpoints_get_a_clear_error(tmp_path, how: str, message: str)
 
 
 def test_recover_finishes_an_interrupted_save_and_drops_orphans(tmp_path) -> None:
-    from nextchar.checkpoint import recover
+    from nextchar.models.checkpoint import recover
 
     model, tok = make()
     save_checkpoint(tmp_path / "last", model, tok)

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from nextchar import NextcharError
-from nextchar.corpora import CORPORA, SPLITS, default_validation, parse_name
-from nextchar.data import read_text
-from nextchar.plan import plan_run
+from nextchar.text.corpora import CORPORA, SPLITS, default_validation, parse_name
+from nextchar.text.data import read_text
+from nextchar.training.plan import plan_run
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--hidden-size", "16", "--embedding-dim", "8", "--batch-size", "4", "--seq-len", "16"]
@@ -83,10 +83,10 @@ def test_the_package_data_ships_every_corpus_file() -> None:
     folder = ROOT / "src" / "nextchar" / "corpora"
     files = [p.relative_to(folder.parent).as_posix() for p in folder.iterdir() if p.is_file()]
     data = [f for f in files if not f.endswith(".py")]
-    assert "corpora/SOURCES.md" in data
+    assert "text/corpora/SOURCES.md" in data
     for name in CORPORA:
         for split in SPLITS:
-            assert f"corpora/{name}_{split}.txt.xz" in data
+            assert f"text/corpora/{name}_{split}.txt.xz" in data
     for f in data:
         assert any(fnmatch.fnmatch(f, g) for g in globs), f
 

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from nextchar import NextcharError
-from nextchar.data import Batches, batchify, encode, read_text, smallest_dtype, split_text
-from nextchar.tokenizers import ByteTokenizer, CharTokenizer
+from nextchar.text.data import Batches, batchify, encode, read_text, smallest_dtype, split_text
+from nextchar.text.tokenizers import ByteTokenizer, CharTokenizer
 
 
 def test_read_files_and_directories_in_sorted_order(tmp_path) -> None:

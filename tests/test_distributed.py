@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from conftest import in_process
-from nextchar.data import Batches
-from nextchar.distributed import Group
+from nextchar.text.data import Batches
+from nextchar.training.distributed import Group
 
 TEXT = "".join(
     f"{who}: line {i}, my lord, the {thing} is {state}.\n"
@@ -149,7 +149,7 @@ def test_torchrun_on_one_gpu_runs_ddp_over_nccl_and_tracks_one_process(tmp_path)
 
 
 def test_torchrun_with_one_process_still_forms_a_group(monkeypatch) -> None:
-    from nextchar.distributed import from_env
+    from nextchar.training.distributed import from_env
 
     for key, value in {"RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "localhost"}.items():
         monkeypatch.setenv(key, value)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nextchar.config import ModelConfig
-from nextchar.dynamic import DynamicConfig, dynamic_evaluate_ids, segment_scores
-from nextchar.errors import NextcharError
-from nextchar.evaluate import evaluate_ids
+from nextchar.core.config import ModelConfig
+from nextchar.core.errors import NextcharError
+from nextchar.inference.dynamic import DynamicConfig, dynamic_evaluate_ids, segment_scores
+from nextchar.inference.evaluate import evaluate_ids
 from nextchar.models import build_model
 
 

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from nextchar import CharTokenizer, ModelConfig, NextcharError, build_model
-from nextchar.evaluate import evaluate_text
-from nextchar.tokenizers import ByteTokenizer
+from nextchar.inference.evaluate import evaluate_text
+from nextchar.text.tokenizers import ByteTokenizer
 
 TEXT = "to be or not to be, that is the question.\n" * 3
 

@@ -22,7 +22,7 @@ from nextchar import (
     count_parameters,
     save_checkpoint,
 )
-from nextchar.export import export_onnx
+from nextchar.inference.export import export_onnx
 from nextchar.models import load
 from nextchar.models.onnx import load_onnx
 
@@ -98,7 +98,7 @@ def test_exported_file_samples_the_same_text_as_the_checkpoint(tmp_path, run_cli
 
 def test_predict_and_eval_read_the_exported_file(tmp_path) -> None:
     from nextchar import evaluate_text
-    from nextchar.generate import predict_next
+    from nextchar.inference.generate import predict_next
 
     ckpt = checkpoint(tmp_path, cell="gru")
     path = export_onnx(ckpt, tmp_path / "m.onnx")

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from nextchar import CharTokenizer, ModelConfig, build_model, save_checkpoint
-from nextchar.config import TrainConfig
-from nextchar.data import load_corpus
+from nextchar.core.config import TrainConfig
 from nextchar.models import load
+from nextchar.text.data import load_corpus
 
 TEXT = "".join(f"ROMEO: line {i}, my lady.\nJULIET: and yours, {i % 7}.\n" for i in range(60))
 TINY = ModelConfig(cell="gru", hidden_size=16, embedding_dim=8)
@@ -143,7 +143,7 @@ def test_a_damaged_trainer_state_is_named(plays, tmp_path, cli, one_line, edit, 
 def test_divergence_stops_with_one_line_and_keeps_the_last_good_state(
     plays, tmp_path, cli, one_line, monkeypatch
 ) -> None:
-    train_module = importlib.import_module("nextchar.training")
+    train_module = importlib.import_module("nextchar.training.loop")
     sane = train_module.lr_at
     monkeypatch.setattr(
         train_module, "lr_at", lambda step, c, p: sane(step, c, p) if step < 12 else 1e30

@@ -11,7 +11,7 @@ import matplotlib
 from matplotlib import font_manager
 from matplotlib.ft2font import FT2Font
 
-from nextchar.figures import figure, hangul_fonts
+from nextchar.display.figures import figure, hangul_fonts
 
 KOREAN = "서울은 대한민국의 수도"
 
@@ -55,7 +55,7 @@ def test_the_context_leaves_settings_and_backend_alone() -> None:
 
 
 def test_run_curves_with_a_korean_run_name_show_hangul(tmp_path) -> None:
-    from nextchar.run import Metrics, plot_curves
+    from nextchar.training.listeners import Metrics, plot_curves
 
     metrics = Metrics(tmp_path / "metrics.jsonl", 0)
     metrics.train, metrics.val = [(1, 2.0), (2, 1.5)], [(2, 2.5)]

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from nextchar import CharTokenizer, ModelConfig, NextcharError, build_model
-from nextchar.config import SampleConfig
-from nextchar.generate import (
+from nextchar.core.config import SampleConfig
+from nextchar.inference.generate import (
     filter_logits,
     generate_ids,
     predict_next,
@@ -11,7 +11,7 @@ from nextchar.generate import (
     sample_next,
 )
 from nextchar.models.contract import forward_stepper
-from nextchar.tokenizers import ByteTokenizer
+from nextchar.text.tokenizers import ByteTokenizer
 
 PROBS = torch.tensor([0.5, 0.3, 0.15, 0.05])
 
@@ -158,7 +158,7 @@ def test_predict_next_is_a_distribution_with_entropy() -> None:
 
 
 def test_repetition_penalty_lowers_only_seen_tokens() -> None:
-    from nextchar.generate import penalize_repetition
+    from nextchar.inference.generate import penalize_repetition
 
     logits = torch.tensor([[2.0, -1.0, 3.0, -0.5]])
     seen = torch.tensor([True, True, False, False])

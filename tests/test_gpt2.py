@@ -10,11 +10,11 @@ import torch
 import torch.nn.functional as F
 
 from nextchar import NextcharError, tokenizer_from_dict
-from nextchar.config import SampleConfig
-from nextchar.evaluate import evaluate_text
-from nextchar.generate import generate_ids, predict_next
+from nextchar.core.config import SampleConfig
+from nextchar.inference.evaluate import evaluate_text
+from nextchar.inference.generate import generate_ids, predict_next
 from nextchar.models import load, load_tokenizer
-from nextchar.tokenizers import BPETokenizer, token_report
+from nextchar.text.tokenizers import BPETokenizer, token_report
 
 transformers = pytest.importorskip("transformers")
 
@@ -275,14 +275,14 @@ def test_a_gpt2_directory_with_foreign_weights_is_refused(tiny_gpt2: str, tmp_pa
 
 
 def gpt2_config(**kw):
-    from nextchar.config import ModelConfig
+    from nextchar.core.config import ModelConfig
 
     base = dict(kind="gpt2", n_layer=1, n_head=2, n_embd=16, block_size=16)
     return ModelConfig(**{**base, **kw})
 
 
 def train_config(tmp_path, **kw):
-    from nextchar.config import TrainConfig
+    from nextchar.core.config import TrainConfig
 
     (tmp_path / "train.txt").write_text(TEXT)
     base = dict(
@@ -299,7 +299,7 @@ def train_config(tmp_path, **kw):
 
 def test_gpt2_from_scratch_with_a_bpe_learns_and_reloads(tmp_path) -> None:
     from nextchar.models import load_checkpoint
-    from nextchar.training import train
+    from nextchar.training.loop import train
 
     config = train_config(tmp_path, tokenizer="bpe", bpe_vocab=300, log_every=1)
     result = train(gpt2_config(), config, tmp_path / "run", progress=False)
@@ -314,7 +314,7 @@ def test_gpt2_from_scratch_with_a_bpe_learns_and_reloads(tmp_path) -> None:
 
 
 def test_gpt2_resume_matches_an_uninterrupted_run(tmp_path) -> None:
-    from nextchar.training import train
+    from nextchar.training.loop import train
 
     config = train_config(tmp_path, tokenizer="char", max_steps=12, eval_every=6)
     mc = gpt2_config(dropout=0.1)
@@ -331,7 +331,7 @@ def test_gpt2_resume_matches_an_uninterrupted_run(tmp_path) -> None:
 
 def test_fine_tuning_a_pretrained_gpt2_lowers_its_loss(tiny_gpt2: str, tmp_path) -> None:
     from nextchar.models import load_checkpoint
-    from nextchar.training import train
+    from nextchar.training.loop import train
 
     text = TEXT[:600]
     base_model, base_tokenizer = load(tiny_gpt2, "cpu")
@@ -348,8 +348,8 @@ def test_fine_tuning_a_pretrained_gpt2_lowers_its_loss(tiny_gpt2: str, tmp_path)
 
 
 def test_gpt2_options_that_cannot_work_are_refused(tmp_path) -> None:
-    from nextchar.config import ModelConfig
-    from nextchar.training import train
+    from nextchar.core.config import ModelConfig
+    from nextchar.training.loop import train
 
     with pytest.raises(NextcharError, match="longer than the model's context"):
         train(gpt2_config(), train_config(tmp_path, seq_len=32), tmp_path / "a", progress=False)
@@ -390,7 +390,7 @@ def test_cli_trains_gpt2_and_compares_it_with_a_recurrent_model(run_cli, tmp_pat
 
 
 def test_beam_search_continues_by_the_requested_length(tiny_gpt2: str) -> None:
-    from nextchar.generate import sample
+    from nextchar.inference.generate import sample
 
     model, tokenizer = load(tiny_gpt2, "cpu")
     config = SampleConfig(length=6, num_beams=3, repetition_penalty=1.3)
@@ -401,7 +401,7 @@ def test_beam_search_continues_by_the_requested_length(tiny_gpt2: str) -> None:
 
 
 def test_neighbours_read_gpt2_token_embeddings(tiny_gpt2: str) -> None:
-    from nextchar.embeddings import nearest
+    from nextchar.text.embeddings import nearest
 
     model, tokenizer = load(tiny_gpt2, "cpu")
     token = tokenizer.token_text(tokenizer.encode(" king")[0])
@@ -415,8 +415,8 @@ def test_neighbours_read_gpt2_token_embeddings(tiny_gpt2: str) -> None:
 
 @pytest.mark.cuda
 def test_gpt2_on_cuda_trains_in_bf16_and_caches_like_a_full_forward(tmp_path) -> None:
-    from nextchar.config import ModelConfig
-    from nextchar.training import train
+    from nextchar.core.config import ModelConfig
+    from nextchar.training.loop import train
 
     model = ModelConfig(kind="gpt2", n_layer=2, n_head=2, n_embd=32, block_size=32)
     cfg = train_config(

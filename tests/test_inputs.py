@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from nextchar import CharTokenizer, ModelConfig, build_model, save_checkpoint
-from nextchar.config import MAX_SAMPLE_LENGTH
+from nextchar.core.config import MAX_SAMPLE_LENGTH
 
 TEXT = "ROMEO: But soft, what light through yonder window breaks?\nJULIET: Ay me!\n" * 3
 

@@ -2,7 +2,7 @@ import pytest
 
 from nextchar import LabConfig, NextcharError, run_lab
 from nextchar.classroom.lab import prepare_lab
-from nextchar.config import LAB_SENTENCE
+from nextchar.core.config import LAB_SENTENCE
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])

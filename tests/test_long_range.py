@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from nextchar import ModelConfig, NextcharError, build_model
-from nextchar.experiments.long_range import (
+from nextchar.classroom.long_range import (
     DISTRACTORS,
     PAIRS,
     QUERY,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nextchar.config import ModelConfig
+from nextchar.core.config import ModelConfig
 from nextchar.models import LanguageModel, build_model
 from nextchar.models.minimal import MinCell, recurrence, scan
 

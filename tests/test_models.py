@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from nextchar import ModelConfig, NextcharError, build_model
-from nextchar.config import CELLS
+from nextchar.core.config import CELLS
 from nextchar.models import detach_state
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -114,9 +114,9 @@ def _every_kind(tmp_path) -> list:
     models.append(build_model(ModelConfig(vocab_size=8, kind="gpt2", n_layer=1, n_head=1,
                                           n_embd=8, block_size=16)))  # fmt: skip
     pytest.importorskip("onnxruntime")
-    from nextchar.checkpoint import save_checkpoint
-    from nextchar.export import export_onnx
-    from nextchar.tokenizers import CharTokenizer
+    from nextchar.inference.export import export_onnx
+    from nextchar.models.checkpoint import save_checkpoint
+    from nextchar.text.tokenizers import CharTokenizer
 
     tokenizer = CharTokenizer.build("abcdefgh")
     save_checkpoint(tmp_path / "ckpt", build_model(tiny(cell="lstm", num_layers=2)), tokenizer)

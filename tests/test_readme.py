@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from nextchar.corpora import parse_name
+from nextchar.text.corpora import parse_name
 
 ROOT = Path(__file__).resolve().parents[1]
 READMES = [ROOT / "README.md", ROOT / "README.ko.md", ROOT / "notebooks" / "README.md"]

@@ -8,10 +8,10 @@ import sys
 import pytest
 import torch
 
-from nextchar import runtime
-from nextchar.errors import NextcharError
-from nextchar.optim import Adam, AdamW
-from nextchar.runtime import ThreadTuner, threads_for_small_work, user_threads
+from nextchar.core import runtime
+from nextchar.core.errors import NextcharError
+from nextchar.core.optim import Adam, AdamW
+from nextchar.core.runtime import ThreadTuner, threads_for_small_work, user_threads
 
 
 def test_user_threads_flag_then_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -122,7 +122,7 @@ def test_optimizers_step_exactly_as_torch(ours: type, theirs: type) -> None:
 def test_training_steps_never_import_dynamo() -> None:
     code = (
         "import sys, torch\n"
-        "from nextchar.optim import AdamW\n"
+        "from nextchar.core.optim import AdamW\n"
         "m = torch.nn.Linear(2, 2); o = AdamW(m.parameters())\n"
         "m(torch.ones(1, 2)).sum().backward(); o.step(); o.zero_grad(); o.state_dict()\n"
         "print('torch._dynamo' in sys.modules)\n"

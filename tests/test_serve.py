@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from nextchar import CharTokenizer, ModelConfig, build_model, save_checkpoint
-from nextchar.cells import activations, correlate, pattern_signal
-from nextchar.config import SampleConfig
-from nextchar.evaluate import evaluate_text
-from nextchar.generate import predict_next, sample
+from nextchar.core.config import SampleConfig
+from nextchar.inference.cells import activations, correlate, pattern_signal
+from nextchar.inference.evaluate import evaluate_text
+from nextchar.inference.generate import predict_next, sample
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nextchar import CharTokenizer, NextcharError, tokenizer_from_dict
-from nextchar.tokenizers import UNK
+from nextchar.text.tokenizers import UNK
 
 TEXTS = [
     " seoul is the capital of south korea",

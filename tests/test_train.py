@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from nextchar import NextcharError
-from nextchar.config import ModelConfig, TrainConfig
-from nextchar.evaluate import evaluate_text
+from nextchar.core.config import ModelConfig, TrainConfig
+from nextchar.core.runtime import cpu_bf16_supported
+from nextchar.inference.evaluate import evaluate_text
 from nextchar.models import load
-from nextchar.runtime import cpu_bf16_supported
-from nextchar.training import lr_at, train
+from nextchar.training.loop import lr_at, train
 
 TINY = ModelConfig(cell="lstm", hidden_size=16, embedding_dim=8)
 
@@ -218,7 +218,7 @@ def test_auto_precision_follows_the_measurements(monkeypatch) -> None:
     import warnings
 
     from nextchar.models import build_model
-    from nextchar.training import autocast_for
+    from nextchar.training.loop import autocast_for
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     recurrent = build_model(ModelConfig(vocab_size=8, hidden_size=4, num_layers=1))
@@ -227,7 +227,7 @@ def test_auto_precision_follows_the_measurements(monkeypatch) -> None:
     assert recurrent.preferred_precision(cpu) == gpt2.preferred_precision(cpu) == "fp32"
     assert isinstance(autocast_for("auto", cpu, recurrent.preferred_precision(cpu)),
                       contextlib.nullcontext)  # fmt: skip
-    train_module = importlib.import_module("nextchar.training")
+    train_module = importlib.import_module("nextchar.training.loop")
     monkeypatch.setattr(train_module, "cpu_bf16_supported", lambda: True)
     on_cpu = autocast_for("bf16", cpu)
     assert (on_cpu.device, on_cpu.fast_dtype) == ("cpu", torch.bfloat16)
@@ -265,7 +265,7 @@ def test_periodic_evaluations_of_the_whole_text_need_no_final_one(tmp_path) -> N
 def test_a_final_evaluation_that_does_not_fit_the_budget_scores_a_prefix(
     tmp_path, monkeypatch
 ) -> None:
-    import nextchar.training as training
+    import nextchar.training.loop as training
 
     monkeypatch.setattr(training, "FINAL_EVAL_SHARE", 1e-9)  # no room for the final eval
     path = corpus(tmp_path, "".join(f"line {i} of the play\n" for i in range(20000)))

@@ -13,12 +13,12 @@ import torch
 import torch.nn.functional as F
 
 from nextchar import NextcharError, tokenizer_from_dict
-from nextchar.config import ModelConfig, TrainConfig
-from nextchar.embeddings import init_embedding, load_vectors, nearest, train_word2vec
-from nextchar.evaluate import evaluate_text
+from nextchar.core.config import ModelConfig, TrainConfig
+from nextchar.inference.evaluate import evaluate_text
 from nextchar.models import build_model
-from nextchar.tokenizers import WordTokenizer
-from nextchar.training import train
+from nextchar.text.embeddings import init_embedding, load_vectors, nearest, train_word2vec
+from nextchar.text.tokenizers import WordTokenizer
+from nextchar.training.loop import train
 
 gensim = pytest.importorskip("gensim")
 
@@ -152,8 +152,8 @@ def test_word2vec_init_copies_vectors_row_for_row() -> None:
 def test_word2vec_is_the_same_under_any_hash_seed() -> None:
     code = (
         "import torch, hashlib\n"
-        "from nextchar.tokenizers import WordTokenizer\n"
-        "from nextchar.embeddings import train_word2vec\n"
+        "from nextchar.text.tokenizers import WordTokenizer\n"
+        "from nextchar.text.embeddings import train_word2vec\n"
         "text = 'a b c a b d e a c\\n' * 30\n"
         "tok = WordTokenizer.build(text)\n"
         "kv = train_word2vec(torch.tensor(tok.encode(text)), tok, 8, epochs=1)\n"

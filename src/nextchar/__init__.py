@@ -14,23 +14,23 @@ __version__ = "0.1.0"
 
 # public name -> the module that owns it
 _API = {
-    "ByteTokenizer": "nextchar.tokenizers",
-    "CharTokenizer": "nextchar.tokenizers",
-    "EvalResult": "nextchar.evaluate",
-    "LabConfig": "nextchar.config",
+    "ByteTokenizer": "nextchar.text.tokenizers",
+    "CharTokenizer": "nextchar.text.tokenizers",
+    "EvalResult": "nextchar.inference.evaluate",
+    "LabConfig": "nextchar.core.config",
     "LabResult": "nextchar.classroom.lab",
     "LanguageModel": "nextchar.models",
-    "ModelConfig": "nextchar.config",
-    "NextcharError": "nextchar.errors",
+    "ModelConfig": "nextchar.core.config",
+    "NextcharError": "nextchar.core.errors",
     "RecurrentLM": "nextchar.models",
-    "SampleConfig": "nextchar.config",
+    "SampleConfig": "nextchar.core.config",
     "ShapeArgs": "nextchar.classroom.shapes",
-    "Tokenizer": "nextchar.tokenizers",
-    "TrainConfig": "nextchar.config",
-    "WordTokenizer": "nextchar.tokenizers",
+    "Tokenizer": "nextchar.text.tokenizers",
+    "TrainConfig": "nextchar.core.config",
+    "WordTokenizer": "nextchar.text.tokenizers",
     "build_model": "nextchar.models",
     "count_parameters": "nextchar.models",
-    "evaluate_text": "nextchar.evaluate",
+    "evaluate_text": "nextchar.inference.evaluate",
     "explain": "nextchar.classroom.shapes",
     "Model": "nextchar.api",
     "lab": "nextchar.api",
@@ -38,13 +38,13 @@ _API = {
     "predict": "nextchar.api",
     "shapes": "nextchar.api",
     "load_checkpoint": "nextchar.models",
-    "pick_device": "nextchar.runtime",
-    "predict_next": "nextchar.generate",
+    "pick_device": "nextchar.core.runtime",
+    "predict_next": "nextchar.inference.generate",
     "run_lab": "nextchar.classroom.lab",
     "sample": "nextchar.api",
-    "save_checkpoint": "nextchar.checkpoint",
-    "seed_everything": "nextchar.runtime",
-    "tokenizer_from_dict": "nextchar.tokenizers",
+    "save_checkpoint": "nextchar.models.checkpoint",
+    "seed_everything": "nextchar.core.runtime",
+    "tokenizer_from_dict": "nextchar.text.tokenizers",
     "train": "nextchar.api",
 }
 
@@ -97,13 +97,13 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; nothing is imported at run time
     from nextchar.api import Model, lab, load, predict, sample, shapes, train
-    from nextchar.checkpoint import save_checkpoint
     from nextchar.classroom.lab import LabResult, run_lab
     from nextchar.classroom.shapes import ShapeArgs, explain
-    from nextchar.config import LabConfig, ModelConfig, SampleConfig, TrainConfig
-    from nextchar.errors import NextcharError
-    from nextchar.evaluate import EvalResult, evaluate_text
-    from nextchar.generate import predict_next
+    from nextchar.core.config import LabConfig, ModelConfig, SampleConfig, TrainConfig
+    from nextchar.core.errors import NextcharError
+    from nextchar.core.runtime import pick_device, seed_everything
+    from nextchar.inference.evaluate import EvalResult, evaluate_text
+    from nextchar.inference.generate import predict_next
     from nextchar.models import (
         LanguageModel,
         RecurrentLM,
@@ -111,8 +111,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; nothing is imported at run
         count_parameters,
         load_checkpoint,
     )
-    from nextchar.runtime import pick_device, seed_everything
-    from nextchar.tokenizers import (
+    from nextchar.models.checkpoint import save_checkpoint
+    from nextchar.text.tokenizers import (
         ByteTokenizer,
         CharTokenizer,
         Tokenizer,

@@ -12,17 +12,17 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from nextchar.config import LabConfig, ModelConfig, SampleConfig, TrainConfig
-from nextchar.errors import NextcharError
+from nextchar.core.config import LabConfig, ModelConfig, SampleConfig, TrainConfig
+from nextchar.core.errors import NextcharError
 
 if TYPE_CHECKING:
     from torch import nn
 
     from nextchar.classroom.lab import LabResult
     from nextchar.classroom.shapes import ShapeTable
-    from nextchar.generate import Prediction
-    from nextchar.tokenizers import Tokenizer
-    from nextchar.training import TrainResult
+    from nextchar.inference.generate import Prediction
+    from nextchar.text.tokenizers import Tokenizer
+    from nextchar.training.loop import TrainResult
 
 
 def _fields(cls: type) -> set[str]:
@@ -78,8 +78,8 @@ def train(
     """`nextchar train FILES...`: files, directories or built-in corpora (`"shakespeare"`);
     options are the flags of `nextchar train --help` (max_time=60, cell="lstm", ...).
     Returns the summary; its run directory holds the checkpoints, metrics and curves."""
-    from nextchar.plan import plan_run
-    from nextchar.training import train as train_run
+    from nextchar.training.loop import train as train_run
+    from nextchar.training.plan import plan_run
 
     model_keys, train_keys = _fields(ModelConfig), _fields(TrainConfig) - {"files"}
     flags = {**_flag_names(ModelConfig), **_flag_names(TrainConfig)}
@@ -105,15 +105,15 @@ class Model(NamedTuple):
 
     def predict(self, text: str, k: int = 10) -> Prediction:
         """The k most likely next tokens after `text`."""
-        from nextchar.generate import predict_next
+        from nextchar.inference.generate import predict_next
 
         return predict_next(self.model, self.tokenizer, text, k)
 
     def sample(self, prime: str | None = None, **options: Any) -> str:
         """A continuation of `prime` (default: a new line), without the prime; options are
         those of `nextchar sample` (length, temperature, top_k, top_p, greedy, seed, ...)."""
-        from nextchar.generate import default_prime
-        from nextchar.generate import sample as sample_texts
+        from nextchar.inference.generate import default_prime
+        from nextchar.inference.generate import sample as sample_texts
 
         _refuse_unknown(options, _fields(SampleConfig) - {"num_samples"}, "sample()")
         prime = default_prime(self.tokenizer) if prime is None else prime

@@ -15,17 +15,17 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from nextchar import htmlview
-from nextchar.config import LabConfig, ModelConfig
-from nextchar.errors import NextcharError
-from nextchar.models import RecurrentLM, build_model, count_parameters
-from nextchar.optim import Adam
-from nextchar.runtime import (
+from nextchar.core.config import LabConfig, ModelConfig
+from nextchar.core.errors import NextcharError
+from nextchar.core.optim import Adam
+from nextchar.core.runtime import (
     pick_device,
     seed_everything,
     threads_for_small_work,
 )
-from nextchar.tokenizers import CharTokenizer
+from nextchar.display import htmlview
+from nextchar.models import RecurrentLM, build_model, count_parameters
+from nextchar.text.tokenizers import CharTokenizer
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from nextchar import htmlview
-from nextchar.checks import at_least, one_of
-from nextchar.config import FUSED_CELLS
-from nextchar.errors import NextcharError
+from nextchar.core.checks import at_least, one_of
+from nextchar.core.config import FUSED_CELLS
+from nextchar.core.errors import NextcharError
+from nextchar.display import htmlview
 from nextchar.models import allocating
 from nextchar.models.recurrent import FUSED as CELL_MODULES
 

@@ -17,7 +17,7 @@ from nextchar.cli.measure import add_compare, add_eval, add_export
 from nextchar.cli.serving import add_chat, add_serve
 from nextchar.cli.text import add_corpora, add_neighbors, add_predict, add_sample, add_tokens
 from nextchar.cli.train import add_train
-from nextchar.errors import NextcharError
+from nextchar.core.errors import NextcharError
 
 # in the order `nextchar --help` lists them
 COMMANDS: tuple[Callable[[Sub], None], ...] = (

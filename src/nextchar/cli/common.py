@@ -9,7 +9,7 @@ import dataclasses
 import typing
 from typing import Any, NoReturn
 
-from nextchar.config import DEVICE_CHOICES
+from nextchar.core.config import DEVICE_CHOICES
 
 MODEL_ARG_HELP = (
     "checkpoint or run directory, a file from `nextchar export` (.onnx), or a GPT-2 "

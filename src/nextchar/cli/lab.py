@@ -8,7 +8,7 @@ import dataclasses
 from pathlib import Path
 
 from nextchar.cli.common import Parser, Sub, add_device, add_fields, given
-from nextchar.config import FUSED_CELLS, LabConfig
+from nextchar.core.config import FUSED_CELLS, LabConfig
 
 
 def add_lab(sub: Sub) -> None:
@@ -136,7 +136,7 @@ def add_experiment(sub: Sub) -> None:
 
 
 def run_long_range(args: argparse.Namespace) -> int:
-    from nextchar.experiments import long_range as exp
+    from nextchar.classroom import long_range as exp
 
     overrides: dict[str, object] = {}
     if args.tasks:

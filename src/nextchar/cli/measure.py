@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from nextchar.cli.common import MODEL_ARG_HELP, Sub, add_device
-from nextchar.errors import NextcharError
+from nextchar.core.errors import NextcharError
 
 
 def add_eval(sub: Sub) -> None:
@@ -65,7 +65,7 @@ def dynamic_config(args: argparse.Namespace) -> object:
         if args.dynamic_lr is not None or args.dynamic_decay is not None:
             raise NextcharError("--dynamic-lr and --dynamic-decay need --dynamic")
         return None
-    from nextchar.dynamic import DynamicConfig
+    from nextchar.inference.dynamic import DynamicConfig
 
     given = {"lr": args.dynamic_lr, "decay": args.dynamic_decay}
     return DynamicConfig(**{k: v for k, v in given.items() if v is not None})
@@ -74,9 +74,9 @@ def dynamic_config(args: argparse.Namespace) -> object:
 def run_eval(args: argparse.Namespace) -> int:
     import json
 
-    from nextchar.data import read_text
-    from nextchar.evaluate import evaluate_text
+    from nextchar.inference.evaluate import evaluate_text
     from nextchar.models import load
+    from nextchar.text.data import read_text
 
     if args.batch_size < 1 or args.seq_len < 1:
         raise NextcharError("--batch-size and --seq-len must be >= 1")
@@ -170,8 +170,8 @@ def add_compare(sub: Sub) -> None:
 def run_compare(args: argparse.Namespace) -> int:
     import json
 
-    from nextchar.compare import check_chart_path, compare, plot, table
-    from nextchar.data import read_text
+    from nextchar.inference.compare import check_chart_path, compare, plot, table
+    from nextchar.text.data import read_text
 
     check_chart_path(Path(args.out))
     text = read_text(args.file, args.encoding)
@@ -220,7 +220,7 @@ def add_export(sub: Sub) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from nextchar.export import export_onnx
+    from nextchar.inference.export import export_onnx
     from nextchar.models.onnx import load_onnx
 
     out = export_onnx(args.checkpoint, args.out, args.opset)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 
 from nextchar.cli.common import MODEL_ARG_HELP, Sub, add_device, add_fields, given
-from nextchar.config import SampleConfig
-from nextchar.display import bar, prediction_lines, shown
-from nextchar.errors import NextcharError
+from nextchar.core.config import SampleConfig
+from nextchar.core.errors import NextcharError
+from nextchar.display.terminal import bar, prediction_lines, shown
 
 
 def add_sample(sub: Sub) -> None:
@@ -30,7 +30,7 @@ def add_sample(sub: Sub) -> None:
 
 
 def run_sample(args: argparse.Namespace) -> int:
-    from nextchar.generate import default_prime, sample_texts
+    from nextchar.inference.generate import default_prime, sample_texts
     from nextchar.models import load
 
     config = SampleConfig(**given(args, SampleConfig))
@@ -71,7 +71,7 @@ def add_predict(sub: Sub) -> None:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from nextchar.generate import predict_next
+    from nextchar.inference.generate import predict_next
     from nextchar.models import load
 
     model, tokenizer = load(args.checkpoint, args.device)
@@ -95,8 +95,8 @@ def add_neighbors(sub: Sub) -> None:
 
 
 def run_neighbors(args: argparse.Namespace) -> int:
-    from nextchar.embeddings import nearest
     from nextchar.models import load
+    from nextchar.text.embeddings import nearest
 
     model, tokenizer = load(args.checkpoint, "cpu")
     result = nearest(model, tokenizer, args.word, args.top_k)
@@ -124,9 +124,9 @@ def add_tokens(sub: Sub) -> None:
 
 
 def run_tokens(args: argparse.Namespace) -> int:
-    from nextchar.data import read_text
     from nextchar.models import load_tokenizer
-    from nextchar.tokenizers import token_report
+    from nextchar.text.data import read_text
+    from nextchar.text.tokenizers import token_report
 
     if args.top < 1:
         raise NextcharError(f"--top must be >= 1, got {args.top}")
@@ -149,7 +149,7 @@ def add_corpora(sub: Sub) -> None:
 
 
 def run_corpora(args: argparse.Namespace) -> int:
-    from nextchar.corpora import listing
+    from nextchar.text.corpora import listing
 
     print("\n".join(listing()))
     return 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from nextchar.cli.common import Sub, add_fields, given
-from nextchar.config import ModelConfig, TrainConfig
+from nextchar.core.config import ModelConfig, TrainConfig
 
 
 def add_train(sub: Sub) -> None:
@@ -41,8 +41,8 @@ def add_train(sub: Sub) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from nextchar.distributed import from_env
-    from nextchar.training import plan_run, train
+    from nextchar.training.distributed import from_env
+    from nextchar.training.loop import plan_run, train
 
     plan = plan_run(
         args.files,

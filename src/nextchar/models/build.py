@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from nextchar.config import ModelConfig
-from nextchar.errors import NextcharError
+from nextchar.core.config import ModelConfig
+from nextchar.core.errors import NextcharError
 from nextchar.models.recurrent import RecurrentLM
 
 

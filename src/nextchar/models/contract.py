@@ -16,8 +16,8 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import nn
 
-from nextchar.config import ModelConfig
-from nextchar.errors import NextcharError
+from nextchar.core.config import ModelConfig
+from nextchar.core.errors import NextcharError
 
 State = Any  # tuple[torch.Tensor, ...] (named by state_names), a key/value cache, or None
 # One token in at batch 1, the logits [1, V] for the next one out; the state is carried inside.

@@ -24,8 +24,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from nextchar.config import ModelConfig
-from nextchar.errors import NextcharError
+from nextchar.core.config import ModelConfig
+from nextchar.core.errors import NextcharError
 from nextchar.models.contract import (
     BEAM_SEARCH,
     CELLS,
@@ -36,7 +36,7 @@ from nextchar.models.contract import (
     Stepper,
     forward_stepper,
 )
-from nextchar.tokenizers import BPETokenizer
+from nextchar.text.tokenizers import BPETokenizer
 
 INSTALL_HINT = 'pip install "nextchar[gpt2]" (or: pip install transformers tokenizers)'
 

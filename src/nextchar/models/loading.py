@@ -11,13 +11,13 @@ import torch
 from safetensors import SafetensorError
 from torch import nn
 
-from nextchar.checkpoint import WEIGHTS, Checkpoint, load_weights, read_meta
-from nextchar.config import ModelConfig
-from nextchar.errors import NextcharError
+from nextchar.core.config import ModelConfig
+from nextchar.core.errors import NextcharError
+from nextchar.core.runtime import pick_device
 from nextchar.models.build import build_model, check_finite
+from nextchar.models.checkpoint import WEIGHTS, Checkpoint, load_weights, read_meta
 from nextchar.models.onnx import is_onnx_path, load_onnx
-from nextchar.runtime import pick_device
-from nextchar.tokenizers import Tokenizer, tokenizer_from_dict
+from nextchar.text.tokenizers import Tokenizer, tokenizer_from_dict
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "auto") -> Checkpoint:

@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from nextchar.config import ModelConfig
-from nextchar.errors import NextcharError
+from nextchar.core.config import ModelConfig
+from nextchar.core.errors import NextcharError
 from nextchar.models.contract import (
     BEAM_SEARCH,
     CELLS,
@@ -26,7 +26,7 @@ from nextchar.models.contract import (
     Stepper,
     forward_stepper,
 )
-from nextchar.tokenizers import Tokenizer, tokenizer_from_dict
+from nextchar.text.tokenizers import Tokenizer, tokenizer_from_dict
 
 METADATA_KEY = "nextchar"
 ONNX_FORMAT = "nextchar-onnx"

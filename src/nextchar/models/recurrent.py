@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nextchar.config import ModelConfig
+from nextchar.core.config import ModelConfig
 from nextchar.models.contract import (
     BEAM_SEARCH,
     CELLS,

@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from nextchar.errors import NextcharError
+from nextchar.core.errors import NextcharError
 from nextchar.serve.limits import (  # noqa: F401  (part of the package's API)
     LOOPBACK_NAMES,
     MAX_CELL_TEXT,

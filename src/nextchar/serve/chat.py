@@ -8,12 +8,12 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from nextchar.config import SampleConfig
-from nextchar.display import prediction_lines, shown
-from nextchar.errors import NextcharError
-from nextchar.generate import predict_next, sample_texts
+from nextchar.core.config import SampleConfig
+from nextchar.core.errors import NextcharError
+from nextchar.display.terminal import prediction_lines, shown
+from nextchar.inference.generate import predict_next, sample_texts
 from nextchar.serve.limits import MAX_TEXT
-from nextchar.tokenizers import Tokenizer
+from nextchar.text.tokenizers import Tokenizer
 
 _CHAT_SETTINGS = {"temperature": float, "top_k": int, "length": int, "seed": int}
 _CHAT_HELP = (

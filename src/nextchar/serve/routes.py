@@ -11,11 +11,11 @@ from fastapi import HTTPException
 from fastapi.responses import StreamingResponse
 from pydantic import AfterValidator, BaseModel, Field
 
-from nextchar import cells
-from nextchar.checks import SEED_MAX
-from nextchar.config import SampleConfig
-from nextchar.evaluate import token_surprise
-from nextchar.generate import predict_next, sample_texts
+from nextchar.core.checks import SEED_MAX
+from nextchar.core.config import SampleConfig
+from nextchar.inference import cells
+from nextchar.inference.evaluate import token_surprise
+from nextchar.inference.generate import predict_next, sample_texts
 from nextchar.models import count_parameters
 from nextchar.models.contract import CELLS
 from nextchar.serve.limits import MAX_CELL_TEXT, MAX_GENERATE, MAX_TEXT, MAX_TOP, valid_text

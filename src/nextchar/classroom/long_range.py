@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from nextchar.config import CELLS, ModelConfig
-from nextchar.errors import NextcharError
-from nextchar.figures import figure, hangul_fonts
+from nextchar.core.config import CELLS, ModelConfig
+from nextchar.core.errors import NextcharError
+from nextchar.core.optim import Adam
+from nextchar.core.runtime import pick_device
+from nextchar.display.figures import figure, hangul_fonts
 from nextchar.models import RecurrentLM, build_model
-from nextchar.optim import Adam
-from nextchar.runtime import pick_device
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -14,10 +14,10 @@ from typing import Any
 import regex
 import torch
 
-from nextchar.errors import NextcharError
+from nextchar.core.errors import NextcharError
 from nextchar.models import model_device, require
 from nextchar.models.contract import CELLS
-from nextchar.tokenizers import Tokenizer
+from nextchar.text.tokenizers import Tokenizer
 
 
 @dataclass(frozen=True)

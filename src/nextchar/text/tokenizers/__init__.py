@@ -14,8 +14,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from nextchar.errors import NextcharError
-from nextchar.tokenizers.base import (
+from nextchar.core.errors import NextcharError
+from nextchar.text.tokenizers.base import (
     NORMALIZATIONS,
     UNK,
     Normalization,
@@ -24,10 +24,10 @@ from nextchar.tokenizers.base import (
     checked_ids,
     normalize_text,
 )
-from nextchar.tokenizers.bpe import BPETokenizer
-from nextchar.tokenizers.chars import ByteTokenizer, CharTokenizer
-from nextchar.tokenizers.report import TokenReport, token_report
-from nextchar.tokenizers.words import WORD_UNK, WordTokenizer
+from nextchar.text.tokenizers.bpe import BPETokenizer
+from nextchar.text.tokenizers.chars import ByteTokenizer, CharTokenizer
+from nextchar.text.tokenizers.report import TokenReport, token_report
+from nextchar.text.tokenizers.words import WORD_UNK, WordTokenizer
 
 __all__ = [
     "NORMALIZATIONS",

@@ -25,8 +25,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from nextchar.errors import NextcharError
-from nextchar.tokenizers import Tokenizer
+from nextchar.core.errors import NextcharError
+from nextchar.text.tokenizers import Tokenizer
 
 FORMAT = "nextchar-checkpoint"
 FORMAT_VERSION = 1

@@ -20,15 +20,15 @@ from typing import Any
 
 import torch
 
-from nextchar import distributed as dist
-from nextchar import htmlview
-from nextchar.checkpoint import WEIGHTS, load_weights
-from nextchar.config import ModelConfig, TrainConfig
-from nextchar.data import Corpus
-from nextchar.errors import NextcharError
+from nextchar.core.config import ModelConfig, TrainConfig
+from nextchar.core.errors import NextcharError
+from nextchar.core.runtime import ThreadTuner, cpu_bf16_supported
+from nextchar.display import htmlview
 from nextchar.models import build_model, count_parameters
-from nextchar.plan import RESUME_OVERRIDES, plan_run, resume_config
-from nextchar.run import (
+from nextchar.models.checkpoint import WEIGHTS, load_weights
+from nextchar.text.data import Corpus
+from nextchar.training import distributed as dist
+from nextchar.training.listeners import (
     Checkpoints,
     Listener,
     Metrics,
@@ -36,8 +36,8 @@ from nextchar.run import (
     check_new_run_dir,
     remove_unsaved_run,
 )
-from nextchar.runtime import ThreadTuner, cpu_bf16_supported
-from nextchar.session import Log, Run, open_run
+from nextchar.training.plan import RESUME_OVERRIDES, plan_run, resume_config
+from nextchar.training.session import Log, Run, open_run
 
 __all__ = [
     "RESUME_OVERRIDES",

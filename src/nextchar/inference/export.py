@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from nextchar.errors import NextcharError
+from nextchar.core.errors import NextcharError
 from nextchar.models import count_parameters, load_checkpoint, require
 from nextchar.models.contract import ONNX
 from nextchar.models.onnx import METADATA_KEY, ONNX_FORMAT, load_onnx, require_package

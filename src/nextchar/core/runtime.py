@@ -22,8 +22,8 @@ from collections.abc import Iterator
 
 import torch
 
-from nextchar.config import DEVICE_CHOICES
-from nextchar.errors import NextcharError
+from nextchar.core.config import DEVICE_CHOICES
+from nextchar.core.errors import NextcharError
 
 
 def _mps_available() -> bool:

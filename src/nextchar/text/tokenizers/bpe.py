@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from nextchar.errors import NextcharError
-from nextchar.tokenizers.base import (
+from nextchar.core.errors import NextcharError
+from nextchar.text.tokenizers.base import (
     Normalization,
     StreamDecoder,
     checked_ids,

@@ -15,13 +15,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nextchar.data import encode
-from nextchar.dynamic import DynamicConfig, dynamic_evaluate_ids
-from nextchar.errors import NextcharError
+from nextchar.core.errors import NextcharError
+from nextchar.core.runtime import ThreadTuner
+from nextchar.display.progress import progress as progress_bar
+from nextchar.inference.dynamic import DynamicConfig, dynamic_evaluate_ids
 from nextchar.models import detach_state, model_device
-from nextchar.progress import progress as progress_bar
-from nextchar.runtime import ThreadTuner
-from nextchar.tokenizers import Tokenizer
+from nextchar.text.data import encode
+from nextchar.text.tokenizers import Tokenizer
 
 
 def bits(nats: float) -> float:

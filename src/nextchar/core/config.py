@@ -8,8 +8,8 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from nextchar.checks import all_finite, at_least, check_choices, check_seed, from_dict
-from nextchar.errors import NextcharError
+from nextchar.core.checks import all_finite, at_least, check_choices, check_seed, from_dict
+from nextchar.core.errors import NextcharError
 
 # Every choice is one Literal type: the dataclasses validate against it, and the command line
 # derives its `choices` from it.

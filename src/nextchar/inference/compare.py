@@ -7,10 +7,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from nextchar.dynamic import DynamicConfig
-from nextchar.errors import NextcharError
-from nextchar.evaluate import EvalResult, evaluate_text
-from nextchar.figures import figure, hangul_fonts
+from nextchar.core.errors import NextcharError
+from nextchar.display.figures import figure, hangul_fonts
+from nextchar.inference.dynamic import DynamicConfig
+from nextchar.inference.evaluate import EvalResult, evaluate_text
 from nextchar.models import count_parameters, load
 from nextchar.models.contract import DYNAMIC_EVAL
 

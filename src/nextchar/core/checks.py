@@ -10,7 +10,7 @@ import types
 import typing
 from typing import Any, Literal, TypeVar, Union
 
-from nextchar.errors import NextcharError
+from nextchar.core.errors import NextcharError
 
 T = TypeVar("T")
 

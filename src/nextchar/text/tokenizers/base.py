@@ -10,8 +10,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from nextchar.config import Normalization
-from nextchar.errors import NextcharError
+from nextchar.core.config import Normalization
+from nextchar.core.errors import NextcharError
 
 NORMALIZATIONS: tuple[str, ...] = typing.get_args(Normalization)
 

@@ -26,11 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nextchar.errors import NextcharError
+from nextchar.core.errors import NextcharError
+from nextchar.core.runtime import threads_for_small_work
+from nextchar.display.progress import progress as progress_bar
 from nextchar.models import detach_state, require
 from nextchar.models.contract import DYNAMIC_EVAL
-from nextchar.progress import progress as progress_bar
-from nextchar.runtime import threads_for_small_work
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,11 @@ import torch
 import torch.nn.functional as F
 
 from nextchar import __version__
-from nextchar import distributed as dist
-from nextchar.checkpoint import WEIGHTS, load_resume_state, load_weights, read_meta, recover
-from nextchar.config import ModelConfig, TrainConfig
-from nextchar.data import Batches, Corpus, load_corpus
-from nextchar.errors import NextcharError
-from nextchar.evaluate import bits, evaluate_ids
+from nextchar.core.config import ModelConfig, TrainConfig
+from nextchar.core.errors import NextcharError
+from nextchar.core.optim import AdamW
+from nextchar.core.runtime import pick_device, seed_everything
+from nextchar.inference.evaluate import bits, evaluate_ids
 from nextchar.models import (
     State,
     build_model,
@@ -32,12 +31,13 @@ from nextchar.models import (
     require,
     state_from_tensors,
 )
+from nextchar.models.checkpoint import WEIGHTS, load_resume_state, load_weights, read_meta, recover
 from nextchar.models.contract import EMBEDDING_INIT
-from nextchar.optim import AdamW
-from nextchar.plan import check_budget_left
-from nextchar.run import make_run_dir
-from nextchar.runtime import pick_device, seed_everything
-from nextchar.tokenizers import tokenizer_from_dict
+from nextchar.text.data import Batches, Corpus, load_corpus
+from nextchar.text.tokenizers import tokenizer_from_dict
+from nextchar.training import distributed as dist
+from nextchar.training.listeners import make_run_dir
+from nextchar.training.plan import check_budget_left
 
 Log = Callable[[str], None]
 
@@ -274,7 +274,7 @@ def _build(data: _Data, config: TrainConfig, log: Log) -> tuple[Any, dict[str, A
         model.load_state_dict(data.pretrained.state_dict())
     embedding_info = None
     if config.embeddings is not None and data.resume_state is None:  # resuming: trained rows
-        from nextchar.embeddings import vectors_from_config
+        from nextchar.text.embeddings import vectors_from_config
 
         report = vectors_from_config(model.embedding, data.corpus, config)
         log(report.line())

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nextchar.display import shown
-from nextchar.tokenizers.base import (
+from nextchar.display.terminal import shown
+from nextchar.text.tokenizers.base import (
     Tokenizer,
 )
 

@@ -20,7 +20,7 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
-from nextchar.errors import NextcharError
+from nextchar.core.errors import NextcharError
 
 
 @dataclass(frozen=True)

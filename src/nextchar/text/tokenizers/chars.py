@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from nextchar.errors import NextcharError
-from nextchar.tokenizers.base import (
+from nextchar.core.errors import NextcharError
+from nextchar.text.tokenizers.base import (
     UNK,
     Normalization,
     StreamDecoder,

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import torch
 
-from nextchar.config import TrainConfig
-from nextchar.corpora import builtin_text, names_hint, parse_name
-from nextchar.errors import NextcharError
-from nextchar.tokenizers import Tokenizer, build_tokenizer
+from nextchar.core.config import TrainConfig
+from nextchar.core.errors import NextcharError
+from nextchar.text.corpora import builtin_text, names_hint, parse_name
+from nextchar.text.tokenizers import Tokenizer, build_tokenizer
 
 
 def _sources(paths: Sequence[str | Path]) -> list[Path | str]:

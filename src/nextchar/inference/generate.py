@@ -11,15 +11,15 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from nextchar import htmlview
-from nextchar.config import SampleConfig
-from nextchar.display import prediction_lines, shown
-from nextchar.errors import NextcharError
-from nextchar.evaluate import bits
+from nextchar.core.config import SampleConfig
+from nextchar.core.errors import NextcharError
+from nextchar.core.runtime import threads_for_small_work
+from nextchar.display import htmlview
+from nextchar.display.terminal import prediction_lines, shown
+from nextchar.inference.evaluate import bits
 from nextchar.models import State, model_device, require
 from nextchar.models.contract import BEAM_SEARCH
-from nextchar.runtime import threads_for_small_work
-from nextchar.tokenizers import Tokenizer
+from nextchar.text.tokenizers import Tokenizer
 
 
 def filter_logits(

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nextchar.checkpoint import read_meta
-from nextchar.config import ModelConfig, TrainConfig
-from nextchar.corpora import default_validation
-from nextchar.errors import NextcharError
-from nextchar.run import default_run_dir
+from nextchar.core.config import ModelConfig, TrainConfig
+from nextchar.core.errors import NextcharError
+from nextchar.models.checkpoint import read_meta
+from nextchar.text.corpora import default_validation
+from nextchar.training.listeners import default_run_dir
 
 
 def check_budget_left(run_dir: Path, config: TrainConfig, trainer_state: dict[str, Any]) -> None:

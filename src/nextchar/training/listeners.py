@@ -18,16 +18,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
-from nextchar import distributed as dist
-from nextchar.checkpoint import save_checkpoint
-from nextchar.errors import NextcharError
-from nextchar.evaluate import bits
-from nextchar.figures import figure, hangul_fonts
+from nextchar.core.errors import NextcharError
+from nextchar.display.figures import figure, hangul_fonts
+from nextchar.display.progress import progress as progress_bar
+from nextchar.inference.evaluate import bits
 from nextchar.models import state_tensors
-from nextchar.progress import progress as progress_bar
+from nextchar.models.checkpoint import save_checkpoint
+from nextchar.training import distributed as dist
 
 if TYPE_CHECKING:
-    from nextchar.session import Run
+    from nextchar.training.session import Run
 
 CHECKPOINT_NAMES = ("best", "last", "best.old", "last.old")
 

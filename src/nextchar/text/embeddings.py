@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from nextchar.errors import NextcharError
-from nextchar.tokenizers import Tokenizer
+from nextchar.core.errors import NextcharError
+from nextchar.text.tokenizers import Tokenizer
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors

@@ -20,10 +20,11 @@ from pathlib import Path
 import torch
 
 from nextchar.core.config import ModelConfig, TrainConfig
+from nextchar.core.runtime import autocast_for
 from nextchar.inference.evaluate import evaluate_ids
 from nextchar.models import describe, load
 from nextchar.text.data import encode, read_text
-from nextchar.training.loop import autocast_for, train
+from nextchar.training.loop import train
 
 
 def cpu_features() -> str:

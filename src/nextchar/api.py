@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from nextchar.classroom.shapes import ShapeTable
     from nextchar.inference.generate import Prediction
     from nextchar.text.tokenizers import Tokenizer
-    from nextchar.training.loop import TrainResult
+    from nextchar.training.result import TrainResult
 
 
 def _fields(cls: type) -> set[str]:

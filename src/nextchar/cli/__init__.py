@@ -18,6 +18,7 @@ from nextchar.cli.serving import add_chat, add_serve
 from nextchar.cli.text import add_corpora, add_neighbors, add_predict, add_sample, add_tokens
 from nextchar.cli.train import add_train
 from nextchar.core.errors import NextcharError
+from nextchar.core.options import on_command_line
 
 # in the order `nextchar --help` lists them
 COMMANDS: tuple[Callable[[Sub], None], ...] = (
@@ -55,7 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.started = started
     try:
-        return args.run(args)
+        with on_command_line():
+            return args.run(args)
     except NextcharError as exc:
         print(f"nextchar {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -10,6 +10,7 @@ import typing
 from typing import Any, NoReturn
 
 from nextchar.core.config import DEVICE_CHOICES
+from nextchar.core.options import flag_name
 
 MODEL_ARG_HELP = (
     "checkpoint or run directory, a file from `nextchar export` (.onnx), or a GPT-2 "
@@ -61,7 +62,7 @@ def add_fields(
         if "help" not in meta or (only is not None and f.name not in only):
             continue
         default = (defaults or {}).get(f.name, f.default)
-        flag = meta.get("name", "--" + f.name.replace("_", "-"))
+        flag = flag_name(f.name)
         hint = hints[f.name]
         if hint is bool:
             shown = "on" if default else "off"

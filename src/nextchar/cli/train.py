@@ -42,7 +42,8 @@ def add_train(sub: Sub) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     from nextchar.training.distributed import from_env
-    from nextchar.training.loop import plan_run, train
+    from nextchar.training.loop import train
+    from nextchar.training.plan import plan_run
 
     plan = plan_run(
         args.files,

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from nextchar.core.checks import all_finite, at_least, check_choices, check_seed, from_dict
 from nextchar.core.errors import NextcharError
+from nextchar.core.options import opt
 
 # Every choice is one Literal type: the dataclasses validate against it, and the command line
 # derives its `choices` from it.
@@ -35,12 +36,6 @@ FUSED_CELLS: tuple[str, ...] = typing.get_args(FusedCell)
 DEVICE_CHOICES: tuple[str, ...] = typing.get_args(Device)
 
 
-def opt(default: Any, help: str, **flag: Any) -> Any:
-    """A config field that is also a command-line flag: `help` is its help text; `flag` may
-    name the flag (`name="--model"`), `aliases`, `metavar` or `parse` ("duration")."""
-    return dataclasses.field(default=default, metadata={"help": help, **flag})
-
-
 @dataclass(frozen=True)
 class ModelConfig:
     """A language model. kind "recurrent": ids -> input vectors -> nn.RNN/LSTM/GRU -> Linear
@@ -51,7 +46,6 @@ class ModelConfig:
     kind: Kind = opt(
         "recurrent",
         "recurrent (RNN/LSTM/GRU) or gpt2 (a transformer, via HuggingFace transformers)",
-        name="--model",
     )
     # gpt2: layers, heads, width and context; `init` fine-tunes a pretrained GPT-2 (a hub name
     # or a save_pretrained directory) instead, and then its own sizes replace these.
@@ -207,7 +201,6 @@ class TrainConfig:
     bpe_vocab: int = opt(
         1024,
         "--tokenizer bpe: size of the byte-level BPE vocabulary learned from the text",
-        name="--vocab-size",
     )
     # batching: B contiguous streams with the state carried across windows, or random windows
     batch_size: int = opt(64, "B: parallel streams per batch")

@@ -67,6 +67,33 @@ def cpu_bf16_supported() -> bool:
         return False
 
 
+def autocast_for(
+    precision: str, device: torch.device, preferred: str = "fp32"
+) -> contextlib.AbstractContextManager:
+    """The mixed-precision context of a training step. `auto` is the model's
+    `preferred_precision(device)`: what measured fastest at the same validation bpc (README,
+    "Precision")."""
+    if precision == "auto":
+        precision = preferred
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if device.type == "cuda":
+        if not torch.cuda.is_bf16_supported():
+            raise NextcharError(
+                f"--precision bf16 needs a GPU with bf16 support ({torch.cuda.get_device_name()} "
+                "has none): use --precision fp32 or auto"
+            )
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    if device.type == "cpu":
+        if not cpu_bf16_supported():
+            raise NextcharError(
+                "--precision bf16 on the CPU needs oneDNN's bf16 kernels (a CPU with AVX-512 "
+                "or AMX); this one has neither: use --precision fp32 (or auto)"
+            )
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    raise NextcharError(f"--precision bf16 runs on CUDA or the CPU, not {device.type}")
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed torch's global generators (CPU and every CUDA device) and return a CPU generator
     with the same seed for code that wants an explicit one."""

@@ -2,9 +2,7 @@
 
     CKPT/config.json          format + version, model config, tokenizer, training config, step
     CKPT/model.safetensors    weights (no pickle)
-    CKPT/optimizer.pt         resume only: optimizer state, carried hidden state, RNG states
-                              (plain tensors, loaded with weights_only=True)
-    CKPT/trainer_state.json   resume only: step, best validation bpc, elapsed time, data hash
+    CKPT/...                  a run's last/ also holds the resume state (training/resume.py)
 
 A run directory holds `last/` and `best/` checkpoints; `models.load()` accepts either a
 checkpoint or a run directory (and then takes `best/`). Every write goes to a temporary sibling
@@ -17,6 +15,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,12 +29,7 @@ from nextchar.text.tokenizers import Tokenizer
 
 FORMAT = "nextchar-checkpoint"
 FORMAT_VERSION = 1
-CONFIG, WEIGHTS, OPTIMIZER, TRAINER_STATE = (
-    "config.json",
-    "model.safetensors",
-    "optimizer.pt",
-    "trainer_state.json",
-)
+CONFIG, WEIGHTS = "config.json", "model.safetensors"
 
 
 @dataclass
@@ -53,10 +47,10 @@ def save_checkpoint(
     model: nn.Module,
     tokenizer: Tokenizer,
     meta: dict[str, Any] | None = None,
-    resume_state: dict[str, Any] | None = None,
-    trainer_state: dict[str, Any] | None = None,
+    write_more: Callable[[Path], None] | None = None,
 ) -> Path:
-    """Write a checkpoint directory atomically (temporary directory, then rename)."""
+    """Write a checkpoint directory atomically (temporary directory, then rename);
+    `write_more(tmp)` adds files of its own (a run's resume state) before the rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
@@ -72,10 +66,8 @@ def save_checkpoint(
             json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )
         save_file(weights_to_save(model), str(tmp / WEIGHTS))
-        if resume_state is not None:
-            torch.save(resume_state, tmp / OPTIMIZER)
-        if trainer_state is not None:
-            (tmp / TRAINER_STATE).write_text(json.dumps(trainer_state, indent=2) + "\n")
+        if write_more is not None:
+            write_more(tmp)
         _swap_into_place(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -195,32 +187,3 @@ def read_meta(path: str | Path) -> tuple[Path, dict[str, Any]]:
         if not isinstance(meta.get(key), dict):
             raise NextcharError(f"{ckpt / CONFIG} has no '{key}' object; the checkpoint is damaged")
     return ckpt, meta
-
-
-def load_resume_state(ckpt: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(optimizer.pt contents, trainer_state.json contents) for resuming a run."""
-    if not (ckpt / OPTIMIZER).exists() or not (ckpt / TRAINER_STATE).exists():
-        raise NextcharError(
-            f"{ckpt} has no {OPTIMIZER}/{TRAINER_STATE}: it cannot be resumed "
-            "(only a run's last/ checkpoint can)"
-        )
-    damaged = f"{ckpt}: resume state is damaged"
-    try:
-        # weights_only=True: tensors and plain containers only, never arbitrary pickles.
-        state = torch.load(ckpt / OPTIMIZER, map_location="cpu", weights_only=True)
-        trainer_state = json.loads((ckpt / TRAINER_STATE).read_text())
-    except Exception as exc:  # any failure here means a damaged file, not a bug of ours
-        raise NextcharError(
-            f"{damaged} ({type(exc).__name__}); start a new run or resume from another copy"
-        ) from None
-    expected = {"step": int, "best_val_bpc": (int, float), "elapsed": (int, float),
-                "fingerprint": str}  # fmt: skip
-    for key, kind in expected.items():
-        if not isinstance(trainer_state, dict) or not isinstance(trainer_state.get(key), kind):
-            raise NextcharError(
-                f"{damaged} ({TRAINER_STATE} has no valid {key!r}); start a new run or resume "
-                "from another copy"
-            )
-    if not isinstance(state, dict) or not {"optimizer", "carry"} <= set(state):
-        raise NextcharError(f"{damaged} ({OPTIMIZER} lacks the optimizer or carried state)")
-    return state, trainer_state

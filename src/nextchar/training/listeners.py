@@ -1,41 +1,27 @@
-"""A run directory and what listens to a training run: the progress bar, metrics.jsonl, the
-checkpoints (best/ and a resumable last/) and curves.png. The loop in training.py emits events;
-each listener here turns them into one kind of output, so the loop itself writes nothing.
-
-    RUN/last/         resumable: weights, optimizer, carried state, RNG (checkpoint.py)
-    RUN/best/         lowest validation bpc so far
-    RUN/metrics.jsonl one JSON object per logged step and per evaluation
-    RUN/curves.png    training and validation bits
-"""
+"""What listens to a training run: the progress bar, metrics.jsonl, the checkpoints (best/ and
+a resumable last/) and curves.png. The loop (loop.py) decides everything -- the step, the best
+score -- and tells the listeners; each turns the events into one kind of output."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-import torch
-
-from nextchar.core.errors import NextcharError
 from nextchar.display.figures import figure, hangul_fonts
 from nextchar.display.progress import progress as progress_bar
 from nextchar.inference.evaluate import bits
-from nextchar.models import state_tensors
 from nextchar.models.checkpoint import save_checkpoint
-from nextchar.training import distributed as dist
-
-if TYPE_CHECKING:
-    from nextchar.training.session import Run
-
-CHECKPOINT_NAMES = ("best", "last", "best.old", "last.old")
+from nextchar.training.resume import save_last
+from nextchar.training.state import Run
 
 
 class Listener(Protocol):
     def stepped(self, run: Run) -> None: ...
     def logged(self, run: Run, row: dict[str, Any]) -> None: ...
-    def evaluated(self, run: Run, val_bpc: float | None, elapsed: float) -> None: ...
+    def evaluated(
+        self, run: Run, val_bpc: float | None, improved: bool, elapsed: float
+    ) -> None: ...
     def ended(self, run: Run) -> None: ...
 
 
@@ -48,7 +34,7 @@ class Quiet:
     def logged(self, run: Run, row: dict[str, Any]) -> None:
         pass
 
-    def evaluated(self, run: Run, val_bpc: float | None, elapsed: float) -> None:
+    def evaluated(self, run: Run, val_bpc: float | None, improved: bool, elapsed: float) -> None:
         pass
 
     def ended(self, run: Run) -> None:
@@ -72,7 +58,7 @@ class ProgressBar(Quiet):
             refresh=False,
         )
 
-    def evaluated(self, run: Run, val_bpc: float | None, elapsed: float) -> None:
+    def evaluated(self, run: Run, val_bpc: float | None, improved: bool, elapsed: float) -> None:
         if val_bpc is not None:
             self.val = f"{val_bpc:.3f}"
 
@@ -124,7 +110,7 @@ class Metrics(Quiet):
     def logged(self, run: Run, row: dict[str, Any]) -> None:
         self.write(**row)
 
-    def evaluated(self, run: Run, val_bpc: float | None, elapsed: float) -> None:
+    def evaluated(self, run: Run, val_bpc: float | None, improved: bool, elapsed: float) -> None:
         if val_bpc is not None:
             self.write(step=run.step, val_bpc=val_bpc)
 
@@ -136,116 +122,30 @@ class Metrics(Quiet):
 def plot_curves(metrics: Metrics, path: Path, title: str) -> None:
     """Training and validation curves in bits, as a PNG (Hangul in a run's name shows)."""
     with hangul_fonts():
-        _plot_curves(metrics, path, title)
-
-
-def _plot_curves(metrics: Metrics, path: Path, title: str) -> None:
-    fig = figure(figsize=(7, 4), dpi=120)
-    ax = fig.subplots()
-    if metrics.train:
-        steps, losses = zip(*metrics.train, strict=True)
-        ax.plot(steps, [bits(v) for v in losses], lw=1, alpha=0.7, label="train (bits per token)")
-    if metrics.val:
-        steps, values = zip(*metrics.val, strict=True)
-        ax.plot(steps, values, "o-", lw=2, ms=3, label="validation (bits per character)")
-    ax.set_xlabel("step")
-    ax.set_ylabel("bits")
-    ax.set_title(title, fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
+        fig = figure(figsize=(7, 4), dpi=120)
+        ax = fig.subplots()
+        if metrics.train:
+            steps, losses = zip(*metrics.train, strict=True)
+            ax.plot(
+                steps, [bits(v) for v in losses], lw=1, alpha=0.7, label="train (bits per token)"
+            )
+        if metrics.val:
+            steps, values = zip(*metrics.val, strict=True)
+            ax.plot(steps, values, "o-", lw=2, ms=3, label="validation (bits per character)")
+        ax.set_xlabel("step")
+        ax.set_ylabel("bits")
+        ax.set_title(title, fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(path)
 
 
 class Checkpoints(Quiet):
-    """After every evaluation: `best/` if it improved, and always a resumable `last/`. Every
-    process takes part (the carried state and RNG of all are saved); the main one writes."""
+    """After every evaluation: `best/` if it improved, and always a resumable `last/`."""
 
-    def evaluated(self, run: Run, val_bpc: float | None, elapsed: float) -> None:
-        # Saved at a step boundary: the RNG state is the one the next step starts from, so
-        # dropout masks after a resume are those of an uninterrupted run. The carried state is
-        # gathered where it lives (NCCL moves GPU tensors only), then kept on the CPU.
-        group, cuda = run.group, run.device.type == "cuda"
-        carry = [dist.gather_rows(group, s, dim=1).cpu() for s in state_tensors(run.carry)]
-        rng_cpu = dist.gather_bytes(group, torch.get_rng_state())
-        rng_cuda = dist.gather_bytes(group, torch.cuda.get_rng_state(run.device)) if cuda else None
-        if val_bpc is None:  # not the main process
-            return
+    def evaluated(self, run: Run, val_bpc: float | None, improved: bool, elapsed: float) -> None:
         info = {**run.meta, "step": run.step, "val_bpc": val_bpc}
-        tokenizer = run.corpus.tokenizer
-        if val_bpc < run.best:
-            run.best = val_bpc
-            save_checkpoint(run.run_dir / "best", run.model, tokenizer, info)
-        resume_blob = {
-            "optimizer": run.optimizer.state_dict(),
-            "carry": carry,  # [layers, global batch, units]: the layout of one process
-            "rng_cpu": rng_cpu[0],
-            "rng_cuda": rng_cuda[0] if rng_cuda else None,
-            "rng_cpu_ranks": rng_cpu,
-            "rng_cuda_ranks": rng_cuda,
-        }
-        state = {
-            "step": run.step,
-            "best_val_bpc": run.best,
-            "elapsed": elapsed,
-            "fingerprint": run.corpus.fingerprint,
-        }
-        save_checkpoint(run.run_dir / "last", run.model, tokenizer, info, resume_blob, state)
-
-
-def check_new_run_dir(run_dir: Path) -> None:
-    """A new run writes best/, last/, metrics.jsonl and curves.png into its directory, and a
-    save replaces what has those names: it starts only in a new or empty directory, so
-    nothing of the user's is ever overwritten."""
-    if run_dir.exists() and not run_dir.is_dir():
-        raise NextcharError(f"--out {run_dir} is a file; give a directory for the run")
-    if not run_dir.is_dir():
-        return
-    if any((run_dir / name).exists() for name in ("last", "last.old")):
-        raise NextcharError(
-            f"{run_dir} already holds a run; continue it with --resume "
-            f"{run_dir}, or choose another --out directory"
-        )
-    inside = sorted(p.name for p in run_dir.iterdir())
-    if inside:
-        shown = ", ".join(inside[:3]) + (f" and {len(inside) - 3} more" if len(inside) > 3 else "")
-        raise NextcharError(
-            f"{run_dir} is not empty (it holds {shown}); a new run needs a new or empty "
-            "directory: choose another --out"
-        )
-
-
-def make_run_dir(run_dir: Path) -> None:
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise NextcharError(
-            f"cannot create the run directory {run_dir} ({exc.strerror}); choose another --out"
-        ) from None
-
-
-def remove_unsaved_run(run_dir: Path, existed: bool) -> None:
-    """A new run that failed before its first checkpoint (bad data, divergence at step 3)
-    leaves its directory as it found it, so the same --out works on the next try. The
-    directory was new or empty when the run began: everything in it is the run's own."""
-    if not run_dir.is_dir() or any((run_dir / name).exists() for name in CHECKPOINT_NAMES):
-        return
-    for path in run_dir.iterdir():
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-    if not existed:
-        with contextlib.suppress(OSError):
-            run_dir.rmdir()
-
-
-def default_run_dir(files: list[str] | tuple[str, ...]) -> Path:
-    """runs/<first file's name>, numbered if taken. A corpus split's colon (shakespeare:val)
-    becomes a dash: Windows allows no colon in a directory name."""
-    stem = Path(files[0]).stem.replace(":", "-") or "run"
-    candidate, n = Path("runs") / stem, 1
-    while candidate.exists():
-        n += 1
-        candidate = Path("runs") / f"{stem}-{n}"
-    return candidate
+        if improved:
+            save_checkpoint(run.run_dir / "best", run.model, run.corpus.tokenizer, info)
+        save_last(run, info, elapsed)  # every process takes part; the main one writes

@@ -1,11 +1,7 @@
-"""The one training loop, for every model kind: batches in, optimizer steps out, and events to
-listeners (run.py) that show progress, write metrics.jsonl, save checkpoints and plot curves.
-
-A run directory holds `last/` (resumable: optimizer, carried state, RNG), `best/` (lowest
-validation bpc), `metrics.jsonl` and `curves.png`. Everything that decides the next step's
-numbers -- weights, optimizer moments, the carried hidden state, the RNG, the step -- is saved,
-so an interrupted and resumed run computes the same losses as an uninterrupted one.
-"""
+"""The one training loop, for every model kind, read top to bottom: open the run, step
+(forward, backward, optimizer), evaluate every so often -- the loop keeps the best score --,
+tell the listeners (listeners.py), and score the best checkpoint at the end. A time budget
+counts the whole command and keeps a measured reserve for the run's end (budget.py)."""
 
 from __future__ import annotations
 
@@ -14,45 +10,32 @@ import math
 import signal
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from nextchar.core.config import ModelConfig, TrainConfig
 from nextchar.core.errors import NextcharError
-from nextchar.core.runtime import ThreadTuner, cpu_bf16_supported
-from nextchar.display import htmlview
-from nextchar.models import build_model, count_parameters
+from nextchar.core.options import flag
+from nextchar.core.runtime import ThreadTuner, autocast_for
+from nextchar.inference.evaluate import bits, evaluate_ids
+from nextchar.models import build_model, count_parameters, detach_state
 from nextchar.models.checkpoint import WEIGHTS, load_weights
 from nextchar.text.data import Corpus
 from nextchar.training import distributed as dist
-from nextchar.training.listeners import (
-    Checkpoints,
-    Listener,
-    Metrics,
-    ProgressBar,
-    check_new_run_dir,
-    remove_unsaved_run,
-)
-from nextchar.training.plan import RESUME_OVERRIDES, plan_run, resume_config
-from nextchar.training.session import Log, Run, open_run
-
-__all__ = [
-    "RESUME_OVERRIDES",
-    "TrainResult",
-    "autocast_for",
-    "lr_at",
-    "plan_run",
-    "resume_config",
-    "train",
-]
+from nextchar.training.budget import PROBE_TOKENS, end_reserve, final_eval_tokens
+from nextchar.training.listeners import Checkpoints, Listener, Metrics, ProgressBar
+from nextchar.training.opening import open_run
+from nextchar.training.result import TrainResult
+from nextchar.training.rundir import check_new_run_dir, remove_unsaved_run
+from nextchar.training.state import Log, Run
 
 
 def lr_at(step: int, config: TrainConfig, progress: float) -> float:
     """Learning rate for `step`: linear warm-up, then the schedule. `progress` in [0, 1] is
-    how far through the budget the run is (steps, or time when only --max-time is given)."""
+    how far through the budget the run is (steps, or time when only a time budget is given)."""
     if step < config.warmup_steps:
         return config.lr * (step + 1) / config.warmup_steps
     floor = config.lr * config.min_lr_ratio
@@ -68,202 +51,185 @@ def lr_at(step: int, config: TrainConfig, progress: float) -> float:
     return floor + 0.5 * (config.lr - floor) * (1.0 + math.cos(math.pi * progress))
 
 
+def train_step(run: Run, lr: float, autocast: contextlib.AbstractContextManager) -> torch.Tensor:
+    """One optimizer step; the loss of this process's batch, checked to be finite."""
+    started = time.perf_counter()
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    if run.streams is None or run.batches.starts_epoch(run.step):
+        run.carry = None  # random windows, or a new pass over the streams
+    x, y = run.batches.get(run.step, run.streams)
+    if run.streams is None and run.device.type == "cuda":
+        # random windows are cut on the host: page-locked memory lets the copy overlap
+        x, y = x.pin_memory(), y.pin_memory()
+    x, y = x.to(run.device, non_blocking=True), y.to(run.device, non_blocking=True)
+    with autocast:
+        logits, new_carry = run.trained(x, run.carry)  # [B, T, V]
+    loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if run.config.grad_clip:
+        torch.nn.utils.clip_grad_norm_(run.model.parameters(), run.config.grad_clip)
+    run.optimizer.step()
+    run.carry = detach_state(new_carry)
+    run.step += 1
+    value = loss.item()  # this process's loss; waits for the step to finish
+    clock = run.clock
+    clock.last_step_seconds = time.perf_counter() - started
+    clock.step_seconds += clock.last_step_seconds
+    if not math.isfinite(value):
+        raise diverged(run, f"the training loss is {value}")
+    tokens = run.config.batch_size * run.config.seq_len  # the global batch
+    clock.tokens += tokens
+    clock.window = (clock.window[0], clock.window[1] + tokens)
+    return loss
+
+
+def diverged(run: Run, what: str) -> NextcharError:
+    """The one-line error for a run whose numbers left the finite range. Nothing is saved
+    from here on, so last/ and best/ keep the last good state."""
+    lr = run.optimizer.param_groups[0]["lr"]
+    # a tenth of the peak, and never more than 1e-2 (every default is below it)
+    advice = f"train again with a lower {flag('lr')}, such as {min(run.config.lr / 10, 1e-2):.2g}"
+    if not run.config.grad_clip:
+        advice += f" and {flag('grad_clip')} 1"
+    kept = (
+        f"{run.run_dir / 'last'} (step {run.last_eval_step}) is kept"
+        if run.last_eval_step > 0
+        else "nothing was saved"
+    )
+    return NextcharError(
+        f"training diverged at step {run.step}: {what} (learning rate {lr:.3g} at this step, "
+        f"{flag('lr')} {run.config.lr:g}); {advice}; {kept}"
+    )
+
+
+def validate(
+    run: Run, model: Any, full: bool = False, progress: bool = False, limit: int | None = None
+) -> float:
+    """Validation bits per character: of the first eval_tokens tokens, or with `full` of the
+    whole text (or its first `limit` tokens). Measures the evaluation speed too."""
+    ids = run.corpus.val_ids
+    if not full:
+        limit = run.periodic_tokens
+    if limit is not None:
+        ids = ids[:limit]
+    if full and not progress:  # quiet: one line, so a long evaluation is not silence
+        run.log(f"evaluating the best checkpoint on {ids.numel():,} validation tokens…")
+    started = time.perf_counter()
+    try:
+        nll, tokens, _ = evaluate_ids(
+            model, ids, batch_size=16, seq_len=256, progress=progress,
+            desc="final eval" if full else "eval",
+        )  # fmt: skip
+    except NextcharError:  # a non-finite NLL: the weights went bad during the last steps
+        raise diverged(run, "the validation loss is not finite") from None
+    run.clock.eval_rate = tokens / max(time.perf_counter() - started, 1e-9)
+    return bits(nll / (tokens * run.val_chars_per_token))
+
+
+def measure_eval_rate(run: Run, tokens: int) -> None:
+    """Time an evaluation of the first `tokens` validation tokens (a time budget plans its
+    end from this speed until a periodic evaluation measures it again)."""
+    started = time.perf_counter()
+    ids = run.corpus.val_ids[:tokens]
+    evaluate_ids(run.model, ids, batch_size=16, seq_len=256)
+    run.clock.eval_rate = ids.numel() / max(time.perf_counter() - started, 1e-9)
+
+
+def metrics_row(run: Run, loss: torch.Tensor, lr: float) -> dict[str, Any]:
+    """The metrics line of this step: every process takes part (the loss is averaged)."""
+    now, clock = time.perf_counter(), run.clock
+    cps = clock.window[1] * run.train_chars_per_token / max(now - clock.window[0], 1e-9)
+    clock.window = (now, 0)
+    return {
+        "step": run.step,
+        "loss": dist.mean(run.group, loss).item(),  # the loss of the global batch
+        "lr": lr,
+        "chars_per_sec": round(cps),
+        "threads": torch.get_num_threads(),  # what the thread tuner runs on now
+        "elapsed": round(clock.elapsed(), 3),
+    }
+
+
+def evaluate(run: Run, listeners: list[Listener], progress: bool) -> None:
+    """Validate (the main process), keep the best score, and tell the listeners (which save
+    best/ and last/); all processes take part."""
+    started = time.perf_counter()
+    elapsed = run.clock.elapsed()
+    val_bpc = validate(run, run.model, progress=progress) if run.group.is_main else None
+    improved = val_bpc is not None and val_bpc < run.best
+    if improved:
+        run.best = val_bpc
+    run.last_eval_step = run.step
+    for listener in listeners:
+        listener.evaluated(run, val_bpc, improved, elapsed)
+    run.clock.eval_seconds = time.perf_counter() - started
+    run.clock.window = (time.perf_counter(), 0)  # evaluation is not training speed
+
+
 @contextlib.contextmanager
 def _interrupt_flag() -> Iterator[dict[str, bool]]:
     """First Ctrl-C asks the loop to stop at the next step boundary (so the checkpoint is
     consistent); a second one interrupts at once."""
-    flag = {"stop": False}
+    flag_ = {"stop": False}
     try:
         previous = signal.getsignal(signal.SIGINT)
 
         def handler(signum: int, frame: Any) -> None:
-            if flag["stop"]:
+            if flag_["stop"]:
                 raise KeyboardInterrupt
-            flag["stop"] = True
+            flag_["stop"] = True
 
         signal.signal(signal.SIGINT, handler)
     except ValueError:  # not the main thread: leave Ctrl-C alone
-        yield flag
+        yield flag_
         return
     try:
-        yield flag
+        yield flag_
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-def autocast_for(
-    precision: str, device: torch.device, preferred: str = "fp32"
-) -> contextlib.AbstractContextManager:
-    """The mixed-precision context of a training step. `auto` is the model's
-    `preferred_precision(device)`: what measured fastest at the same validation bpc (README,
-    "Precision")."""
-    if precision == "auto":
-        precision = preferred
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    if device.type == "cuda":
-        if not torch.cuda.is_bf16_supported():
-            raise NextcharError(
-                f"--precision bf16 needs a GPU with bf16 support ({torch.cuda.get_device_name()} "
-                "has none): use --precision fp32 or auto"
-            )
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    if device.type == "cpu":
-        if not cpu_bf16_supported():
-            raise NextcharError(
-                "--precision bf16 on the CPU needs oneDNN's bf16 kernels (a CPU with AVX-512 "
-                "or AMX); this one has neither: use --precision fp32 (or auto)"
-            )
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    raise NextcharError(f"--precision bf16 runs on CUDA or the CPU, not {device.type}")
-
-
-@dataclass
-class TrainResult:
-    run_dir: Path
-    step: int
-    best_val_bpc: float
-    final_val_bpc: float  # the best checkpoint on the validation text (see final_val_tokens)
-    seconds: float
-    chars_per_second: float
-    interrupted: bool
-    parameters: int
-    unit: str  # what one token is: character, byte, word
-    val_chars_per_token: float
-    final_val_tokens: int  # validation tokens final_val_bpc scored
-    val_tokens: int  # all of them
-    val_source: str | None = None  # the validation text's file or corpus name, if it has one
-
-    @property
-    def final_val_perplexity(self) -> float:
-        """exp(nats per token) on the validation text: per word for a word model."""
-        return math.exp(self.final_val_bpc * math.log(2) * self.val_chars_per_token)
-
-    def summary(self) -> list[str]:
-        """What `nextchar train` prints at the end."""
-        status = "interrupted" if self.interrupted else "done"
-        lines = [
-            f"{status}: {self.step} steps in {self.seconds:.0f} s, "
-            f"{self.chars_per_second:,.0f} characters/s, {self.parameters:,} parameters"
-        ]
-        if self.interrupted:
-            return [
-                *lines,
-                f"saved {self.run_dir / 'last'}; continue with: nextchar train --resume "
-                f"{self.run_dir}",
-            ]
-        scored = (
-            "whole validation text"
-            if self.final_val_tokens >= self.val_tokens
-            else f"first {self.final_val_tokens:,} of {self.val_tokens:,} validation tokens: "
-            "the time budget left no room for all; "
-            f"nextchar eval {self.run_dir} {self.val_source or 'FILE'} scores it all"
-        )
-        return [
-            *lines,
-            f"validation: best {self.final_val_bpc:.4f} bits per character, perplexity "
-            f"{self.final_val_perplexity:.2f} per {self.unit} ({scored}, best checkpoint)",
-            f"run directory: {self.run_dir}  (best/, last/, metrics.jsonl, curves.png)",
-            f"next: nextchar sample {self.run_dir} --length 300",
-        ]
-
-    def __str__(self) -> str:
-        return "\n".join(self.summary())
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    def _repr_html_(self) -> str:
-        curves = self.run_dir / "curves.png"
-        plot = htmlview.png(curves, "training curves") if curves.is_file() else ""
-        return htmlview.pre(str(self)) + plot
-
-
-def _evaluate(run: Run, listeners: list[Listener], elapsed: float, progress: bool) -> None:
-    """Validate (the main process) and tell the listeners; all processes take part."""
-    started = time.perf_counter()
-    val_bpc = run.validate(run.model, progress=progress) if run.group.is_main else None
-    run.last_eval_step = run.step
-    for listener in listeners:
-        listener.evaluated(run, val_bpc, elapsed)
-    run.eval_seconds = time.perf_counter() - started
-    run.window = (time.perf_counter(), 0)  # evaluation is not training speed
-
-
-# What the end of a run costs beyond its last evaluation: curves.png (matplotlib's import and
-# one figure: 0.6-1.2 s measured) and writing metrics; and a save when none was timed yet.
-END_SECONDS = 1.5
-SAVE_SECONDS = 1.0
-# A time budget spends at most this share on the final evaluation of the whole validation
-# text; past it, the final evaluation scores the text's beginning and says how much.
-FINAL_EVAL_SHARE = 0.25
-PROBE_TOKENS = 8192
-
-
-def final_eval_tokens(run: Run) -> int:
-    """Validation tokens the final evaluation will score: none when every periodic evaluation
-    scored the whole text already (the best checkpoint's number is then known), all of them
-    when they fit the budget's share, else as many as fit."""
-    if run.periodic_tokens >= run.val_tokens:
-        return 0
-    if run.config.max_time is None or not run.eval_rate:
-        return run.val_tokens
-    fits = int(run.eval_rate * FINAL_EVAL_SHARE * run.config.max_time)
-    return max(min(run.val_tokens, fits), min(run.val_tokens, PROBE_TOKENS))
-
-
-def end_reserve(run: Run) -> float:
-    """Seconds a time-budgeted run keeps for its end: the step in flight, the evaluation and
-    saves at the stop, the final evaluation and the plot. Rank 0's estimate decides (the
-    others' clocks are not used)."""
-    if not run.group.is_main:
-        return 0.0
-    rate = max(run.eval_rate, 1.0)
-    stop_eval = run.eval_seconds or run.periodic_tokens / rate + SAVE_SECONDS
-    return run.last_step_seconds + stop_eval + final_eval_tokens(run) / rate + END_SECONDS
 
 
 def _loop(
     run: Run, listeners: list[Listener], progress: bool, should_stop: Callable[[int], bool] | None
 ) -> bool:
-    """Step until the budget is spent or a stop is asked for; True if interrupted. A time
-    budget counts the whole command: what the run took to open, and what its end will take."""
-    config, group = run.config, run.group
-    preferred = run.model.preferred_precision(run.device)
-    autocast = autocast_for(config.precision, run.device, preferred)
+    """Step until the budget is spent or a stop is asked for; True if interrupted."""
+    config, group, clock = run.config, run.group, run.clock
+    autocast = autocast_for(config.precision, run.device, run.model.preferred_precision(run.device))
     total, asked = config.max_steps, False
     tuner = ThreadTuner(config.threads, enabled=run.device.type == "cpu")
     if config.max_time is not None and group.is_main:
-        run.measure_eval_rate(PROBE_TOKENS)  # on the tuner's first count: one thread
-    run.window = (time.perf_counter(), 0)
-    with _interrupt_flag() as flag, contextlib.closing(tuner):
+        measure_eval_rate(run, PROBE_TOKENS)  # on the tuner's first count: one thread
+    clock.window = (time.perf_counter(), 0)
+    with _interrupt_flag() as interrupt, contextlib.closing(tuner):
         while total is None or run.step < total:
             # Every process must stop at the same step and follow the same clock (the
             # learning rate may follow it): rank 0's time, and stop if any process asks.
             reserve = end_reserve(run) if config.max_time is not None else 0.0
-            spent, stop = dist.agree(group, run.elapsed() + reserve, asked, run.device)
+            spent, stop = dist.agree(group, clock.elapsed() + reserve, asked, run.device)
             if stop:
                 if run.last_eval_step != run.step:
-                    _evaluate(run, listeners, run.elapsed(), False)
+                    evaluate(run, listeners, False)
                 return True
             # at least one step: a budget smaller than the run's own end still trains
-            if config.max_time is not None and spent >= config.max_time and run.session_tokens:
+            if config.max_time is not None and spent >= config.max_time and clock.tokens:
                 break
             lr = lr_at(run.step, config, spent / config.max_time if config.max_time else 0.0)
-            loss = run.train_step(lr, autocast)
-            tuner.record(run.last_step_seconds)
+            loss = train_step(run, lr, autocast)
+            tuner.record(clock.last_step_seconds)
             for listener in listeners:
                 listener.stepped(run)
             if run.step % config.log_every == 0 or run.step == total:
-                row = run.metrics_row(loss, lr)
+                row = metrics_row(run, loss, lr)
                 for listener in listeners:
                     listener.logged(run, row)
-            asked = flag["stop"] or (should_stop is not None and should_stop(run.step))
+            asked = interrupt["stop"] or (should_stop is not None and should_stop(run.step))
             if run.step % config.eval_every == 0 or run.step == total:
-                _evaluate(run, listeners, run.elapsed(), progress)
+                evaluate(run, listeners, progress)
     if run.last_eval_step != run.step:
         # stopped by the time budget between evaluations: record and save where we are
-        _evaluate(run, listeners, run.elapsed(), progress)
+        evaluate(run, listeners, progress)
     return False
 
 
@@ -282,8 +248,8 @@ def train(
 
     `should_stop(step)` is checked after every step, like Ctrl-C: the run stops there and
     saves a resumable checkpoint. `log` receives one-line reports made before training
-    starts (such as how the embedding was initialised). A --max-time budget counts from
-    `started` (a time.perf_counter() value: when the command began), else from this call.
+    starts (such as how the embedding was initialised). A time budget counts from `started`
+    (a time.perf_counter() value: when the command began), else from this call.
     """
     run_dir = Path(run_dir)
     if not resume:
@@ -292,7 +258,7 @@ def train(
     started = time.perf_counter() if started is None else started
     try:
         run = open_run(model_config, config, run_dir, resume, corpus, log or (lambda _: None))
-        run.started = started
+        run.clock.started = started
         return _finish(run, progress, should_stop)
     except BaseException:
         if not resume and dist.from_env().is_main:
@@ -320,16 +286,16 @@ def _finish(run: Run, progress: bool, should_stop: Callable[[int], bool] | None)
         scored = final_eval_tokens(run)
         best_model = build_model(run.model.config).to(run.device)
         load_weights(best_model, run.run_dir / "best" / WEIGHTS)
-        final = run.validate(best_model, full=True, progress=progress, limit=scored)
-    seconds = dist.agree(run.group, run.elapsed(), False, run.device)[0]
-    cps = run.session_tokens * run.train_chars_per_token
+        final = validate(run, best_model, full=True, progress=progress, limit=scored)
+    seconds = dist.agree(run.group, run.clock.elapsed(), False, run.device)[0]
+    cps = run.clock.tokens * run.train_chars_per_token
     return TrainResult(
         run.run_dir,
         run.step,
         run.best,
         final,
         seconds,
-        cps / run.step_seconds if run.step_seconds else 0.0,
+        cps / run.clock.step_seconds if run.clock.step_seconds else 0.0,
         interrupted,
         count_parameters(run.model),
         run.corpus.tokenizer.unit,

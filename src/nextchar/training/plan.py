@@ -3,64 +3,15 @@ time-only budget rule, and what may change when a run is resumed."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from nextchar.core.config import ModelConfig, TrainConfig
 from nextchar.core.errors import NextcharError
-from nextchar.models.checkpoint import read_meta
 from nextchar.text.corpora import default_validation
-from nextchar.training.listeners import default_run_dir
-
-
-def check_budget_left(run_dir: Path, config: TrainConfig, trainer_state: dict[str, Any]) -> None:
-    """Resuming must train: a budget already spent would 'succeed' having done nothing."""
-    step, spent = int(trainer_state["step"]), float(trainer_state["elapsed"])
-    if config.max_steps is not None and step >= config.max_steps:
-        raise NextcharError(
-            f"{run_dir} is at step {step} already and --max-steps is {config.max_steps}: "
-            f"nothing is left to train; give a larger --max-steps (such as {step * 2})"
-        )
-    if config.max_time is not None and spent >= config.max_time:
-        raise NextcharError(
-            f"{run_dir} has used its --max-time ({spent:.0f} s of {config.max_time:.0f} s): "
-            "nothing is left to train; give a larger --max-time, or --max-steps alone"
-        )
-
-
-# What may change when a run is resumed: its budget and bookkeeping, never what it learns from.
-RESUME_OVERRIDES = (
-    "max_steps",
-    "max_time",
-    "device",
-    "eval_every",
-    "log_every",
-    "compile",
-    "threads",
-)
-
-
-def resume_config(run_dir: str | Path, **overrides: Any) -> tuple[ModelConfig, TrainConfig]:
-    """The model and training configs a run was started with, with budget overrides."""
-    ckpt, meta = read_meta(Path(run_dir) / "last")
-    if not isinstance(meta.get("train"), dict):
-        raise NextcharError(f"{ckpt} records no training settings ('train'): it cannot be resumed")
-    config = TrainConfig.from_dict(meta["train"])
-    unknown = set(overrides) - set(RESUME_OVERRIDES)
-    if unknown:
-        raise NextcharError(
-            f"cannot change {', '.join(sorted(unknown))} when resuming; only "
-            f"{', '.join(RESUME_OVERRIDES)}"
-        )
-    given = {k: v for k, v in overrides.items() if v is not None}
-    if "max_steps" in given and "max_time" not in given:
-        # a new step budget replaces the old one whole: a run stopped by --max-time would
-        # otherwise stop again at once, its time already spent
-        given["max_time"] = None
-    config = dataclasses.replace(config, **given)
-    return ModelConfig.from_dict(meta["model"]), config
+from nextchar.training.resume import RESUME_OVERRIDES, resume_config
+from nextchar.training.rundir import default_run_dir
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,53 @@
+"""Options: a config field is also a command-line flag and a notebook keyword. Its help,
+flag name and bounds live in the field (`opt`), and `flag(name)` is the one way library code
+names an option in a message -- as `--max-steps` when the command line runs it, as
+`max_steps` when Python code called it."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+# A field whose flag is not its name with dashes: name -> flag.
+RENAMED = {"kind": "--model", "bpe_vocab": "--vocab-size"}
+
+_ON_COMMAND_LINE = contextvars.ContextVar("nextchar_on_command_line", default=False)
+
+
+def opt(default: Any, help: str, **flag: Any) -> Any:
+    """A config field that is also a command-line flag: `help` is its help text; `flag` may
+    give `aliases`, `metavar`, `parse` ("duration"), or bounds: `low`, `high` (inclusive),
+    `above` (exclusive)."""
+    return dataclasses.field(default=default, metadata={"help": help, **flag})
+
+
+def flag_name(name: str) -> str:
+    """The command-line flag of option `name`: max_steps -> --max-steps."""
+    return RENAMED.get(name, "--" + name.replace("_", "-"))
+
+
+_NO_VALUE = object()
+
+
+def flag(name: str, value: Any = _NO_VALUE, command_line: bool = False) -> str:
+    """How a message names option `name` (with `value`, if given) to the person who gave it:
+    `--resume runs/x` on the command line (or always, with `command_line`: a line to type),
+    `resume='runs/x'` to Python code."""
+    if command_line or _ON_COMMAND_LINE.get():
+        return flag_name(name) + ("" if value is _NO_VALUE else f" {value}")
+    if value is _NO_VALUE:
+        return name
+    return f"{name}={str(value)!r}" if not isinstance(value, (int, float)) else f"{name}={value}"
+
+
+@contextlib.contextmanager
+def on_command_line() -> Iterator[None]:
+    """Within this block messages name flags (the CLI runs every command inside it)."""
+    token = _ON_COMMAND_LINE.set(True)
+    try:
+        yield
+    finally:
+        _ON_COMMAND_LINE.reset(token)

@@ -1,0 +1,79 @@
+"""The run directory's rules: a new run starts only in a new or empty directory (nothing of the
+user's is overwritten), a run that failed before its first save leaves no trace, and the
+default name is runs/<first file's name>.
+
+    RUN/last/         resumable: weights and the resume state (resume.py)
+    RUN/best/         lowest validation bpc so far
+    RUN/metrics.jsonl one JSON object per logged step and per evaluation
+    RUN/curves.png    training and validation bits
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from pathlib import Path
+
+from nextchar.core.errors import NextcharError
+from nextchar.core.options import flag
+
+CHECKPOINT_NAMES = ("best", "last", "best.old", "last.old")
+
+
+def check_new_run_dir(run_dir: Path) -> None:
+    """A new run writes best/, last/, metrics.jsonl and curves.png into its directory, and a
+    save replaces what has those names: it starts only in a new or empty directory."""
+    out = flag("out")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise NextcharError(f"{out} {run_dir} is a file; give a directory for the run")
+    if not run_dir.is_dir():
+        return
+    if any((run_dir / name).exists() for name in ("last", "last.old")):
+        raise NextcharError(
+            f"{run_dir} already holds a run; continue it with {flag('resume', run_dir)}, "
+            f"or choose another {out} directory"
+        )
+    inside = sorted(p.name for p in run_dir.iterdir())
+    if inside:
+        shown = ", ".join(inside[:3]) + (f" and {len(inside) - 3} more" if len(inside) > 3 else "")
+        raise NextcharError(
+            f"{run_dir} is not empty (it holds {shown}); a new run needs a new or empty "
+            f"directory: choose another {out}"
+        )
+
+
+def make_run_dir(run_dir: Path) -> None:
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NextcharError(
+            f"cannot create the run directory {run_dir} ({exc.strerror}); choose another "
+            f"{flag('out')}"
+        ) from None
+
+
+def remove_unsaved_run(run_dir: Path, existed: bool) -> None:
+    """A new run that failed before its first checkpoint (bad data, divergence at step 3)
+    leaves its directory as it found it, so the same directory works on the next try. It
+    was new or empty when the run began: everything in it is the run's own."""
+    if not run_dir.is_dir() or any((run_dir / name).exists() for name in CHECKPOINT_NAMES):
+        return
+    for path in run_dir.iterdir():
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    if not existed:
+        with contextlib.suppress(OSError):
+            run_dir.rmdir()
+
+
+def default_run_dir(files: list[str] | tuple[str, ...]) -> Path:
+    """runs/<first file's name>, numbered if taken. A corpus split's colon (shakespeare:val)
+    becomes a dash: Windows allows no colon in a directory name."""
+    stem = Path(files[0]).stem.replace(":", "-") or "run"
+    candidate, n = Path("runs") / stem, 1
+    while candidate.exists():
+        n += 1
+        candidate = Path("runs") / f"{stem}-{n}"
+    return candidate

@@ -2,7 +2,7 @@
 
 The public API, re-exported from the modules that own each concept; `lab`, `shapes`,
 `train`, `load`, `sample` and `predict` are the commands as functions (api.py). Names are
-imported on first use (PEP 562), so `nextchar --help` and `--version` start without torch.
+imported on first use (PEP 562), so `nextchar help` and `version` start without torch.
 """
 
 from __future__ import annotations

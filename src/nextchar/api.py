@@ -1,6 +1,6 @@
 """The commands as functions, for notebooks and scripts: `lab`, `shapes`, `train`, `load`,
-`sample`, `predict` take the command line's options as keyword arguments (`--max-time 60` is
-`max_time=60`) and return objects that print the command's text and show themselves in
+`sample`, `predict` take the command line's options as keyword arguments (a flag's name with
+underscores: `max_time=60`) and return objects that print the command's text and show themselves in
 Jupyter (`_repr_html_`): the lab's trace, the shapes tables, a training summary with its
 curves, a prediction's bars. Thin on purpose: each calls the one library function that its
 command calls.
@@ -30,8 +30,8 @@ def _fields(cls: type) -> set[str]:
 
 
 def _flag_names(cls: type) -> dict[str, str]:
-    """Keyword -> field, where the command line's flag is not the field's name (`--model` is
-    ModelConfig.kind): `train(model="gpt2")` reads as `nextchar train --model gpt2`."""
+    """Keyword -> field, where the command line's flag is not the field's name (`kind` is
+    ModelConfig.kind): `train(model="gpt2")` reads as `nextchar train kind gpt2`."""
     return {
         f.metadata["name"].lstrip("-").replace("-", "_"): f.name
         for f in dataclasses.fields(cls)
@@ -76,7 +76,7 @@ def train(
     **options: Any,
 ) -> TrainResult:
     """`nextchar train FILES...`: files, directories or built-in corpora (`"shakespeare"`);
-    options are the flags of `nextchar train --help` (max_time=60, cell="lstm", ...).
+    options are the flags of `nextchar train help` (max_time=60, cell="lstm", ...).
     Returns the summary; its run directory holds the checkpoints, metrics and curves."""
     from nextchar.training.loop import train as train_run
     from nextchar.training.plan import plan_run

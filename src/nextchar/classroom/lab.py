@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from nextchar.core.config import LabConfig, ModelConfig
 from nextchar.core.errors import NextcharError
 from nextchar.core.optim import Adam
+from nextchar.core.options import flag
 from nextchar.core.runtime import (
     pick_device,
     seed_everything,
@@ -66,7 +67,7 @@ class LabResult:
         if self.first_match_epoch is None:
             found = (
                 f"result: the prediction never equalled the target in {self.epochs} epochs; "
-                f"try --epochs {self.epochs * 2}"
+                f"try {flag('epochs')} {self.epochs * 2}"
             )
         else:
             found = (

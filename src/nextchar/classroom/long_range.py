@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from nextchar.core.config import CELLS, ModelConfig
 from nextchar.core.errors import NextcharError
 from nextchar.core.optim import Adam
+from nextchar.core.options import flag
 from nextchar.core.runtime import pick_device
 from nextchar.display.figures import figure, hangul_fonts
 from nextchar.models import RecurrentLM, build_model
@@ -102,15 +103,17 @@ class LongRangeConfig:
             if getattr(self, name) < 1:
                 raise NextcharError(f"--{name.replace('_', '-')} must be >= 1")
         if not self.distances or min(self.distances) < 1:
-            raise NextcharError("--distances must be a list of integers >= 1")
+            raise NextcharError(f"{flag('distances')} must be a list of integers >= 1")
         bad = set(self.cells) - set(CELLS)
         if bad or not self.cells:
-            raise NextcharError(f"--cells takes {', '.join(CELLS)}; got {', '.join(sorted(bad))}")
+            raise NextcharError(
+                f"{flag('cells')} takes {', '.join(CELLS)}; got {', '.join(sorted(bad))}"
+            )
         if set(self.tasks) - set(TASKS) or not self.tasks:
-            raise NextcharError(f"--tasks takes {', '.join(TASKS)}")
+            raise NextcharError(f"{flag('tasks')} takes {', '.join(TASKS)}")
 
 
-# The quick run keeps the lesson's three cells (about 75 s); --cells or --full add minGRU and
+# The quick run keeps the lesson's three cells (about 75 s); cells or full add minGRU and
 # minLSTM (their gates read the input only: README, "Why LSTM").
 QUICK = LongRangeConfig(cells=("rnn", "lstm", "gru"), steps=250)
 FULL = LongRangeConfig(

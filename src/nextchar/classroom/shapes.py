@@ -13,6 +13,7 @@ from torch import nn
 from nextchar.core.checks import at_least, one_of
 from nextchar.core.config import FUSED_CELLS
 from nextchar.core.errors import NextcharError
+from nextchar.core.options import flag
 from nextchar.display import htmlview
 from nextchar.models import allocating
 from nextchar.models.recurrent import FUSED as CELL_MODULES
@@ -44,10 +45,12 @@ class ShapeArgs:
             at_least(name, getattr(self, name), 1)
         at_least("proj_size", self.proj_size, 0)
         if self.proj_size and not HAS_CELL_STATE[self.cell]:
-            raise NextcharError(f"--proj-size is an LSTM option; nn.{self.module_name} has none")
+            raise NextcharError(
+                f"{flag('proj_size')} is an LSTM option; nn.{self.module_name} has none"
+            )
         if self.proj_size >= self.hidden_size:
             raise NextcharError(
-                f"--proj-size must be smaller than --hidden-size "
+                f"{flag('proj_size')} must be smaller than {flag('hidden_size')} "
                 f"({self.hidden_size}), got {self.proj_size}"
             )
 
@@ -159,7 +162,10 @@ def explain(args: ShapeArgs) -> tuple[list[ShapeRow], list[ShapeRow]]:
     shapes = dict((name, shape) for name, _, shape in expected)
     # torch warns that oneDNN has no projected-LSTM kernel; irrelevant for a shape demo.
     with (
-        allocating("these shapes", "--input-size, --hidden-size, --batch, --seq-len"),
+        allocating(
+            "these shapes",
+            f"{flag('input_size')}, {flag('hidden_size')}, {flag('batch')}, {flag('seq_len')}",
+        ),
         torch.no_grad(),
         warnings.catch_warnings(),
     ):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import typing
 from typing import Any, NoReturn
 
@@ -40,6 +41,11 @@ def parse_duration(text: str) -> float:
         ) from None
 
 
+def help_text(text: str) -> str:
+    """A field's help as the command line shows it: `max_steps` becomes --max-steps."""
+    return re.sub(r"`([a-z][a-z0-9_]*)`", lambda m: flag_name(m.group(1)), text)
+
+
 def _base_type(hint: Any) -> type:
     """int, float or str from an annotation such as `int | None`."""
     if typing.get_origin(hint) is typing.Literal:
@@ -70,18 +76,18 @@ def add_fields(
                 flag,
                 action=argparse.BooleanOptionalAction,
                 default=argparse.SUPPRESS,
-                help=f"{meta['help']} (default: {shown})",
+                help=f"{help_text(meta['help'])} (default: {shown})",
             )
             continue
         choices = typing.get_args(hint) if typing.get_origin(hint) is typing.Literal else None
         p.add_argument(
             flag,
-            *meta.get("aliases", ()),
+            *map(flag_name, meta.get("aliases", ())),
             dest=f.name,
             type=parse_duration if meta.get("parse") == "duration" else _base_type(hint),
             choices=choices,
             default=argparse.SUPPRESS,
-            help=f"{meta['help']} (default: {default})",
+            help=f"{help_text(meta['help'])} (default: {default})",
             metavar=meta.get("metavar") or (None if choices else f.name.split("_")[-1].upper()),
         )
 

@@ -11,6 +11,7 @@ import typing
 from typing import Any, Literal, TypeVar, Union
 
 from nextchar.core.errors import NextcharError
+from nextchar.core.options import flag
 
 T = TypeVar("T")
 
@@ -45,13 +46,12 @@ def check_seed(name: str, value: int) -> None:
 
 
 def all_finite(obj: Any) -> None:
-    """Refuse NaN and infinity in every float field of a config dataclass: `--lr inf` or
-    `--grad-clip nan` would pass every comparison below (or fail none) and train to NaN."""
+    """Refuse NaN and infinity in every float field of a config dataclass: `lr=inf` or
+    `grad_clip=nan` would pass every comparison below (or fail none) and train to NaN."""
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         if isinstance(value, float) and not math.isfinite(value):
-            flag = "--" + f.name.replace("_", "-")
-            raise NextcharError(f"{flag} must be a finite number, got {value}")
+            raise NextcharError(f"{flag(f.name)} must be a finite number, got {value}")
 
 
 def _fits(value: Any, hint: Any) -> bool:

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from nextchar.core.checks import all_finite, at_least, check_choices, check_seed, from_dict
 from nextchar.core.errors import NextcharError
-from nextchar.core.options import opt
+from nextchar.core.options import flag, opt
 
 # Every choice is one Literal type: the dataclasses validate against it, and the command line
 # derives its `choices` from it.
@@ -65,7 +65,7 @@ class ModelConfig:
     input: InputKind = opt("embedding", "input encoding: embedding (fast) or onehot (the lab's)")
     # Width of the embedding; None means hidden_size. Unused for one-hot input (width = vocab).
     embedding_dim: int | None = opt(
-        64, "embedding width (None: the hidden size)", aliases=("--emb-dim",)
+        64, "embedding width (None: the hidden size)", aliases=("emb_dim",)
     )
     nonlinearity: Nonlinearity = "tanh"  # rnn only
     bias: bool = True
@@ -88,10 +88,13 @@ class ModelConfig:
         at_least("block_size", self.block_size, 2)
         if self.n_embd % self.n_head:
             raise NextcharError(
-                f"--n-embd ({self.n_embd}) must be a multiple of --n-head ({self.n_head})"
+                f"{flag('n_embd')} ({self.n_embd}) must be a multiple of {flag('n_head')} "
+                f"({self.n_head})"
             )
         if self.init is not None and self.kind != "gpt2":
-            raise NextcharError("--init fine-tunes a pretrained GPT-2; add --model gpt2")
+            raise NextcharError(
+                f"{flag('init')} fine-tunes a pretrained GPT-2; add {flag('kind')} gpt2"
+            )
         at_least("hidden_size", self.hidden_size, 1)
         at_least("num_layers", self.num_layers, 1)
         if self.embedding_dim is not None:
@@ -114,8 +117,9 @@ class ModelConfig:
         ):
             raise NextcharError(
                 "tie_weights needs embedding input whose width equals the recurrent output "
-                f"size ({self.output_size}); set --embedding-dim {self.output_size} or drop "
-                "--tie-weights"
+                f"size ({self.output_size}); set {flag('embedding_dim')} {self.output_size} "
+                "or drop "
+                f"{flag('tie_weights')}"
             )
         if self.bidirectional:
             raise NextcharError(
@@ -153,14 +157,14 @@ class TrainConfig:
     """
 
     # data
-    files: tuple[str, ...] = ()  # training text: files or directories (recorded for --resume)
+    files: tuple[str, ...] = ()  # training text: files or directories (recorded for resume)
     val_file: str | None = opt(
         None,
         "validation text (default: a built-in corpus's own, NAME:val; else the last "
-        "--val-fraction of the training text)",
+        "`val_fraction` of the training text)",
     )
     val_fraction: float = opt(
-        0.1, "share of the text held out for validation when no --val-file is given"
+        0.1, "share of the text held out for validation when no `val_file` is given"
     )
     encoding: str = opt("utf-8", "text encoding of the files")
     errors: Errors = opt(
@@ -169,7 +173,7 @@ class TrainConfig:
     tokenizer: TokenizerKind = opt(
         "char",
         "char (one id per character), byte (UTF-8 bytes, vocabulary 256), word, or bpe "
-        "(byte-level BPE learned from the text; --vocab-size)",
+        "(byte-level BPE learned from the text; `bpe_vocab`)",
     )
     normalization: Normalization = opt(
         "nfc", "nfc (Hangul syllables whole), nfd (jamo), none (text as is)"
@@ -200,7 +204,7 @@ class TrainConfig:
     w2v_epochs: int = opt(5, "word2vec: passes over the training text")
     bpe_vocab: int = opt(
         1024,
-        "--tokenizer bpe: size of the byte-level BPE vocabulary learned from the text",
+        "`tokenizer` bpe: size of the byte-level BPE vocabulary learned from the text",
     )
     # batching: B contiguous streams with the state carried across windows, or random windows
     batch_size: int = opt(64, "B: parallel streams per batch")
@@ -221,7 +225,7 @@ class TrainConfig:
     max_time: float | None = opt(
         None,
         "stop after this much wall-clock time: seconds, or 90s / 8m / 1.5h (without "
-        "--max-steps: no step cap, and the learning-rate schedule follows the clock)",
+        "`max_steps`: no step cap, and the learning-rate schedule follows the clock)",
         parse="duration",
     )
     eval_every: int = opt(250, "evaluate on validation every N steps (and save last/best)")
@@ -247,7 +251,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         all_finite(self)
-        check_seed("--seed", self.seed)
+        check_seed(f"{flag('seed')}", self.seed)
         check_choices(self)
         if self.threads is not None:
             at_least("threads", self.threads, 1)
@@ -260,12 +264,14 @@ class TrainConfig:
         word_options = self.min_freq != 2 or self.max_vocab is not None or self.lowercase
         if self.tokenizer != "word" and (word_options or self.word_split != "unicode"):
             raise NextcharError(
-                "--min-freq, --max-vocab, --word-split and --lowercase apply to word level "
-                "only; add --level word"
+                f"{flag('min_freq')}, {flag('max_vocab')}, {flag('word_split')} and "
+                f"{flag('lowercase')} apply to word level "
+                f"only; add {flag('level')} word"
             )
         if self.freeze_embeddings and self.embeddings is None:
             raise NextcharError(
-                "--freeze-embeddings keeps the initial embedding fixed; give --embeddings "
+                f"{flag('freeze_embeddings')} keeps the initial embedding fixed; give "
+                f"{flag('embeddings')} "
                 "word2vec or a vectors file to initialise it from"
             )
         at_least("batch_size", self.batch_size, 1)
@@ -279,17 +285,23 @@ class TrainConfig:
         if self.eval_tokens is not None:
             at_least("eval_tokens", self.eval_tokens, 2)
         if self.max_steps is None and self.max_time is None:
-            raise NextcharError("give a budget: --max-steps N and/or --max-time SECONDS")
+            raise NextcharError(
+                f"give a budget: {flag('max_steps')} N and/or {flag('max_time')} SECONDS"
+            )
         if self.max_time is not None and not self.max_time > 0:
-            raise NextcharError(f"--max-time must be > 0 seconds, got {self.max_time}")
+            raise NextcharError(f"{flag('max_time')} must be > 0 seconds, got {self.max_time}")
         if not self.lr > 0:
-            raise NextcharError(f"--lr must be > 0, got {self.lr}")
+            raise NextcharError(f"{flag('lr')} must be > 0, got {self.lr}")
         if not 0.0 <= self.min_lr_ratio <= 1.0:
-            raise NextcharError(f"--min-lr-ratio must be in [0, 1], got {self.min_lr_ratio}")
+            raise NextcharError(
+                f"{flag('min_lr_ratio')} must be in [0, 1], got {self.min_lr_ratio}"
+            )
         if self.grad_clip < 0 or self.weight_decay < 0:
-            raise NextcharError("--grad-clip and --weight-decay must be >= 0")
+            raise NextcharError(f"{flag('grad_clip')} and {flag('weight_decay')} must be >= 0")
         if not 0.0 < self.val_fraction < 1.0:
-            raise NextcharError(f"--val-fraction must be in (0, 1), got {self.val_fraction}")
+            raise NextcharError(
+                f"{flag('val_fraction')} must be in (0, 1), got {self.val_fraction}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -303,7 +315,7 @@ class TrainConfig:
 # `nextchar chat` continues each line briefly and a little more conservatively than `sample`
 CHAT_SAMPLING: dict[str, Any] = {"length": 120, "temperature": 0.8}
 
-# One sample's length cap: a typo such as --length 10**20 must not run until the machine dies;
+# One sample's length cap: a typo such as length 10**20 must not run until the machine dies;
 # a million characters takes 15-20 minutes at laptop speed and is a book, not a sample.
 MAX_SAMPLE_LENGTH = 1_000_000
 
@@ -332,29 +344,29 @@ class SampleConfig:
 
     def __post_init__(self) -> None:
         all_finite(self)
-        check_seed("--seed", self.seed)
+        check_seed(f"{flag('seed')}", self.seed)
         at_least("length", self.length, 0)
         if self.length > MAX_SAMPLE_LENGTH:
             raise NextcharError(
-                f"--length {self.length:,} is more than nextchar generates in one go "
+                f"{flag('length')} {self.length:,} is more than nextchar generates in one go "
                 f"({MAX_SAMPLE_LENGTH:,} tokens); ask for less, or run sample again with the "
-                "end of the text as --prime"
+                f"end of the text as {flag('prime')}"
             )
         at_least("num_samples", self.num_samples, 1)
         at_least("num_beams", self.num_beams, 1)
         if not self.repetition_penalty > 0:
             raise NextcharError(
-                f"--repetition-penalty must be > 0 (1 = off), got {self.repetition_penalty}"
+                f"{flag('repetition_penalty')} must be > 0 (1 = off), got {self.repetition_penalty}"
             )
         if not self.temperature > 0:
             raise NextcharError(
-                f"--temperature must be > 0 (use --greedy for the most likely "
+                f"{flag('temperature')} must be > 0 (use {flag('greedy')} for the most likely "
                 f"token), got {self.temperature}"
             )
         if self.top_k is not None and self.top_k < 1:
-            raise NextcharError(f"--top-k must be >= 1, got {self.top_k}")
+            raise NextcharError(f"{flag('top_k')} must be >= 1, got {self.top_k}")
         if self.top_p is not None and not 0.0 < self.top_p <= 1.0:
-            raise NextcharError(f"--top-p must be in (0, 1], got {self.top_p}")
+            raise NextcharError(f"{flag('top_p')} must be in (0, 1], got {self.top_p}")
 
 
 LAB_SENTENCE = " seoul is the capital of south korea"
@@ -382,7 +394,7 @@ class LabConfig:
 
     def __post_init__(self) -> None:
         all_finite(self)
-        check_seed("--seed", self.seed)
+        check_seed(f"{flag('seed')}", self.seed)
         check_choices(self)
         if self.threads is not None:
             at_least("threads", self.threads, 1)

@@ -3,7 +3,7 @@
 torch.optim wraps every `step` in a function that imports torch._dynamo (2.2-2.5 s on a laptop
 CPU, as long as importing torch itself) to insert a graph break for torch.compile, and marks a
 few Optimizer methods with torch._disable_dynamo, which imports it on their first call. Nothing
-here compiles an optimizer (--compile compiles the model), so these classes run the very same
+here compiles an optimizer (compile compiles the model), so these classes run the very same
 update -- torch's own step function, under no_grad as the wrapper would -- and the import
 happens only in a process that compiles. The state dicts are torch's, so checkpoints and
 `torch.optim` load each other's.

@@ -8,7 +8,7 @@ threads, 9.2 s with 1). So tiny work (the lab, sampling one token at a time) run
 and a training or evaluation loop times its own steps with a `ThreadTuner`, which moves between
 1 thread and all cores when another count is faster -- as when another program takes a core
 (GRU 2x384 training on 2 cores: 8,100 chars/s with 2 threads quiet, 5,100 with 1; beside a busy
-process 2,000 with 2 and 5,000 with 1). `OMP_NUM_THREADS` or `--threads` fix the count instead.
+process 2,000 with 2 and 5,000 with 1). `OMP_NUM_THREADS` or `threads` fix the count instead.
 A passive OpenMP wait policy was measured too and is far worse: every one of a step's thousands
 of small parallel regions then waits for a sleeping thread to wake.
 """
@@ -24,6 +24,7 @@ import torch
 
 from nextchar.core.config import DEVICE_CHOICES
 from nextchar.core.errors import NextcharError
+from nextchar.core.options import flag
 
 
 def _mps_available() -> bool:
@@ -44,14 +45,15 @@ def pick_device(name: str = "auto") -> torch.device:
     if name == "cuda" or name.startswith("cuda:"):
         if not torch.cuda.is_available():
             raise NextcharError(
-                f"--device {name} was asked for but this PyTorch sees no CUDA GPU; "
-                "use --device cpu (or auto), or install a CUDA build of torch (see README)"
+                f"{flag('device')} {name} was asked for but this PyTorch sees no CUDA GPU; "
+                f"use {flag('device')} cpu (or auto), or install a CUDA build of torch (see README)"
             )
         return torch.device(name)
     if name == "mps":
         if not _mps_available():
             raise NextcharError(
-                "--device mps was asked for but MPS is not available here; use --device cpu or auto"
+                f"{flag('device')} mps was asked for but MPS is not available here; use "
+                f"{flag('device')} cpu or auto"
             )
         return torch.device("mps")
     raise NextcharError(f"unknown device {name!r}; choose one of {', '.join(DEVICE_CHOICES)}")
@@ -80,18 +82,20 @@ def autocast_for(
     if device.type == "cuda":
         if not torch.cuda.is_bf16_supported():
             raise NextcharError(
-                f"--precision bf16 needs a GPU with bf16 support ({torch.cuda.get_device_name()} "
-                "has none): use --precision fp32 or auto"
+                f"{flag('precision')} bf16 needs a GPU with bf16 support "
+                f"({torch.cuda.get_device_name()} "
+                f"has none): use {flag('precision')} fp32 or auto"
             )
         return torch.autocast("cuda", dtype=torch.bfloat16)
     if device.type == "cpu":
         if not cpu_bf16_supported():
             raise NextcharError(
-                "--precision bf16 on the CPU needs oneDNN's bf16 kernels (a CPU with AVX-512 "
-                "or AMX); this one has neither: use --precision fp32 (or auto)"
+                f"{flag('precision')} bf16 on the CPU needs oneDNN's bf16 kernels (a CPU "
+                "with AVX-512 "
+                f"or AMX); this one has neither: use {flag('precision')} fp32 (or auto)"
             )
         return torch.autocast("cpu", dtype=torch.bfloat16)
-    raise NextcharError(f"--precision bf16 runs on CUDA or the CPU, not {device.type}")
+    raise NextcharError(f"{flag('precision')} bf16 runs on CUDA or the CPU, not {device.type}")
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -104,11 +108,11 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 def user_threads(threads: int | None = None) -> int | None:
-    """The thread count the user fixed: `--threads`, else OMP_NUM_THREADS; None lets the
+    """The thread count the user fixed: `threads`, else OMP_NUM_THREADS; None lets the
     policy choose."""
     if threads is not None:
         if threads < 1:
-            raise NextcharError(f"--threads must be >= 1, got {threads}")
+            raise NextcharError(f"{flag('threads')} must be >= 1, got {threads}")
         return threads
     value = os.environ.get("OMP_NUM_THREADS", "").strip()
     return int(value) if value.isdigit() and int(value) > 0 else None

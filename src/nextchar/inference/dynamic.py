@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nextchar.core.errors import NextcharError
+from nextchar.core.options import flag
 from nextchar.core.runtime import threads_for_small_work
 from nextchar.display.progress import progress as progress_bar
 from nextchar.models import detach_state, require
@@ -55,7 +56,7 @@ def dynamic_evaluate_ids(
 ) -> tuple[float, int, int]:
     """(total NLL in nats, predicted tokens, correct) for ids [N], predicting ids[1:] with
     the model adapting to the text as it goes (see the module)."""
-    require(model, DYNAMIC_EVAL, "dynamic evaluation (--dynamic)")
+    require(model, DYNAMIC_EVAL, f"dynamic evaluation ({flag('dynamic')})")
     if ids.numel() < 2:
         raise NextcharError("the text is too short to evaluate: it needs at least 2 tokens")
     config = config or DynamicConfig()
@@ -69,7 +70,7 @@ def dynamic_evaluate_ids(
             bar.update(1)
     if not math.isfinite(nll):
         raise NextcharError(
-            f"dynamic evaluation diverged (total NLL {nll}): give a lower --dynamic-lr"
+            f"dynamic evaluation diverged (total NLL {nll}): give a lower {flag('dynamic_lr')}"
         )
     return nll, ids.numel() - 1, correct
 

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nextchar.core.errors import NextcharError
+from nextchar.core.options import flag
 from nextchar.core.runtime import ThreadTuner
 from nextchar.display.progress import progress as progress_bar
 from nextchar.inference.dynamic import DynamicConfig, dynamic_evaluate_ids
@@ -109,7 +110,7 @@ def _evaluate_windows(
     with at least context - stride tokens before it (all of them near the start). Windows of
     equal length run `batch_size` at a time."""
     if not 0 < stride <= context:
-        raise NextcharError(f"--stride must be in 1..{context} (the context), got {stride}")
+        raise NextcharError(f"{flag('stride')} must be in 1..{context} (the context), got {stride}")
     ids = ids.long()
     n = ids.numel()
     plan = _window_plan(n, context, stride)
@@ -218,7 +219,7 @@ def _check_finite(result: tuple[float, int, int]) -> tuple[float, int, int]:
         raise NextcharError(
             f"the model's predictions are not finite numbers (total NLL {result[0]}): its "
             "weights are broken, usually by a training run that diverged; train again with "
-            "a lower --lr"
+            f"a lower {flag('lr')}"
         )
     return result
 

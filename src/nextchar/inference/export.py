@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from nextchar.core.errors import NextcharError
+from nextchar.core.options import flag
 from nextchar.models import count_parameters, load_checkpoint, require
 from nextchar.models.contract import ONNX
 from nextchar.models.onnx import METADATA_KEY, ONNX_FORMAT, load_onnx, require_package
@@ -36,7 +37,7 @@ MIN_OPSET, MAX_OPSET = 7, 20
 def _check_out(out: Path, opset: int) -> None:
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise NextcharError(
-            f"--opset must be in {MIN_OPSET}..{MAX_OPSET} (default {OPSET}), got {opset}"
+            f"{flag('opset')} must be in {MIN_OPSET}..{MAX_OPSET} (default {OPSET}), got {opset}"
         )
     if out.suffix != ".onnx":
         raise NextcharError(f"the output file should end in .onnx, got {out}")

@@ -13,6 +13,7 @@ from torch import nn
 
 from nextchar.core.config import SampleConfig
 from nextchar.core.errors import NextcharError
+from nextchar.core.options import flag
 from nextchar.core.runtime import threads_for_small_work
 from nextchar.display import htmlview
 from nextchar.display.terminal import prediction_lines, shown
@@ -86,7 +87,9 @@ def prime_state(model: nn.Module, prime_ids: list[int]) -> tuple[torch.Tensor, S
     """Run the prime once: (logits for the next token [1, V], state after the prime). A model
     with a bounded context (GPT-2) sees the prime's last `context_size` tokens."""
     if not prime_ids:
-        raise NextcharError("the prime text is empty; give at least one character with --prime")
+        raise NextcharError(
+            f"the prime text is empty; give at least one character with {flag('prime')}"
+        )
     model.eval()
     context = model.context_size
     if context is not None:
@@ -96,7 +99,8 @@ def prime_state(model: nn.Module, prime_ids: list[int]) -> tuple[torch.Tensor, S
     if not bool(torch.isfinite(logits[:, -1]).all()):  # once per prime, not per token
         raise NextcharError(
             "the model's scores are not finite numbers (NaN or infinity): its weights are "
-            "broken, usually by a training run that diverged; train again with a lower --lr"
+            "broken, usually by a training run that diverged; train again with a lower "
+            f"{flag('lr')}"
         )
     return logits[:, -1], state
 
@@ -169,7 +173,7 @@ def sample_texts(
     prime_ids = tokenizer.encode(prime)
     generator = torch.Generator().manual_seed(config.seed)
     if config.num_beams > 1:
-        require(model, BEAM_SEARCH, "--num-beams (beam search)")
+        require(model, BEAM_SEARCH, f"{flag('num_beams')} (beam search)")
     for index in range(config.num_samples):
         decoder = tokenizer.stream_decoder(prime_ids)  # words: spaced after the prime
         if config.num_beams > 1:  # the whole beam is known only at the end
@@ -233,7 +237,7 @@ class Prediction:
 def predict_next(model: nn.Module, tokenizer: Tokenizer, text: str, k: int = 10) -> Prediction:
     """The k most likely next tokens after `text`, and the distribution's entropy in bits."""
     if k < 1:
-        raise NextcharError(f"--top-k must be >= 1, got {k}")
+        raise NextcharError(f"{flag('top_k')} must be >= 1, got {k}")
     logits, _ = prime_state(model, tokenizer.encode(text))
     log_probs = logits[0].float().log_softmax(-1)
     probs = log_probs.exp()

@@ -10,6 +10,7 @@ from torch import nn
 
 from nextchar.core.config import ModelConfig
 from nextchar.core.errors import NextcharError
+from nextchar.core.options import flag
 from nextchar.models.recurrent import RecurrentLM
 
 
@@ -27,10 +28,10 @@ def build_model(config: ModelConfig) -> nn.Module:
 
 @contextlib.contextmanager
 def allocating(
-    what: str, flags: str = "--hidden-size, --num-layers, --embedding-dim"
+    what: str, flags: str = f"{flag('hidden_size')}, {flag('num_layers')}, {flag('embedding_dim')}"
 ) -> Iterator[None]:
     """Turn the allocator's refusal (sizes from a flag or a hand-edited config.json, such as
-    --hidden-size 10000000) into one line instead of a traceback from deep inside torch."""
+    hidden_size 10000000) into one line instead of a traceback from deep inside torch."""
     try:
         yield
     except (MemoryError, RuntimeError) as exc:
@@ -53,7 +54,7 @@ def check_finite(model: nn.Module, source: str) -> None:
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise NextcharError(
                 f"{source}: the weights ({name}) hold NaN or infinity: the training run that "
-                "wrote them diverged; train again with a lower --lr"
+                f"wrote them diverged; train again with a lower {flag('lr')}"
             )
 
 

@@ -27,7 +27,7 @@ Stepper = Callable[[int], torch.Tensor]
 CELLS = "cells"  # cell_states(): every unit's state (and gates) after each token
 BEAM_SEARCH = "beam_search"  # beam_search(prime_ids, config)
 ONNX = "onnx"  # export_module(): a module the TorchScript ONNX exporter handles
-EMBEDDING_INIT = "embedding_init"  # an input embedding that --embeddings may initialise
+EMBEDDING_INIT = "embedding_init"  # an input embedding that embeddings may initialise
 DYNAMIC_EVAL = "dynamic_eval"  # trainable weights and a carried state: dynamic evaluation
 
 
@@ -57,7 +57,7 @@ class LanguageModel(Protocol):
         ...
 
     def preferred_precision(self, device: torch.device) -> str:
-        """'bf16' or 'fp32': what `--precision auto` trains this model in on `device`."""
+        """'bf16' or 'fp32': what `precision='auto'` trains this model in on `device`."""
         ...
 
     def describe(self) -> str:

@@ -26,6 +26,7 @@ from torch import nn
 
 from nextchar.core.config import ModelConfig
 from nextchar.core.errors import NextcharError
+from nextchar.core.options import flag
 from nextchar.models.contract import (
     BEAM_SEARCH,
     CELLS,
@@ -62,7 +63,8 @@ class GPT2LM(nn.Module):
     limits: ClassVar[dict[str, str]] = {
         CELLS: "a transformer has no recurrent cells to show; serve an RNN/LSTM/GRU",
         ONNX: "for GPT-2 use Hugging Face optimum: optimum-cli export onnx",
-        EMBEDDING_INIT: "--embeddings initialises a recurrent model's input embedding only",
+        EMBEDDING_INIT: f"{flag('embeddings')} initialises a recurrent model's input "
+        "embedding only",
         DYNAMIC_EVAL: "it adapts a recurrent model, whose state carries the text; GPT-2's "
         "window does not",
     }

@@ -16,6 +16,7 @@ from torch import nn
 
 from nextchar.core.config import ModelConfig
 from nextchar.core.errors import NextcharError
+from nextchar.core.options import flag
 from nextchar.models.contract import (
     BEAM_SEARCH,
     CELLS,
@@ -112,7 +113,8 @@ def load_onnx(path: str | Path) -> tuple[OnnxLM, Tokenizer]:
     if info.get("format") != ONNX_FORMAT:
         raise NextcharError(
             f"{path} was not written by `nextchar export` (no tokenizer inside); "
-            "export the checkpoint again with: nextchar export CKPT --format onnx OUT.onnx"
+            "export the checkpoint again with: nextchar export CKPT "
+            f"{flag('format', command_line=True)} onnx OUT.onnx"
         )
     if "state_shapes" not in info:  # written before the shapes were recorded (0.1.0)
         config = ModelConfig.from_dict(info["model"])

@@ -2,7 +2,7 @@
 fused nn.RNN/LSTM/GRU kernels, or the parallel-scan minGRU/minLSTM of models/minimal.py. It maps
 ids to logits and carries its state; it knows nothing about text or training.
 
-    ids [B, T] --input--> x [B, T, H_in] --recurrent layers--> h [B, T, H_out] --Linear--> [B, T, V]
+    ids [B, T] input__> x [B, T, H_in] recurrent layers--> h [B, T, H_out] --Linear--> [B, T, V]
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nextchar.core.config import ModelConfig
+from nextchar.core.options import flag
 from nextchar.models.contract import (
     BEAM_SEARCH,
     CELLS,
@@ -82,15 +83,15 @@ class RecurrentLM(nn.Module):
 
     def _capabilities(self) -> tuple[frozenset[str], dict[str, str]]:
         cfg = self.config
-        limits = {BEAM_SEARCH: "--num-beams needs a GPT-2 model; recurrent models sample"}
+        limits = {BEAM_SEARCH: f"{flag('num_beams')} needs a GPT-2 model; recurrent models sample"}
         if self.embedding is None:
             limits[EMBEDDING_INIT] = (
-                "one-hot input has no embedding to initialise: use --input embedding"
+                f"one-hot input has no embedding to initialise: use {flag('input')} embedding"
             )
         if cfg.proj_size:
             limits[ONNX] = (
-                f"an LSTM with --proj-size {cfg.proj_size}: ONNX's LSTM operator has no "
-                "projection (train without --proj-size)"
+                f"an LSTM with {flag('proj_size')} {cfg.proj_size}: ONNX's LSTM operator has no "
+                f"projection (train without {flag('proj_size')})"
             )
         elif cfg.cell in GATES:
             limits[ONNX] = (

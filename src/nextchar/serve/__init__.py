@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from nextchar.core.errors import NextcharError
+from nextchar.core.options import flag
 from nextchar.serve.limits import (  # noqa: F401  (part of the package's API)
     LOOPBACK_NAMES,
     MAX_CELL_TEXT,
@@ -33,7 +34,7 @@ INSTALL_HINT = 'pip install "nextchar[serve]"'
 
 def host_allowed(header: str, allowed: Iterable[str]) -> bool:
     """Whether a request's Host header names this server: a loopback name, an address
-    literal (no DNS, so no rebinding), or a name given with --allowed-host."""
+    literal (no DNS, so no rebinding), or a name given with allowed_host."""
     if not header:  # HTTP/1.0 without Host: not a browser, nothing to rebind
         return True
     host = header.rsplit(":", 1)[0] if header.count(":") == 1 else header  # drop the port
@@ -112,7 +113,8 @@ def create_app(models: list[Served], allowed_hosts: Iterable[str] = ()) -> Any:
             return JSONResponse(
                 {
                     "detail": f"Host {host[:100]!r} is not this server's name; start "
-                    "nextchar serve with --allowed-host NAME to accept it"
+                    f"nextchar serve with {flag('allowed_host', command_line=True)} NAME to "
+                    "accept it"
                 },
                 status_code=400,
             )
@@ -159,7 +161,7 @@ def serve(
     except ImportError:
         raise NextcharError(f"nextchar serve needs FastAPI and uvicorn: {INSTALL_HINT}") from None
     if not 1 <= port <= 65535:
-        raise NextcharError(f"--port must be in 1..65535, got {port}")
+        raise NextcharError(f"{flag('port')} must be in 1..65535, got {port}")
     sock = bind(host, port)  # before loading: a port in use fails first, and fast
     try:
         models = load_models(sources, device)
@@ -180,7 +182,7 @@ def bind(host: str, port: int) -> socket.socket:
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )[0]
     except (socket.gaierror, UnicodeError) as exc:
-        raise NextcharError(f"cannot serve on --host {host!r}: {exc}") from None
+        raise NextcharError(f"cannot serve on {flag('host')} {host!r}: {exc}") from None
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -189,7 +191,7 @@ def bind(host: str, port: int) -> socket.socket:
         sock.close()
         why = "it is in use" if exc.errno == errno.EADDRINUSE else exc.strerror
         raise NextcharError(
-            f"cannot serve on {host} port {port}: {why}; choose another --port"
+            f"cannot serve on {host} port {port}: {why}; choose another {flag('port')}"
         ) from None
     sock.set_inheritable(True)
     return sock

@@ -10,6 +10,7 @@ from typing import Any
 
 from nextchar.core.config import SampleConfig
 from nextchar.core.errors import NextcharError
+from nextchar.core.options import flag
 from nextchar.display.terminal import prediction_lines, shown
 from nextchar.inference.generate import predict_next, sample_texts
 from nextchar.serve.limits import MAX_TEXT
@@ -71,7 +72,7 @@ def chat(load: Callable[[], tuple[Any, Tokenizer]], config: SampleConfig, top: i
     """The chat loop until ':quit' or end of input. `load` is called once the settings are
     known to be valid, so a bad flag is one error before any model is read."""
     if top < 1:
-        raise NextcharError(f"--top must be >= 1 (next tokens shown), got {top}")
+        raise NextcharError(f"{flag('top')} must be >= 1 (next tokens shown), got {top}")
     model, tokenizer = load()
     tty = sys.stdout.isatty()
     dim, bold, reset = ("\033[2m", "\033[1m", "\033[0m") if tty else ("", "", "")

@@ -14,6 +14,7 @@ import torch
 
 from nextchar.core.config import TrainConfig
 from nextchar.core.errors import NextcharError
+from nextchar.core.options import flag
 from nextchar.text.corpora import builtin_text, names_hint, parse_name
 from nextchar.text.tokenizers import Tokenizer, build_tokenizer
 
@@ -66,7 +67,8 @@ def read_text(
         except UnicodeDecodeError as exc:
             raise NextcharError(
                 f"{source}: byte {exc.start} ({raw[exc.start : exc.start + 1]!r}) is not valid "
-                f"{encoding}; pass --encoding to name the file's encoding, or --errors replace "
+                f"{encoding}; pass {flag('encoding')} to name the file's encoding, or "
+                f"{flag('errors')} replace "
                 "to read it with U+FFFD in place of bad bytes"
             ) from None
         except LookupError:
@@ -78,7 +80,7 @@ def split_text(text: str, val_fraction: float) -> tuple[str, str]:
     """Contiguous split: the last `val_fraction` of the text is validation (no shuffling, so
     validation text is never seen, not even as overlapping windows)."""
     if not 0.0 < val_fraction < 1.0:
-        raise NextcharError(f"--val-fraction must be in (0, 1), got {val_fraction}")
+        raise NextcharError(f"{flag('val_fraction')} must be in (0, 1), got {val_fraction}")
     cut = int(len(text) * (1.0 - val_fraction))
     return text[:cut], text[cut:]
 
@@ -136,7 +138,7 @@ class Batches:
 
     def __post_init__(self) -> None:
         if self.mode not in ("streams", "random"):
-            raise NextcharError(f"--batching must be streams or random, got {self.mode!r}")
+            raise NextcharError(f"{flag('batching')} must be streams or random, got {self.mode!r}")
         if self.batch_size < 1 or self.seq_len < 1:
             raise NextcharError("batch size and sequence length must be >= 1")
         need = self.batch_size * (self.seq_len + 1) if self.mode == "streams" else self.seq_len + 1
@@ -144,7 +146,7 @@ class Batches:
             raise NextcharError(
                 f"the training text has {self.data.numel()} tokens, too few for batches of "
                 f"{self.batch_size} x {self.seq_len} (needs at least {need}); use a smaller "
-                "--batch-size / --seq-len or more text"
+                f"{flag('batch_size')} / {flag('seq_len')} or more text"
             )
 
     @property
@@ -225,7 +227,7 @@ def load_corpus(config: TrainConfig, tokenizer: Tokenizer | None = None) -> Corp
     if val_ids.numel() < 2:
         raise NextcharError(
             "the validation text is shorter than 2 tokens; give a longer "
-            "--val-file or a larger --val-fraction"
+            f"{flag('val_file')} or a larger {flag('val_fraction')}"
         )
     return Corpus(
         tokenizer,

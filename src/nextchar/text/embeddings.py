@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from nextchar.core.errors import NextcharError
+from nextchar.core.options import flag
 from nextchar.text.tokenizers import Tokenizer
 
 if TYPE_CHECKING:
@@ -123,7 +124,8 @@ def load_vectors(path: str | Path) -> KeyedVectors:
     path = Path(path)
     if not path.is_file():
         raise NextcharError(
-            f"no vectors file at {path}; give --embeddings word2vec to train them, or the path "
+            f"no vectors file at {path}; give {flag('embeddings')} word2vec to train them, "
+            "or the path "
             "of a word2vec text/binary, GloVe or gensim KeyedVectors file"
         )
     KeyedVectors = gensim.models.KeyedVectors
@@ -189,7 +191,7 @@ def embedding_rows(
     if vectors.vector_size != dim:
         raise NextcharError(
             f"the vectors ({source}) have {vectors.vector_size} dimensions but the model's "
-            f"embedding has {dim}; pass --emb-dim {vectors.vector_size}"
+            f"embedding has {dim}; pass {flag('emb_dim')} {vectors.vector_size}"
         )
     rows, found, missing = [], [], []
     for token_id in range(tokenizer.vocab_size):
@@ -227,7 +229,7 @@ def init_embedding(
 
 
 def vectors_from_config(embedding: torch.nn.Embedding, corpus: Any, config: Any) -> EmbeddingReport:
-    """`--embeddings word2vec` (trained on the training ids) or `--embeddings PATH`, copied
+    """`embeddings='word2vec'` (trained on the training ids) or a vectors file, copied
     into the model's input embedding."""
     started = time.perf_counter()
     if config.embeddings == "word2vec":
@@ -256,7 +258,7 @@ def _embedding(model: Any) -> torch.nn.Embedding:
     if model.embedding is None:
         raise NextcharError(
             "this model has one-hot input, which has no embedding: every pair of symbols is "
-            "equally far apart (cosine 0); train with --input embedding"
+            f"equally far apart (cosine 0); train with {flag('input')} embedding"
         )
     return model.embedding
 
@@ -272,7 +274,7 @@ def nearest(model: Any, tokenizer: Tokenizer, word: str, k: int = 10) -> Neighbo
     """The k vocabulary entries whose embedding rows have the highest cosine similarity to
     `word`'s row (the word itself left out)."""
     if k < 1:
-        raise NextcharError(f"--top-k must be >= 1, got {k}")
+        raise NextcharError(f"{flag('top_k')} must be >= 1, got {k}")
     ids = tokenizer.encode(word)
     if len(ids) != 1:
         raise NextcharError(

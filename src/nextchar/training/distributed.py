@@ -4,9 +4,9 @@ torchrun sets RANK, WORLD_SIZE and LOCAL_RANK (and the rendezvous address) for e
 `nextchar train` reads them here and nowhere else. One process is rank 0, the main one: it
 alone writes checkpoints, metrics and the progress bar. The others compute and agree.
 
-    torchrun --nproc-per-node 2 -m nextchar train FILE ...
+    torchrun nproc_per_node 2 -m nextchar train FILE ...
 
---batch-size stays the *global* batch: rank r of N takes rows [r*B/N, (r+1)*B/N) of each
+batch_size stays the *global* batch: rank r of N takes rows [r*B/N, (r+1)*B/N) of each
 [B, T] batch, so N processes compute the gradient one process computes for batch B, and the
 losses of the two runs follow each other (tested on CPU with 2 gloo processes).
 """
@@ -21,6 +21,7 @@ import torch
 import torch.distributed as dist
 
 from nextchar.core.errors import NextcharError
+from nextchar.core.options import flag
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Group:
 
     @property
     def enabled(self) -> bool:
-        # Under a launcher even one process joins a group: `--nproc-per-node 1` then runs the
+        # Under a launcher even one process joins a group: torchrun with one process then runs the
         # very code path (DDP, NCCL) that N processes run, which is how it is checked on a
         # machine with one GPU.
         return self.launched or self.world_size > 1
@@ -64,7 +65,7 @@ def from_env() -> Group:
 def check_batch(group: Group, batch_size: int) -> None:
     if batch_size % group.world_size:
         raise NextcharError(
-            f"--batch-size {batch_size} is the global batch, split over {group.world_size} "
+            f"{flag('batch_size')} {batch_size} is the global batch, split over {group.world_size} "
             f"processes: use a multiple of {group.world_size}"
         )
 
@@ -91,7 +92,7 @@ def device_for(group: Group, device: torch.device) -> torch.device:
         if group.local_rank >= torch.cuda.device_count():
             raise NextcharError(
                 f"process {group.local_rank} on this node has no GPU of its own "
-                f"({torch.cuda.device_count()} visible): use --nproc-per-node "
+                f"({torch.cuda.device_count()} visible): use {flag('nproc_per_node')} "
                 f"{torch.cuda.device_count()} or fewer"
             )
         torch.cuda.set_device(group.local_rank)
@@ -109,7 +110,7 @@ def mean(group: Group, value: torch.Tensor) -> torch.Tensor:
 
 
 def agree(group: Group, seconds: float, stop: bool, device: torch.device) -> tuple[float, bool]:
-    """Rank 0's clock and 'stop if any process asks to' (Ctrl-C, --max-time): every process
+    """Rank 0's clock and 'stop if any process asks to' (Ctrl-C, max_time): every process
     must take the same decisions, or one would wait forever for the others' gradients; and
     a learning rate that follows the clock must be the same number everywhere."""
     if not group.enabled:

@@ -14,6 +14,7 @@ from nextchar import __version__
 from nextchar.core.config import ModelConfig, TrainConfig
 from nextchar.core.errors import NextcharError
 from nextchar.core.optim import AdamW
+from nextchar.core.options import flag
 from nextchar.core.runtime import pick_device, seed_everything
 from nextchar.models import build_model, count_parameters, load_pretrained, require
 from nextchar.models.contract import EMBEDDING_INIT
@@ -27,7 +28,7 @@ from nextchar.training.state import Log, Run
 
 def _optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     # Decay matrices only: biases and gains have no scale to regularise. Frozen parameters
-    # (--freeze-embeddings) are left out, so neither a step nor weight decay moves them.
+    # (freeze_embeddings) are left out, so neither a step nor weight decay moves them.
     trained = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in trained if p.dim() >= 2]
     other = [p for p in trained if p.dim() < 2]
@@ -44,14 +45,15 @@ def _optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optim
 def _check_model_options(model: Any, config: TrainConfig) -> None:
     if model.context_size is not None and config.seq_len > model.context_size:
         raise NextcharError(
-            f"--seq-len {config.seq_len} is longer than the model's context "
-            f"({model.context_size}); use --seq-len {model.context_size} or less"
+            f"{flag('seq_len')} {config.seq_len} is longer than the model's context "
+            f"({model.context_size}); use {flag('seq_len')} {model.context_size} or less"
         )
     if config.embeddings is not None:
-        require(model, EMBEDDING_INIT, "--embeddings")
+        require(model, EMBEDDING_INIT, f"{flag('embeddings')}")
         if config.freeze_embeddings and model.config.tie_weights:
             raise NextcharError(
-                "--freeze-embeddings with --tie-weights would freeze the output layer too "
+                f"{flag('freeze_embeddings')} with {flag('tie_weights')} would freeze the "
+                "output layer too "
                 "(they share one matrix); drop one of them"
             )
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from nextchar.core.config import ModelConfig, TrainConfig
 from nextchar.core.errors import NextcharError
+from nextchar.core.options import flag
 from nextchar.text.corpora import default_validation
 from nextchar.training.resume import RESUME_OVERRIDES, resume_config
 from nextchar.training.rundir import default_run_dir
@@ -31,8 +32,8 @@ def plan_run(
     out: str | Path | None = None,
 ) -> Plan:
     """The configs of `nextchar train` from the flags given explicitly (absent ones are not in
-    the dicts): GPT-2 and word level start from their own presets, a `--max-time` without
-    `--max-steps` is a time budget (no step cap; the schedule follows the clock), a built-in
+    the dicts): GPT-2 and word level start from their own presets, a `max_time` without
+    `max_steps` is a time budget (no step cap; the schedule follows the clock), a built-in
     corpus validates on its own validation text unless told otherwise, and a
     resumed run keeps its own settings but for RESUME_OVERRIDES."""
     model_kw, train_kw = dict(model_flags), dict(train_flags)
@@ -40,7 +41,8 @@ def plan_run(
         tokenizer = train_kw.get("tokenizer")
         if tokenizer is not None and (tokenizer == "word") != (level == "word"):
             raise NextcharError(
-                f"--level {level} contradicts --tokenizer {tokenizer}; give one of them"
+                f"{flag('level')} {level} contradicts {flag('tokenizer')} {tokenizer}; give "
+                "one of them"
             )
         if level == "word":
             train_kw["tokenizer"] = "word"
@@ -48,7 +50,7 @@ def plan_run(
         if files or model_kw or set(train_kw) - set(RESUME_OVERRIDES):
             flags = ", ".join("--" + name.replace("_", "-") for name in RESUME_OVERRIDES)
             raise NextcharError(
-                f"--resume continues a run with its own files and settings; only {flags} "
+                f"{flag('resume')} continues a run with its own files and settings; only {flags} "
                 "may be given with it"
             )
         model_config, config = resume_config(resume, **train_kw)
@@ -71,7 +73,7 @@ def plan_run(
 # Word level on a laptop CPU: the output layer has one row per word (about 17,000 for the
 # Shakespeare corpus), so the model is narrower and the windows shorter than the character
 # default; dropout because a word corpus of a million tokens overfits within a few epochs.
-# `nextchar train --level word` starts from these; flags given on the command line win.
+# `nextchar train level word` starts from these; flags given on the command line win.
 # Measured in README ("Word level").
 WORD_LEVEL: dict[str, dict[str, Any]] = {
     "model": {
@@ -95,12 +97,12 @@ WORD_LEVEL: dict[str, dict[str, Any]] = {
 # GPT-2 from scratch on a laptop CPU: a small model, windows of the whole context, and the
 # learning rate and warm-up transformers are usually trained with. No dropout: on short
 # budgets the model underfits, and dropout (attention dropout above all) made a CPU step
-# 1.8x slower (README, "GPT-2"). `nextchar train --model gpt2` starts from these; flags given
+# 1.8x slower (README, "GPT-2"). `nextchar train kind gpt2` starts from these; flags given
 # on the command line win.
 GPT2_LEVEL: dict[str, dict[str, Any]] = {
     "model": {"n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 128, "dropout": 0.0},
     "train": {"batch_size": 32, "seq_len": 128, "lr": 1e-3, "warmup_steps": 100},
 }
 
-# --model gpt2 and --tokenizer word (--level word) start from their own defaults
+# kind gpt2 and tokenizer word (level word) start from their own defaults
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {"gpt2": GPT2_LEVEL, "word": WORD_LEVEL}

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from nextchar.core.options import flag
 from nextchar.display import htmlview
 
 
@@ -40,7 +41,8 @@ class TrainResult:
         if self.interrupted:
             return [
                 *lines,
-                f"saved {self.run_dir / 'last'}; continue with: nextchar train --resume "
+                f"saved {self.run_dir / 'last'}; continue with: nextchar train "
+                f"{flag('resume', command_line=True)} "
                 f"{self.run_dir}",
             ]
         scored = (
@@ -55,7 +57,7 @@ class TrainResult:
             f"validation: best {self.final_val_bpc:.4f} bits per character, perplexity "
             f"{self.final_val_perplexity:.2f} per {self.unit} ({scored}, best checkpoint)",
             f"run directory: {self.run_dir}  (best/, last/, metrics.jsonl, curves.png)",
-            f"next: nextchar sample {self.run_dir} --length 300",
+            f"next: nextchar sample {self.run_dir} {flag('length', command_line=True)} 300",
         ]
 
     def __str__(self) -> str:

@@ -75,7 +75,7 @@ def builtin_text(ref: str) -> str | None:
 def default_validation(files: tuple[str, ...] | list[str]) -> str | None:
     """`train shakespeare` validates on `shakespeare:val` (the split the README's numbers
     use), not on a tenth cut from the training text. Only for one corpus named without a
-    split; `shakespeare:train` asks for --val-fraction's cut instead."""
+    split; `shakespeare:train` asks for val_fraction's cut instead."""
     if len(files) != 1 or ":" in files[0] or parse_name(files[0]) is None:
         return None
     return f"{files[0]}:val"

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from nextchar.core.errors import NextcharError
+from nextchar.core.options import flag
 from nextchar.text.tokenizers.base import (
     Normalization,
     StreamDecoder,
@@ -86,7 +87,9 @@ class BPETokenizer:
         merges, plus GPT-2's <|endoftext|>)."""
         tk = _tokenizers_library()
         if vocab_size < 257:
-            raise NextcharError(f"--vocab-size must be >= 257 (256 bytes + 1), got {vocab_size}")
+            raise NextcharError(
+                f"{flag('bpe_vocab')} must be >= 257 (256 bytes + 1), got {vocab_size}"
+            )
         backend = tk.Tokenizer(tk.models.BPE())
         backend.pre_tokenizer = tk.pre_tokenizers.ByteLevel(add_prefix_space=False)
         backend.decoder = tk.decoders.ByteLevel()

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from nextchar.core.errors import NextcharError
+from nextchar.core.options import flag
 from nextchar.text.tokenizers.base import (
     UNK,
     Normalization,
@@ -87,7 +88,7 @@ class CharTokenizer:
                 missing = sorted({chr(int(c)) for c in cps[~known]})
                 raise NextcharError(
                     f"{len(missing)} character(s) not in the vocabulary: {_describe(missing)}; "
-                    "build the tokenizer with unk=True (--unk) to map them to U+FFFD, "
+                    f"build the tokenizer with unk=True ({flag('unk')}) to map them to U+FFFD, "
                     "or train on text that contains them"
                 )
             pos_clipped = np.where(known, pos_clipped, self._stoi[UNK])

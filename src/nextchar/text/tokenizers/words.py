@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from nextchar.core.errors import NextcharError
+from nextchar.core.options import flag
 from nextchar.text.tokenizers.base import (
     Normalization,
     StreamDecoder,
@@ -109,9 +110,11 @@ class WordTokenizer:
     ) -> WordTokenizer:
         """The vocabulary of `text`: words seen >= min_freq times, the max_vocab most frequent."""
         if min_freq < 1:
-            raise NextcharError(f"--min-freq must be >= 1, got {min_freq}")
+            raise NextcharError(f"{flag('min_freq')} must be >= 1, got {min_freq}")
         if max_vocab is not None and max_vocab < 2:
-            raise NextcharError(f"--max-vocab must be >= 2 (<unk> and one word), got {max_vocab}")
+            raise NextcharError(
+                f"{flag('max_vocab')} must be >= 2 (<unk> and one word), got {max_vocab}"
+            )
         tokenizer = cls([], split, lowercase)
         counts = Counter(tokenizer.split_words(text))
         counts.pop(WORD_UNK, None)
@@ -125,7 +128,7 @@ class WordTokenizer:
             seen = f"; the most frequent word occurs {most[0][1]} time(s)" if most else ""
             raise NextcharError(
                 f"the word vocabulary is empty: no word occurs at least {min_freq} time(s) in "
-                f"the training text{seen}; lower --min-freq or give more text"
+                f"the training text{seen}; lower {flag('min_freq')} or give more text"
             )
         return cls(kept, split, lowercase)
 

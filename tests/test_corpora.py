@@ -80,8 +80,9 @@ def test_the_package_data_ships_every_corpus_file() -> None:
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     section = pyproject.split("[tool.setuptools.package-data]", 1)[1]
     globs = re.findall(r'"([^"]+)"', re.search(r"nextchar = \[(.*?)\]", section).group(1))
-    folder = ROOT / "src" / "nextchar" / "corpora"
-    files = [p.relative_to(folder.parent).as_posix() for p in folder.iterdir() if p.is_file()]
+    folder = ROOT / "src" / "nextchar" / "text" / "corpora"
+    package = ROOT / "src" / "nextchar"
+    files = [p.relative_to(package).as_posix() for p in folder.iterdir() if p.is_file()]
     data = [f for f in files if not f.endswith(".py")]
     assert "text/corpora/SOURCES.md" in data
     for name in CORPORA:

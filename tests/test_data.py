@@ -18,7 +18,7 @@ def test_read_files_and_directories_in_sorted_order(tmp_path) -> None:
 def test_invalid_utf8_names_file_and_offset_or_is_replaced(tmp_path) -> None:
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"good text \xff more")
-    with pytest.raises(NextcharError, match=r"bad\.txt: byte 10 .*--errors replace"):
+    with pytest.raises(NextcharError, match=r"bad\.txt: byte 10 .*errors='replace'"):
         read_text(bad)
     assert read_text(bad, errors="replace") == "good text \ufffd more"
     assert read_text(bad, encoding="latin-1") == "good text ÿ more"
@@ -35,7 +35,7 @@ def test_missing_path_and_empty_directory(tmp_path) -> None:
 def test_split_is_a_contiguous_tail() -> None:
     train, val = split_text("0123456789", 0.2)
     assert (train, val) == ("01234567", "89")
-    with pytest.raises(NextcharError, match="val-fraction"):
+    with pytest.raises(NextcharError, match="val_fraction"):
         split_text("abc", 1.0)
 
 

@@ -45,7 +45,7 @@ def test_adapting_helps_on_repeated_text_and_leaves_the_model_alone() -> None:
 
 
 def test_a_diverging_step_size_is_an_error_not_nan() -> None:
-    with pytest.raises(NextcharError, match="lower --dynamic-lr"):
+    with pytest.raises(NextcharError, match="lower dynamic_lr"):
         dynamic_evaluate_ids(model(), torch.arange(200) % 12, DynamicConfig(lr=1e38, decay=0))
 
 

@@ -52,9 +52,9 @@ def test_sampling_follows_the_distribution_and_temperature() -> None:
     [
         ({"temperature": 0.0}, "temperature must be > 0"),
         ({"temperature": -1.0}, "temperature must be > 0"),
-        ({"top_p": 0.0}, "top-p must be in"),
-        ({"top_p": 1.5}, "top-p must be in"),
-        ({"top_k": 0}, "top-k must be >= 1"),
+        ({"top_p": 0.0}, "top_p must be in"),
+        ({"top_p": 1.5}, "top_p must be in"),
+        ({"top_k": 0}, "top_k must be >= 1"),
     ],
 )
 def test_bad_sampling_options(kwargs: dict, message: str) -> None:
@@ -193,5 +193,5 @@ def test_repetition_penalty_covers_the_prime_and_every_generated_token() -> None
 
 def test_beam_search_is_for_gpt2_only() -> None:
     tok = CharTokenizer.build("abc")
-    with pytest.raises(NextcharError, match="--num-beams needs a GPT-2"):
+    with pytest.raises(NextcharError, match="num_beams needs a GPT-2"):
         sample(tiny_model(tok), tok, "a", SampleConfig(length=3, num_beams=2))

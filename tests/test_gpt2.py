@@ -353,9 +353,9 @@ def test_gpt2_options_that_cannot_work_are_refused(tmp_path) -> None:
 
     with pytest.raises(NextcharError, match="longer than the model's context"):
         train(gpt2_config(), train_config(tmp_path, seq_len=32), tmp_path / "a", progress=False)
-    with pytest.raises(NextcharError, match="multiple of --n-head"):
+    with pytest.raises(NextcharError, match="multiple of n_head"):
         gpt2_config(n_embd=30, n_head=4)
-    with pytest.raises(NextcharError, match="add --model gpt2"):
+    with pytest.raises(NextcharError, match="add model='gpt2'"):
         ModelConfig(init="gpt2")
 
 

@@ -22,7 +22,7 @@ def test_user_threads_flag_then_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert user_threads(5) == 5  # the flag wins
     monkeypatch.setenv("OMP_NUM_THREADS", "lots")
     assert user_threads() is None  # not a count: the policy chooses
-    with pytest.raises(NextcharError, match="--threads must be >= 1"):
+    with pytest.raises(NextcharError, match="threads must be >= 1"):
         user_threads(0)
 
 

@@ -47,7 +47,7 @@ def test_lstm_example_from_the_notes() -> None:
     [
         ({"cell": "rnn", "proj_size": 1}, "LSTM option"),
         ({"cell": "gru", "proj_size": 1}, "LSTM option"),
-        ({"cell": "lstm", "hidden_size": 2, "proj_size": 2}, "smaller than --hidden-size"),
+        ({"cell": "lstm", "hidden_size": 2, "proj_size": 2}, "smaller than hidden_size"),
         ({"input_size": 0}, "input_size must be >= 1"),
         ({"seq_len": 0}, "seq_len must be >= 1"),
         ({"num_layers": 0}, "num_layers must be >= 1"),

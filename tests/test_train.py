@@ -227,13 +227,13 @@ def test_auto_precision_follows_the_measurements(monkeypatch) -> None:
     assert recurrent.preferred_precision(cpu) == gpt2.preferred_precision(cpu) == "fp32"
     assert isinstance(autocast_for("auto", cpu, recurrent.preferred_precision(cpu)),
                       contextlib.nullcontext)  # fmt: skip
-    train_module = importlib.import_module("nextchar.training.loop")
+    train_module = importlib.import_module("nextchar.core.runtime")
     monkeypatch.setattr(train_module, "cpu_bf16_supported", lambda: True)
     on_cpu = autocast_for("bf16", cpu)
     assert (on_cpu.device, on_cpu.fast_dtype) == ("cpu", torch.bfloat16)
     # an AVX2-only CPU: oneDNN cannot even build its bf16 LSTM; one line instead of a crash
     monkeypatch.setattr(train_module, "cpu_bf16_supported", lambda: False)
-    with pytest.raises(NextcharError, match=r"AVX-512 or AMX.*--precision fp32"):
+    with pytest.raises(NextcharError, match=r"AVX-512 or AMX.*precision='fp32'"):
         autocast_for("bf16", cpu)
     with pytest.raises(NextcharError, match="CUDA or the CPU, not mps"):
         autocast_for("bf16", torch.device("mps"))
@@ -265,7 +265,7 @@ def test_periodic_evaluations_of_the_whole_text_need_no_final_one(tmp_path) -> N
 def test_a_final_evaluation_that_does_not_fit_the_budget_scores_a_prefix(
     tmp_path, monkeypatch
 ) -> None:
-    import nextchar.training.loop as training
+    import nextchar.training.budget as training
 
     monkeypatch.setattr(training, "FINAL_EVAL_SHARE", 1e-9)  # no room for the final eval
     path = corpus(tmp_path, "".join(f"line {i} of the play\n" for i in range(20000)))

@@ -84,7 +84,7 @@ def test_min_freq_and_max_vocab_send_words_to_unk_and_count_them() -> None:
 
 
 def test_empty_vocabulary_after_min_freq_is_an_error() -> None:
-    with pytest.raises(NextcharError, match=r"vocabulary is empty.*occurs 1 time.*--min-freq"):
+    with pytest.raises(NextcharError, match=r"vocabulary is empty.*occurs 1 time.*min_freq"):
         WordTokenizer.build("every word here is new\n", min_freq=2)
 
 
@@ -192,7 +192,7 @@ def test_vectors_of_another_dimension_are_refused(tmp_path) -> None:
     kv.add_vectors(["a"], [[1, 2, 3, 4, 5]])
     kv.save_word2vec_format(str(tmp_path / "v.txt"))
     tok = WordTokenizer.build("a b a b\n")
-    with pytest.raises(NextcharError, match=r"5 dimensions.*embedding has 16.*--emb-dim 5"):
+    with pytest.raises(NextcharError, match=r"5 dimensions.*embedding has 16.*embedding_dim=5"):
         init_embedding(small_model(tok).embedding, tok, load_vectors(tmp_path / "v.txt"), "v.txt")
 
 
@@ -304,7 +304,7 @@ def test_embedding_options_that_cannot_work_are_refused(tmp_path) -> None:
     config = tiny_train(tmp_path, embeddings="word2vec", freeze_embeddings=True)
     with pytest.raises(NextcharError, match="freeze the output layer too"):
         train(tied, config, tmp_path / "b", progress=False)
-    with pytest.raises(NextcharError, match="give --embeddings"):
+    with pytest.raises(NextcharError, match="give embeddings"):
         TrainConfig(files=("x",), tokenizer="word", freeze_embeddings=True)
     with pytest.raises(NextcharError, match="word level only"):
         TrainConfig(files=("x",), max_vocab=100)
@@ -380,7 +380,7 @@ def test_cli_bad_inputs_are_one_line_errors(tmp_path, run_cli) -> None:
     base = ["train", "train.txt", "--level", "word", "--max-steps", "2", "--quiet"]
 
     err = one_line_error(run_cli(*base, "--embeddings", "v5.bin", "--emb-dim", "8", cwd=tmp_path))
-    assert "5 dimensions" in err and "--emb-dim 5" in err
+    assert "5 dimensions" in err and "embedding_dim=5" in err
     err = one_line_error(run_cli(*base, "--min-freq", "100000", cwd=tmp_path))
     assert "vocabulary is empty" in err and "--min-freq" in err
     err = one_line_error(run_cli(*base, "--embeddings", "nope.txt", cwd=tmp_path))

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from nextchar.core.config import LabConfig, ModelConfig, SampleConfig, TrainConfig
 from nextchar.core.errors import NextcharError
+from nextchar.core.options import field_of
 
 if TYPE_CHECKING:
     from torch import nn
@@ -27,16 +28,6 @@ if TYPE_CHECKING:
 
 def _fields(cls: type) -> set[str]:
     return {f.name for f in dataclasses.fields(cls)}
-
-
-def _flag_names(cls: type) -> dict[str, str]:
-    """Keyword -> field, where the command line's flag is not the field's name (`kind` is
-    ModelConfig.kind): `train(model="gpt2")` reads as `nextchar train kind gpt2`."""
-    return {
-        f.metadata["name"].lstrip("-").replace("-", "_"): f.name
-        for f in dataclasses.fields(cls)
-        if "name" in f.metadata
-    }
 
 
 def _refuse_unknown(options: dict[str, Any], known: set[str], what: str) -> None:
@@ -82,9 +73,8 @@ def train(
     from nextchar.training.plan import plan_run
 
     model_keys, train_keys = _fields(ModelConfig), _fields(TrainConfig) - {"files"}
-    flags = {**_flag_names(ModelConfig), **_flag_names(TrainConfig)}
-    options = {flags.get(k, k): v for k, v in options.items()}
-    _refuse_unknown(options, model_keys | train_keys | set(flags), "train()")
+    options = {field_of(k): v for k, v in options.items()}  # model="gpt2" is kind="gpt2"
+    _refuse_unknown(options, model_keys | train_keys, "train()")
     plan = plan_run(
         [str(f) for f in files],
         {k: v for k, v in options.items() if k in model_keys},

@@ -67,7 +67,7 @@ class LabResult:
         if self.first_match_epoch is None:
             found = (
                 f"result: the prediction never equalled the target in {self.epochs} epochs; "
-                f"try {flag('epochs')} {self.epochs * 2}"
+                f"try {flag('epochs', self.epochs * 2)}"
             )
         else:
             found = (

@@ -93,7 +93,7 @@ class ModelConfig:
             )
         if self.init is not None and self.kind != "gpt2":
             raise NextcharError(
-                f"{flag('init')} fine-tunes a pretrained GPT-2; add {flag('kind')} gpt2"
+                f"{flag('init')} fine-tunes a pretrained GPT-2; add {flag('kind', 'gpt2')}"
             )
         at_least("hidden_size", self.hidden_size, 1)
         at_least("num_layers", self.num_layers, 1)
@@ -117,7 +117,7 @@ class ModelConfig:
         ):
             raise NextcharError(
                 "tie_weights needs embedding input whose width equals the recurrent output "
-                f"size ({self.output_size}); set {flag('embedding_dim')} {self.output_size} "
+                f"size ({self.output_size}); set {flag('embedding_dim', self.output_size)} "
                 "or drop "
                 f"{flag('tie_weights')}"
             )
@@ -266,7 +266,7 @@ class TrainConfig:
             raise NextcharError(
                 f"{flag('min_freq')}, {flag('max_vocab')}, {flag('word_split')} and "
                 f"{flag('lowercase')} apply to word level "
-                f"only; add {flag('level')} word"
+                f"only; add {flag('level', 'word')}"
             )
         if self.freeze_embeddings and self.embeddings is None:
             raise NextcharError(
@@ -348,7 +348,7 @@ class SampleConfig:
         at_least("length", self.length, 0)
         if self.length > MAX_SAMPLE_LENGTH:
             raise NextcharError(
-                f"{flag('length')} {self.length:,} is more than nextchar generates in one go "
+                f"{flag('length', f'{self.length:,}')} is more than nextchar generates in one go "
                 f"({MAX_SAMPLE_LENGTH:,} tokens); ask for less, or run sample again with the "
                 f"end of the text as {flag('prime')}"
             )

@@ -32,15 +32,26 @@ def flag_name(name: str) -> str:
 _NO_VALUE = object()
 
 
+def keyword(name: str) -> str:
+    """The Python keyword of option `name`: the flag's name with underscores (kind -> model)."""
+    return flag_name(name)[2:].replace("-", "_")
+
+
+def field_of(word: str) -> str:
+    """The field a keyword or flag name stands for (model -> kind); other names unchanged."""
+    return {keyword(n): n for n in RENAMED}.get(word.lstrip("-").replace("-", "_"), word)
+
+
 def flag(name: str, value: Any = _NO_VALUE, command_line: bool = False) -> str:
     """How a message names option `name` (with `value`, if given) to the person who gave it:
     `--resume runs/x` on the command line (or always, with `command_line`: a line to type),
     `resume='runs/x'` to Python code."""
     if command_line or _ON_COMMAND_LINE.get():
         return flag_name(name) + ("" if value is _NO_VALUE else f" {value}")
+    word = keyword(name)
     if value is _NO_VALUE:
-        return name
-    return f"{name}={str(value)!r}" if not isinstance(value, (int, float)) else f"{name}={value}"
+        return word
+    return f"{word}={value}" if isinstance(value, (int, float)) else f"{word}={str(value)!r}"
 
 
 @contextlib.contextmanager

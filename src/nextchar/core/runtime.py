@@ -45,15 +45,16 @@ def pick_device(name: str = "auto") -> torch.device:
     if name == "cuda" or name.startswith("cuda:"):
         if not torch.cuda.is_available():
             raise NextcharError(
-                f"{flag('device')} {name} was asked for but this PyTorch sees no CUDA GPU; "
-                f"use {flag('device')} cpu (or auto), or install a CUDA build of torch (see README)"
+                f"{flag('device', name)} was asked for but this PyTorch sees no CUDA GPU; "
+                f"use {flag('device', 'cpu')} (or auto), or install a CUDA build of torch "
+                "(see README)"
             )
         return torch.device(name)
     if name == "mps":
         if not _mps_available():
             raise NextcharError(
                 f"{flag('device')} mps was asked for but MPS is not available here; use "
-                f"{flag('device')} cpu or auto"
+                f"{flag('device', 'cpu')} or auto"
             )
         return torch.device("mps")
     raise NextcharError(f"unknown device {name!r}; choose one of {', '.join(DEVICE_CHOICES)}")
@@ -82,20 +83,20 @@ def autocast_for(
     if device.type == "cuda":
         if not torch.cuda.is_bf16_supported():
             raise NextcharError(
-                f"{flag('precision')} bf16 needs a GPU with bf16 support "
+                f"{flag('precision', 'bf16')} needs a GPU with bf16 support "
                 f"({torch.cuda.get_device_name()} "
-                f"has none): use {flag('precision')} fp32 or auto"
+                f"has none): use {flag('precision', 'fp32')} or auto"
             )
         return torch.autocast("cuda", dtype=torch.bfloat16)
     if device.type == "cpu":
         if not cpu_bf16_supported():
             raise NextcharError(
-                f"{flag('precision')} bf16 on the CPU needs oneDNN's bf16 kernels (a CPU "
+                f"{flag('precision', 'bf16')} on the CPU needs oneDNN's bf16 kernels (a CPU "
                 "with AVX-512 "
-                f"or AMX); this one has neither: use {flag('precision')} fp32 (or auto)"
+                f"or AMX); this one has neither: use {flag('precision', 'fp32')} (or auto)"
             )
         return torch.autocast("cpu", dtype=torch.bfloat16)
-    raise NextcharError(f"{flag('precision')} bf16 runs on CUDA or the CPU, not {device.type}")
+    raise NextcharError(f"{flag('precision', 'bf16')} runs on CUDA or the CPU, not {device.type}")
 
 
 def seed_everything(seed: int) -> torch.Generator:

@@ -134,9 +134,9 @@ def check_chart_path(path: Path) -> None:
     """Fail before minutes of evaluation, not after: the chart's folder must be creatable and
     its name a picture format."""
     if path.is_dir():
-        raise NextcharError(f"{flag('out')} {path} is a directory; name the chart file")
+        raise NextcharError(f"{flag('out', path)} is a directory; name the chart file")
     if path.suffix.lower() not in (".png", ".svg", ".pdf", ".jpg", ".jpeg"):
-        raise NextcharError(f"{flag('out')} {path}: name a .png, .svg, .pdf or .jpg file")
+        raise NextcharError(f"{flag('out', path)}: name a .png, .svg, .pdf or .jpg file")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

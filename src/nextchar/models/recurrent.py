@@ -90,7 +90,7 @@ class RecurrentLM(nn.Module):
             )
         if cfg.proj_size:
             limits[ONNX] = (
-                f"an LSTM with {flag('proj_size')} {cfg.proj_size}: ONNX's LSTM operator has no "
+                f"an LSTM with {flag('proj_size', cfg.proj_size)}: ONNX's LSTM operator has no "
                 f"projection (train without {flag('proj_size')})"
             )
         elif cfg.cell in GATES:

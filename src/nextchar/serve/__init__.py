@@ -182,7 +182,7 @@ def bind(host: str, port: int) -> socket.socket:
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )[0]
     except (socket.gaierror, UnicodeError) as exc:
-        raise NextcharError(f"cannot serve on {flag('host')} {host!r}: {exc}") from None
+        raise NextcharError(f"cannot serve on {flag('host', repr(host))}: {exc}") from None
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

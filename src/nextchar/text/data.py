@@ -68,7 +68,7 @@ def read_text(
             raise NextcharError(
                 f"{source}: byte {exc.start} ({raw[exc.start : exc.start + 1]!r}) is not valid "
                 f"{encoding}; pass {flag('encoding')} to name the file's encoding, or "
-                f"{flag('errors')} replace "
+                f"{flag('errors', 'replace')} "
                 "to read it with U+FFFD in place of bad bytes"
             ) from None
         except LookupError:

@@ -124,7 +124,7 @@ def load_vectors(path: str | Path) -> KeyedVectors:
     path = Path(path)
     if not path.is_file():
         raise NextcharError(
-            f"no vectors file at {path}; give {flag('embeddings')} word2vec to train them, "
+            f"no vectors file at {path}; give {flag('embeddings', 'word2vec')} to train them, "
             "or the path "
             "of a word2vec text/binary, GloVe or gensim KeyedVectors file"
         )
@@ -191,7 +191,7 @@ def embedding_rows(
     if vectors.vector_size != dim:
         raise NextcharError(
             f"the vectors ({source}) have {vectors.vector_size} dimensions but the model's "
-            f"embedding has {dim}; pass {flag('emb_dim')} {vectors.vector_size}"
+            f"embedding has {dim}; pass {flag('embedding_dim', vectors.vector_size)}"
         )
     rows, found, missing = [], [], []
     for token_id in range(tokenizer.vocab_size):

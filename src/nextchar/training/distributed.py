@@ -65,7 +65,7 @@ def from_env() -> Group:
 def check_batch(group: Group, batch_size: int) -> None:
     if batch_size % group.world_size:
         raise NextcharError(
-            f"{flag('batch_size')} {batch_size} is the global batch, split over {group.world_size} "
+            f"{flag('batch_size', batch_size)} is the global batch, split over {group.world_size} "
             f"processes: use a multiple of {group.world_size}"
         )
 

@@ -92,7 +92,7 @@ def diverged(run: Run, what: str) -> NextcharError:
     # a tenth of the peak, and never more than 1e-2 (every default is below it)
     advice = f"train again with a lower {flag('lr')}, such as {min(run.config.lr / 10, 1e-2):.2g}"
     if not run.config.grad_clip:
-        advice += f" and {flag('grad_clip')} 1"
+        advice += f" and {flag('grad_clip', 1)}"
     kept = (
         f"{run.run_dir / 'last'} (step {run.last_eval_step}) is kept"
         if run.last_eval_step > 0
@@ -100,7 +100,7 @@ def diverged(run: Run, what: str) -> NextcharError:
     )
     return NextcharError(
         f"training diverged at step {run.step}: {what} (learning rate {lr:.3g} at this step, "
-        f"{flag('lr')} {run.config.lr:g}); {advice}; {kept}"
+        f"{flag('lr', f'{run.config.lr:g}')}); {advice}; {kept}"
     )
 
 

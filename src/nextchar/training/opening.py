@@ -45,8 +45,8 @@ def _optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optim
 def _check_model_options(model: Any, config: TrainConfig) -> None:
     if model.context_size is not None and config.seq_len > model.context_size:
         raise NextcharError(
-            f"{flag('seq_len')} {config.seq_len} is longer than the model's context "
-            f"({model.context_size}); use {flag('seq_len')} {model.context_size} or less"
+            f"{flag('seq_len', config.seq_len)} is longer than the model's context "
+            f"({model.context_size}); use {flag('seq_len', model.context_size)} or less"
         )
     if config.embeddings is not None:
         require(model, EMBEDDING_INIT, f"{flag('embeddings')}")

@@ -41,7 +41,7 @@ def plan_run(
         tokenizer = train_kw.get("tokenizer")
         if tokenizer is not None and (tokenizer == "word") != (level == "word"):
             raise NextcharError(
-                f"{flag('level')} {level} contradicts {flag('tokenizer')} {tokenizer}; give "
+                f"{flag('level', level)} contradicts {flag('tokenizer', tokenizer)}; give "
                 "one of them"
             )
         if level == "word":

@@ -30,30 +30,48 @@ def test_no_module_is_longer_than_the_limit() -> None:
     assert {n: k for n, k in long.items() if k > MAX_MODULE_LINES} == {}
 
 
-def _is_type_checking(node: ast.If) -> bool:
-    return "TYPE_CHECKING" in ast.unparse(node.test)
-
-
 def imports_of(path: Path, known: set[str]) -> set[str]:
-    """The package's modules that `path` imports anywhere (functions included: a deferred
-    import is still a dependency), except under `if TYPE_CHECKING:`."""
+    """The package's modules that `path` imports anywhere: in functions (a deferred import is
+    still a dependency) and under `if TYPE_CHECKING:` (a type is one too)."""
     found: set[str] = set()
-
-    def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and _is_type_checking(node):
-            return
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            # `from nextchar.models import x` is the package; `from nextchar import cells`
+            # `from nextchar.models import x` is the package; `from nextchar.text import data`
             # names a submodule
             subs = {f"{node.module}.{a.name}" for a in node.names}
             found.update(subs & known or {node.module})
-        for child in ast.iter_child_nodes(node):
-            visit(child)
-
-    visit(ast.parse(path.read_text()))
     return {m for m in found if m in known}
+
+
+# The parts of the house, bottom to top: a module imports only its own part and those below.
+PARTS = ("core", "display", "text", "models", "inference", "training", "classroom",
+         "api", "serve", "cli", "__init__", "__main__")  # fmt: skip
+RANK = {"core": 0, "display": 1, "text": 2, "models": 3, "inference": 4, "training": 5,
+        "classroom": 6, "api": 7, "serve": 7, "cli": 8, "__init__": 9, "__main__": 10}  # fmt: skip
+
+
+def part_of(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def test_the_top_level_is_the_parts_of_the_house() -> None:
+    entries = {p.stem for p in SRC.iterdir() if p.name != "__pycache__"}
+    assert entries == set(PARTS)
+    assert len(entries - {"__init__", "__main__"}) <= 10
+
+
+def test_a_part_imports_only_itself_and_the_parts_below() -> None:
+    mods = modules()
+    climbs = sorted(
+        f"{name} -> {target}"
+        for name, path in mods.items()
+        for target in imports_of(path, set(mods))
+        if RANK[part_of(target)] > RANK[part_of(name)]
+    )
+    assert climbs == []
 
 
 def test_no_import_circle_between_modules() -> None:

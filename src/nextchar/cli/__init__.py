@@ -10,13 +10,13 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from nextchar import __version__
 from nextchar.cli.common import Parser, Sub
 from nextchar.cli.lab import add_experiment, add_lab, add_shapes
 from nextchar.cli.measure import add_compare, add_eval, add_export
 from nextchar.cli.serving import add_chat, add_serve
 from nextchar.cli.text import add_corpora, add_neighbors, add_predict, add_sample, add_tokens
 from nextchar.cli.train import add_train
+from nextchar.core import __version__
 from nextchar.core.errors import NextcharError
 from nextchar.core.options import on_command_line
 

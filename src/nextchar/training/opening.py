@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from nextchar import __version__
+from nextchar.core import __version__
 from nextchar.core.config import ModelConfig, TrainConfig
 from nextchar.core.errors import NextcharError
 from nextchar.core.optim import AdamW

@@ -13,7 +13,15 @@ import pytest
 from nextchar.text.corpora import parse_name
 
 ROOT = Path(__file__).resolve().parents[1]
-READMES = [ROOT / "README.md", ROOT / "README.ko.md", ROOT / "notebooks" / "README.md"]
+READMES = [
+    ROOT / "README.md",
+    ROOT / "README.ko.md",
+    ROOT / "notebooks" / "README.md",
+    ROOT / "bench" / "RESULTS.md",
+    *sorted((ROOT / "docs").glob("*.md")),
+]
+# what a command line costs to run here: these run in full, every other one is parsed
+CHEAP = {"shapes", "corpora"}
 READS_TEXT = {"train": 0, "eval": 1, "tokens": 1, "compare": 0}  # command -> first text arg
 
 
@@ -63,3 +71,20 @@ def test_every_text_a_command_reads_is_built_in_or_in_the_repository(readme: Pat
             assert parse_name(text) is not None or in_repo, (argv, text)
             checked += 1
     assert checked or readme != ROOT / "README.md"
+
+
+@pytest.mark.parametrize("readme", READMES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_command_a_page_shows_parses_and_the_cheap_ones_run(readme: Path) -> None:
+    """A flag renamed or removed breaks the page that shows it: every `nextchar` line is
+    parsed by the real parser; `shapes` and `corpora` lines run as written."""
+    from conftest import in_process
+    from nextchar.cli import build_parser
+
+    for argv in _commands(readme.read_text(encoding="utf-8")):
+        try:
+            build_parser().parse_args(argv[1:])
+        except SystemExit as exc:
+            pytest.fail(f"{readme.name}: {shlex.join(argv)} does not parse (exit {exc.code})")
+        if argv[1] in CHEAP:
+            proc = in_process(*argv[1:])
+            assert proc.returncode == 0, (argv, proc.stderr)

@@ -380,7 +380,7 @@ def test_cli_bad_inputs_are_one_line_errors(tmp_path, run_cli) -> None:
     base = ["train", "train.txt", "--level", "word", "--max-steps", "2", "--quiet"]
 
     err = one_line_error(run_cli(*base, "--embeddings", "v5.bin", "--emb-dim", "8", cwd=tmp_path))
-    assert "5 dimensions" in err and "embedding_dim=5" in err
+    assert "5 dimensions" in err and "--embedding-dim 5" in err
     err = one_line_error(run_cli(*base, "--min-freq", "100000", cwd=tmp_path))
     assert "vocabulary is empty" in err and "--min-freq" in err
     err = one_line_error(run_cli(*base, "--embeddings", "nope.txt", cwd=tmp_path))

@@ -14,7 +14,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from nextchar.core.config import ModelConfig
+from nextchar.core.config import ModelConfig, model_config
 from nextchar.models import build_model, count_parameters
 
 
@@ -60,7 +60,7 @@ def main() -> None:
     for vocab in (int(v) for v in args.vocab.split(",")):
         results = {}
         for kind in ("embedding", "onehot"):
-            config = ModelConfig(
+            config = model_config(
                 vocab_size=vocab,
                 cell="lstm",
                 hidden_size=args.hidden_size,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from nextchar.core.config import ModelConfig, TrainConfig
+from nextchar.core.config import TrainConfig, model_config
 from nextchar.models import build_model, count_parameters
 from nextchar.text.data import read_text
 from nextchar.training.loop import train
@@ -26,7 +26,9 @@ CELLS = ("gru", "lstm", "mingru", "minlstm")
 
 def parameters(cell: str, hidden: int, vocab: int, layers: int) -> int:
     return count_parameters(
-        build_model(ModelConfig(vocab_size=vocab, cell=cell, hidden_size=hidden, num_layers=layers))
+        build_model(
+            model_config(vocab_size=vocab, cell=cell, hidden_size=hidden, num_layers=layers)
+        )
     )
 
 
@@ -50,7 +52,7 @@ def main() -> None:
     ap.add_argument("--cells", default=",".join(CELLS))
     args = ap.parse_args()
     vocab = len(set(read_text(args.train) + read_text(args.val)))
-    default = ModelConfig()
+    default = model_config()
     target = parameters(default.cell, default.hidden_size, vocab, default.num_layers)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; target "
           f"{target:,} parameters (the default {default.cell} 2x{default.hidden_size}); "
@@ -58,7 +60,7 @@ def main() -> None:
     rows = []
     for cell in args.cells.split(","):
         hidden = matched_hidden(cell, target, vocab, default.num_layers)
-        model = ModelConfig(cell=cell, hidden_size=hidden)  # type: ignore[arg-type]
+        model = model_config(cell=cell, hidden_size=hidden)  # type: ignore[arg-type]
         config = TrainConfig(
             files=(args.train,), val_file=args.val, max_steps=None, max_time=args.budget
         )

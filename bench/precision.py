@@ -19,10 +19,10 @@ from pathlib import Path
 
 import torch
 
-from nextchar.core.config import ModelConfig, TrainConfig
+from nextchar.core.config import ModelConfig, TrainConfig, model_config
 from nextchar.core.runtime import autocast_for
 from nextchar.inference.evaluate import evaluate_ids
-from nextchar.models import describe, load
+from nextchar.models import load
 from nextchar.text.data import encode, read_text
 from nextchar.training.loop import train
 
@@ -38,9 +38,9 @@ def cpu_features() -> str:
     return "CPU bf16 instructions: " + (", ".join(found) if found else "none")
 
 
-def model_config(args: argparse.Namespace) -> ModelConfig:
+def config_for(args: argparse.Namespace) -> ModelConfig:
     if args.model == "gpt2":  # --hidden is the width, --layers the depth, heads of 64
-        return ModelConfig(
+        return model_config(
             kind="gpt2",
             n_layer=args.layers,
             n_embd=args.hidden,
@@ -48,7 +48,7 @@ def model_config(args: argparse.Namespace) -> ModelConfig:
             block_size=args.seq,
             dropout=0.0,
         )
-    return ModelConfig(
+    return model_config(
         cell=args.model, hidden_size=args.hidden, num_layers=args.layers, embedding_dim=args.emb
     )
 
@@ -69,7 +69,7 @@ def run(setting: str, args: argparse.Namespace, tmp: Path) -> tuple[float, float
         precision=precision,
         compile="compile" in setting,
     )
-    model = model_config(args)
+    model = config_for(args)
     t0 = time.perf_counter()
     train(model, config, tmp / setting, progress=False)
     total = time.perf_counter() - t0
@@ -109,7 +109,7 @@ def main() -> None:
     args = ap.parse_args()
     name = torch.cuda.get_device_name() if args.device.startswith("cuda") else cpu_features()
     print(
-        f"{describe(model_config(args))}, batch {args.batch} x {args.seq}, {args.steps} steps "
+        f"{config_for(args).describe()}, batch {args.batch} x {args.seq}, {args.steps} steps "
         f"from seed 0, on {args.device} ({name}; torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads)"
     )

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from nextchar.core.config import ModelConfig, SampleConfig, TrainConfig
+from nextchar.core.config import ModelConfig, SampleConfig, TrainConfig, model_config
 from nextchar.inference.generate import sample
 from nextchar.models import load
 from nextchar.training.loop import train
@@ -71,7 +71,7 @@ def main() -> None:
         (model_kw if key in model_fields else train_kw)[key] = parse_value(value)
     budget = {} if args.by_steps else {"max_steps": None, "max_time": args.budget}
     config = TrainConfig(files=(args.train,), val_file=args.val, **{**budget, **train_kw})
-    model_config = ModelConfig(**model_kw)
+    model = model_config(**model_kw)
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="nextchar-quality-"))
     busy = None
     if args.slow:
@@ -81,7 +81,7 @@ def main() -> None:
         busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
         config = dataclasses.replace(config, threads=1)
     t0 = time.perf_counter()
-    result = train(model_config, config, out / "run", progress=False)
+    result = train(model, config, out / "run", progress=False)
     model, tokenizer = load(out / "run", device=config.device)
     text = sample(model, tokenizer, "\n", SampleConfig(length=300, temperature=0.8, seed=0))[0]
     print("| config | steps | train s | chars/s | val bpc (whole val file) |")

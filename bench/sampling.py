@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from nextchar.core.config import ModelConfig, SampleConfig
+from nextchar.core.config import SampleConfig, model_config
 from nextchar.inference.generate import gumbel_noise, sample, sample_next
 from nextchar.models import build_model
 from nextchar.text.data import read_text
@@ -119,7 +119,7 @@ def main() -> None:
     rows = []
     for cell, hidden in MODELS:
         torch.manual_seed(0)
-        config = ModelConfig(cell=cell, hidden_size=hidden, vocab_size=tokenizer.vocab_size)
+        config = model_config(cell=cell, hidden_size=hidden, vocab_size=tokenizer.vocab_size)
         model = build_model(config).eval()
 
         def ours(n: int, model: nn.Module = model) -> None:

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nextchar.core.config import ModelConfig, TrainConfig
+from nextchar.core.config import TrainConfig, model_config
 from nextchar.text.data import Batches, encode, read_text
 from nextchar.text.tokenizers import CharTokenizer
 from nextchar.training.loop import train
@@ -87,7 +87,7 @@ def trainer_speed(
             # thread and needs ~10 steps to climb, more than a quick run has
             threads=torch.get_num_threads(),
         )
-        model = ModelConfig(cell="lstm", hidden_size=hidden, num_layers=layers, embedding_dim=emb)
+        model = model_config(cell="lstm", hidden_size=hidden, num_layers=layers, embedding_dim=emb)
         train(model, config, Path(tmp) / "run", progress=False)
         rows = [
             json.loads(line)

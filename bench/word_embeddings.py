@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from nextchar.core.config import ModelConfig, TrainConfig
+from nextchar.core.config import ModelConfig, TrainConfig, model_config
 from nextchar.inference.evaluate import evaluate_text
 from nextchar.models import load_checkpoint
 from nextchar.text.data import read_text
@@ -59,7 +59,7 @@ def main() -> None:
         t0 = time.perf_counter()
         lines: list[str] = []
         result = train(
-            ModelConfig(**model_kw), config, out / "run", progress=False, log=lines.append
+            model_config(**model_kw), config, out / "run", progress=False, log=lines.append
         )
         ckpt = load_checkpoint(out / "run", "cpu")
         r = evaluate_text(ckpt.model, ckpt.tokenizer, val_text)

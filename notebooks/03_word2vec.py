@@ -52,7 +52,8 @@ import gensim
 import numpy as np
 
 import nextchar
-from nextchar import ModelConfig, build_model, count_parameters
+from nextchar.core.config import model_config
+from nextchar.models import build_model, count_parameters
 from nextchar.text.data import read_text
 from nextchar.text.embeddings import nearest, stable_hash
 from nextchar.text.tokenizers import WordTokenizer
@@ -214,7 +215,7 @@ V = model.tokenizer.vocab_size
 difference = 4 * 256 * V - (64 * V + 4 * 256 * 64)  # solution
 
 shape = {"vocab_size": V, "cell": "lstm", "hidden_size": 256, "num_layers": 1}
-onehot = count_parameters(build_model(ModelConfig(**shape, input="onehot")))
-embedded = count_parameters(build_model(ModelConfig(**shape, embedding_dim=64)))
+onehot = count_parameters(build_model(model_config(**shape, input="onehot")))
+embedded = count_parameters(build_model(model_config(**shape, embedding_dim=64)))
 assert difference == onehot - embedded
 print(f"✔ one-hot {onehot:,} parameters, embedding {embedded:,}: {onehot / embedded:.1f}x")

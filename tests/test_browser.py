@@ -17,10 +17,11 @@ import httpx
 import pytest
 import torch
 
-from nextchar import CharTokenizer, ModelConfig, build_model, save_checkpoint
-from nextchar.core.config import SampleConfig
+from nextchar.core.config import SampleConfig, model_config
 from nextchar.inference.generate import sample
-from nextchar.models import load
+from nextchar.models import build_model, load
+from nextchar.models.checkpoint import save_checkpoint
+from nextchar.text.tokenizers import CharTokenizer
 
 TEXT = 'ROMEO: "But soft!" what light through yonder window breaks?\nJULIET: Ay me!\n' * 3
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -47,7 +48,7 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser")
     tok = CharTokenizer.build(TEXT)
     torch.manual_seed(0)
-    model = build_model(ModelConfig(vocab_size=tok.vocab_size, cell="lstm", hidden_size=24))
+    model = build_model(model_config(vocab_size=tok.vocab_size, cell="lstm", hidden_size=24))
     ckpt = save_checkpoint(root / "plays" / "best", model.eval(), tok).parent
     port = free_port()
     proc = subprocess.Popen(

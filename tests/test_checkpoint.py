@@ -4,10 +4,12 @@ import os
 import pytest
 import torch
 
-from nextchar import CharTokenizer, ModelConfig, NextcharError, build_model
+from nextchar import NextcharError
+from nextchar.core.config import model_config
+from nextchar.models import build_model, load, load_checkpoint
 from nextchar.models import checkpoint as ckpt_module
-from nextchar.models import load, load_checkpoint
 from nextchar.models.checkpoint import save_checkpoint
+from nextchar.text.tokenizers import CharTokenizer
 
 TEXT = "hello, 세계! hello again."
 
@@ -16,7 +18,7 @@ def make(seed: int = 0, **overrides):
     tok = CharTokenizer.build(TEXT, normalization="nfd")
     torch.manual_seed(seed)
     model = build_model(
-        ModelConfig(
+        model_config(
             **{
                 "vocab_size": tok.vocab_size,
                 "cell": "lstm",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nextchar.core.config import ModelConfig
+from nextchar.core.config import model_config
 from nextchar.core.errors import NextcharError
 from nextchar.inference.dynamic import DynamicConfig, dynamic_evaluate_ids, segment_scores
 from nextchar.inference.evaluate import evaluate_ids
@@ -15,7 +15,7 @@ from nextchar.models import build_model
 
 def model(cell: str = "gru"):
     torch.manual_seed(0)
-    return build_model(ModelConfig(vocab_size=12, hidden_size=24, cell=cell))
+    return build_model(model_config(vocab_size=12, hidden_size=24, cell=cell))
 
 
 def test_a_segment_is_scored_before_anything_after_it_is_seen() -> None:

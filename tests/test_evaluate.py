@@ -6,9 +6,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nextchar import CharTokenizer, ModelConfig, NextcharError, build_model
+from nextchar import NextcharError
+from nextchar.core.config import model_config
 from nextchar.inference.evaluate import evaluate_text
-from nextchar.text.tokenizers import ByteTokenizer
+from nextchar.models import build_model
+from nextchar.text.tokenizers import ByteTokenizer, CharTokenizer
 
 TEXT = "to be or not to be, that is the question.\n" * 3
 
@@ -16,7 +18,7 @@ TEXT = "to be or not to be, that is the question.\n" * 3
 def model_for(tokenizer, seed: int = 0):
     torch.manual_seed(seed)
     return build_model(
-        ModelConfig(vocab_size=tokenizer.vocab_size, cell="gru", hidden_size=12)
+        model_config(vocab_size=tokenizer.vocab_size, cell="gru", hidden_size=12)
     ).eval()
 
 

@@ -16,12 +16,12 @@ import torch
 
 from nextchar import (
     CharTokenizer,
-    ModelConfig,
     NextcharError,
     build_model,
     count_parameters,
     save_checkpoint,
 )
+from nextchar.core.config import model_config
 from nextchar.inference.export import export_onnx
 from nextchar.models import load
 from nextchar.models.onnx import load_onnx
@@ -34,7 +34,7 @@ def checkpoint(tmp_path: Path, **overrides) -> Path:
     tok = CharTokenizer.build(TEXT)
     torch.manual_seed(0)
     config = {"vocab_size": tok.vocab_size, "cell": "lstm", "hidden_size": 12, **overrides}
-    model = build_model(ModelConfig(**{"num_layers": 2, "embedding_dim": 6, **config}))
+    model = build_model(model_config(**{"num_layers": 2, "embedding_dim": 6, **config}))
     return save_checkpoint(tmp_path / "ckpt", model.eval(), tok)
 
 
@@ -97,7 +97,7 @@ def test_exported_file_samples_the_same_text_as_the_checkpoint(tmp_path, run_cli
 
 
 def test_predict_and_eval_read_the_exported_file(tmp_path) -> None:
-    from nextchar import evaluate_text
+    from nextchar.inference.evaluate import evaluate_text
     from nextchar.inference.generate import predict_next
 
     ckpt = checkpoint(tmp_path, cell="gru")
@@ -171,7 +171,7 @@ def test_bad_exports_are_clear_errors(tmp_path) -> None:
 
 def test_gpt2_export_is_refused_with_a_pointer(tmp_path) -> None:
     tok = CharTokenizer.build(TEXT)
-    config = ModelConfig(
+    config = model_config(
         kind="gpt2", vocab_size=tok.vocab_size, n_layer=1, n_head=1, n_embd=8, block_size=16
     )
     ckpt = save_checkpoint(tmp_path / "g", build_model(config), tok)

@@ -11,13 +11,14 @@ import re
 import pytest
 import torch
 
-from nextchar import CharTokenizer, ModelConfig, build_model, save_checkpoint
-from nextchar.core.config import TrainConfig
-from nextchar.models import load
+from nextchar.core.config import TrainConfig, model_config
+from nextchar.models import build_model, load
+from nextchar.models.checkpoint import save_checkpoint
 from nextchar.text.data import load_corpus
+from nextchar.text.tokenizers import CharTokenizer
 
 TEXT = "".join(f"ROMEO: line {i}, my lady.\nJULIET: and yours, {i % 7}.\n" for i in range(60))
-TINY = ModelConfig(cell="gru", hidden_size=16, embedding_dim=8)
+TINY = model_config(cell="gru", hidden_size=16, embedding_dim=8)
 FLAGS = ["--hidden-size", "16", "--embedding-dim", "8", "--batch-size", "4", "--seq-len", "16"]
 FLAGS += ["--warmup-steps", "2", "--device", "cpu", "--quiet", "--eval-tokens", "200"]
 
@@ -195,7 +196,7 @@ def test_bad_numbers_are_refused_before_training(plays, tmp_path, cli, one_line,
 
 def test_a_model_with_nan_weights_is_refused_everywhere(tmp_path, cli, one_line) -> None:
     tok = CharTokenizer.build(TEXT)
-    model = build_model(ModelConfig(vocab_size=tok.vocab_size, hidden_size=8, embedding_dim=4))
+    model = build_model(model_config(vocab_size=tok.vocab_size, hidden_size=8, embedding_dim=4))
     model.head.weight.data[3, 3] = float("inf")
     save_checkpoint(tmp_path / "bad", model, tok)
     for argv in (

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from nextchar import CharTokenizer, ModelConfig, NextcharError, build_model
-from nextchar.core.config import SampleConfig
+from nextchar import NextcharError
+from nextchar.core.config import SampleConfig, model_config
 from nextchar.inference.generate import (
     filter_logits,
     generate_ids,
@@ -10,8 +10,9 @@ from nextchar.inference.generate import (
     sample,
     sample_next,
 )
+from nextchar.models import build_model
 from nextchar.models.contract import forward_stepper
-from nextchar.text.tokenizers import ByteTokenizer
+from nextchar.text.tokenizers import ByteTokenizer, CharTokenizer
 
 PROBS = torch.tensor([0.5, 0.3, 0.15, 0.05])
 
@@ -64,7 +65,7 @@ def test_bad_sampling_options(kwargs: dict, message: str) -> None:
 
 def tiny_model(tokenizer, cell: str = "lstm"):
     torch.manual_seed(0)
-    return build_model(ModelConfig(vocab_size=tokenizer.vocab_size, cell=cell, hidden_size=16))
+    return build_model(model_config(vocab_size=tokenizer.vocab_size, cell=cell, hidden_size=16))
 
 
 def test_prime_runs_once_then_one_step_per_token() -> None:
@@ -95,7 +96,7 @@ def test_prime_runs_once_then_one_step_per_token() -> None:
 )
 def test_stepper_equals_forward_token_by_token(options: dict) -> None:
     torch.manual_seed(0)
-    model = build_model(ModelConfig(vocab_size=11, hidden_size=16, **options)).eval()
+    model = build_model(model_config(vocab_size=11, hidden_size=16, **options)).eval()
     ids = [3, 1, 4, 1, 5, 9, 2, 6]
     with torch.no_grad():
         _, state = model(torch.tensor([ids[:3]]))
@@ -107,7 +108,7 @@ def test_stepper_equals_forward_token_by_token(options: dict) -> None:
 
 def test_stepper_leaves_the_callers_state_alone() -> None:
     torch.manual_seed(0)
-    model = build_model(ModelConfig(vocab_size=11, hidden_size=16)).eval()
+    model = build_model(model_config(vocab_size=11, hidden_size=16)).eval()
     with torch.no_grad():
         _, state = model(torch.tensor([[1, 2]]))
         before = [s.clone() for s in state]

@@ -9,12 +9,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nextchar import NextcharError, tokenizer_from_dict
-from nextchar.core.config import SampleConfig
+from nextchar import NextcharError
+from nextchar.core.config import SampleConfig, model_config
 from nextchar.inference.evaluate import evaluate_text
 from nextchar.inference.generate import generate_ids, predict_next
 from nextchar.models import load, load_tokenizer
-from nextchar.text.tokenizers import BPETokenizer, token_report
+from nextchar.text.tokenizers import BPETokenizer, token_report, tokenizer_from_dict
 
 transformers = pytest.importorskip("transformers")
 
@@ -275,10 +275,9 @@ def test_a_gpt2_directory_with_foreign_weights_is_refused(tiny_gpt2: str, tmp_pa
 
 
 def gpt2_config(**kw):
-    from nextchar.core.config import ModelConfig
 
     base = dict(kind="gpt2", n_layer=1, n_head=2, n_embd=16, block_size=16)
-    return ModelConfig(**{**base, **kw})
+    return model_config(**{**base, **kw})
 
 
 def train_config(tmp_path, **kw):
@@ -348,7 +347,6 @@ def test_fine_tuning_a_pretrained_gpt2_lowers_its_loss(tiny_gpt2: str, tmp_path)
 
 
 def test_gpt2_options_that_cannot_work_are_refused(tmp_path) -> None:
-    from nextchar.core.config import ModelConfig
     from nextchar.training.loop import train
 
     with pytest.raises(NextcharError, match="longer than the model's context"):
@@ -356,7 +354,7 @@ def test_gpt2_options_that_cannot_work_are_refused(tmp_path) -> None:
     with pytest.raises(NextcharError, match="multiple of n_head"):
         gpt2_config(n_embd=30, n_head=4)
     with pytest.raises(NextcharError, match="add model='gpt2'"):
-        ModelConfig(init="gpt2")
+        model_config(init="gpt2")
 
 
 def test_cli_trains_gpt2_and_compares_it_with_a_recurrent_model(run_cli, tmp_path) -> None:
@@ -415,10 +413,9 @@ def test_neighbours_read_gpt2_token_embeddings(tiny_gpt2: str) -> None:
 
 @pytest.mark.cuda
 def test_gpt2_on_cuda_trains_in_bf16_and_caches_like_a_full_forward(tmp_path) -> None:
-    from nextchar.core.config import ModelConfig
     from nextchar.training.loop import train
 
-    model = ModelConfig(kind="gpt2", n_layer=2, n_head=2, n_embd=32, block_size=32)
+    model = model_config(kind="gpt2", n_layer=2, n_head=2, n_embd=32, block_size=32)
     cfg = train_config(
         tmp_path,
         batch_size=8,

@@ -7,8 +7,10 @@ import time
 import pytest
 import torch
 
-from nextchar import CharTokenizer, ModelConfig, build_model, save_checkpoint
-from nextchar.core.config import MAX_SAMPLE_LENGTH
+from nextchar.core.config import MAX_SAMPLE_LENGTH, model_config
+from nextchar.models import build_model
+from nextchar.models.checkpoint import save_checkpoint
+from nextchar.text.tokenizers import CharTokenizer
 
 TEXT = "ROMEO: But soft, what light through yonder window breaks?\nJULIET: Ay me!\n" * 3
 
@@ -17,7 +19,7 @@ TEXT = "ROMEO: But soft, what light through yonder window breaks?\nJULIET: Ay me
 def ckpt(tmp_path_factory) -> str:
     tok = CharTokenizer.build(TEXT)
     torch.manual_seed(0)
-    model = build_model(ModelConfig(vocab_size=tok.vocab_size, cell="lstm", hidden_size=12))
+    model = build_model(model_config(vocab_size=tok.vocab_size, cell="lstm", hidden_size=12))
     return str(save_checkpoint(tmp_path_factory.mktemp("m") / "ckpt", model.eval(), tok))
 
 

@@ -1,7 +1,7 @@
 import pytest
 
-from nextchar import LabConfig, NextcharError, run_lab
-from nextchar.classroom.lab import prepare_lab
+from nextchar import LabConfig, NextcharError
+from nextchar.classroom.lab import prepare_lab, run_lab
 from nextchar.core.config import LAB_SENTENCE
 
 

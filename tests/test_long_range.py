@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nextchar import ModelConfig, NextcharError, build_model
+from nextchar import NextcharError
 from nextchar.classroom.long_range import (
     DISTRACTORS,
     PAIRS,
@@ -17,6 +17,8 @@ from nextchar.classroom.long_range import (
     make_batch,
     train_one,
 )
+from nextchar.core.config import model_config
+from nextchar.models import build_model
 
 ITOS = {i: c for c, i in STOI.items()}
 
@@ -59,7 +61,7 @@ def test_chance_level_matches_uniform_answers(task: str, k: int) -> None:
 def test_gradient_norms_match_finite_differences() -> None:
     torch.manual_seed(0)
     model = build_model(
-        ModelConfig(vocab_size=len(STOI), cell="rnn", hidden_size=6, embedding_dim=4)
+        model_config(vocab_size=len(STOI), cell="rnn", hidden_size=6, embedding_dim=4)
     ).double()
     ids, answers = make_batch("remember", 3, 2, torch.Generator().manual_seed(3))
     norms = input_gradient_norms(model, ids, answers)

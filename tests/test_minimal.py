@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nextchar.core.config import ModelConfig
+from nextchar.core.config import model_config
 from nextchar.models import LanguageModel, build_model
 from nextchar.models.minimal import MinCell, recurrence, scan
 
@@ -71,7 +71,7 @@ def test_scan_with_a_zero_start_state_is_finite_and_exact_at_the_first_step() ->
 @pytest.mark.parametrize("kind", CELLS)
 def test_one_token_at_a_time_equals_the_whole_window(kind: str) -> None:
     torch.manual_seed(2)
-    config = ModelConfig(vocab_size=11, cell=kind, hidden_size=12, num_layers=2)
+    config = model_config(vocab_size=11, cell=kind, hidden_size=12, num_layers=2)
     model = build_model(config).eval()
     ids = torch.randint(0, 11, (2, 20))
     full, final = model(ids)
@@ -85,7 +85,7 @@ def test_one_token_at_a_time_equals_the_whole_window(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", CELLS)
 def test_minimal_cells_meet_the_contract_and_show_their_gates(kind: str) -> None:
-    model = build_model(ModelConfig(vocab_size=9, cell=kind, hidden_size=6, num_layers=3))
+    model = build_model(model_config(vocab_size=9, cell=kind, hidden_size=6, num_layers=3))
     assert isinstance(model, LanguageModel)
     assert model.state_names == ("h",) and model.state_shapes(4) == {"h": (3, 4, 6)}
     assert "onnx" not in model.capabilities and "logcumsumexp" in model.limits["onnx"]

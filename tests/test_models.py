@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from nextchar import ModelConfig, NextcharError, build_model
-from nextchar.core.config import CELLS
-from nextchar.models import detach_state
+from nextchar import ModelConfig, NextcharError
+from nextchar.core.config import CELLS, model_config, model_config_from_dict
+from nextchar.models import build_model, detach_state
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
@@ -16,7 +16,7 @@ def tiny(**overrides) -> ModelConfig:
         "num_layers": 1,
         "embedding_dim": None,
     }
-    return ModelConfig(**{**base, **overrides})
+    return model_config(**{**base, **overrides})
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
@@ -83,7 +83,8 @@ def test_detach_state_cuts_the_graph() -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"bidirectional": True}, "would learn to copy"),
+        ({"bidirectional": True}, "no option bidirectional"),
+        ({"hiden_size": 8}, r"no option hiden_size \(did you mean hidden_size\?\)"),
         ({"cell": "gru", "proj_size": 2}, "proj_size is an LSTM option"),
         ({"cell": "lstm", "proj_size": 8}, "proj_size must be in"),
         ({"cell": "lstm", "nonlinearity": "relu"}, "rnn cell only"),
@@ -100,9 +101,9 @@ def test_bad_model_configs_are_refused_with_a_reason(overrides: dict, message: s
 
 def test_config_json_round_trip_refuses_unknown_fields() -> None:
     config = tiny(cell="gru", num_layers=2, dropout=0.1)
-    assert ModelConfig.from_dict(config.to_dict()) == config
-    with pytest.raises(NextcharError, match="unknown ModelConfig field"):
-        ModelConfig.from_dict({**config.to_dict(), "colour": "red"})
+    assert model_config_from_dict(config.to_dict()) == config
+    with pytest.raises(NextcharError, match="unknown RecurrentConfig field"):
+        model_config_from_dict({**config.to_dict(), "colour": "red"})
 
 
 def _every_kind(tmp_path) -> list:
@@ -111,7 +112,7 @@ def _every_kind(tmp_path) -> list:
     from nextchar.models import load
 
     models = [build_model(tiny(cell=c, num_layers=2)) for c in CELLS]
-    models.append(build_model(ModelConfig(vocab_size=8, kind="gpt2", n_layer=1, n_head=1,
+    models.append(build_model(model_config(vocab_size=8, kind="gpt2", n_layer=1, n_head=1,
                                           n_embd=8, block_size=16)))  # fmt: skip
     pytest.importorskip("onnxruntime")
     from nextchar.inference.export import export_onnx

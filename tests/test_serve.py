@@ -9,11 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import torch
 
-from nextchar import CharTokenizer, ModelConfig, build_model, save_checkpoint
-from nextchar.core.config import SampleConfig
+from nextchar.core.config import SampleConfig, model_config
 from nextchar.inference.cells import activations, correlate, pattern_signal
 from nextchar.inference.evaluate import evaluate_text
 from nextchar.inference.generate import predict_next, sample
+from nextchar.models import build_model
+from nextchar.models.checkpoint import save_checkpoint
+from nextchar.text.tokenizers import CharTokenizer
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient
@@ -26,7 +28,7 @@ TEXT = 'ROMEO: "But soft!" (what light) through yonder window breaks?\nJULIET: A
 def make(tmp_path, name: str, **config) -> str:
     tok = CharTokenizer.build(TEXT)
     torch.manual_seed(0)
-    model = build_model(ModelConfig(vocab_size=tok.vocab_size, **config))
+    model = build_model(model_config(vocab_size=tok.vocab_size, **config))
     return str(save_checkpoint(tmp_path / name / "best", model.eval(), tok).parent)
 
 

@@ -2,11 +2,12 @@ import itertools
 
 import pytest
 
-from nextchar import NextcharError, ShapeArgs, explain
-from nextchar.classroom.shapes import render
+from nextchar import NextcharError
+from nextchar.classroom.shapes import explain, render
+from nextchar.core.config import ShapeConfig
 
 GRID = [
-    ShapeArgs(
+    ShapeConfig(
         cell=cell,
         input_size=3,
         hidden_size=5,
@@ -26,7 +27,7 @@ GRID = [
 
 
 @pytest.mark.parametrize("args", GRID, ids=str)
-def test_formulas_agree_with_torch(args: ShapeArgs) -> None:
+def test_formulas_agree_with_torch(args: ShapeConfig) -> None:
     sequence, weights = explain(args)
     for row in sequence + weights:
         assert row.notation != "?", f"torch has a parameter the explainer does not know: {row}"
@@ -34,7 +35,7 @@ def test_formulas_agree_with_torch(args: ShapeArgs) -> None:
 
 
 def test_lstm_example_from_the_notes() -> None:
-    args = ShapeArgs(cell="lstm", input_size=4, hidden_size=2, batch=1, seq_len=5)
+    args = ShapeConfig(cell="lstm", input_size=4, hidden_size=2, batch=1, seq_len=5)
     rows = {r.name: r.actual for r in explain(args)[0]}
     assert rows["output"] == (1, 5, 2)
     assert rows["h_n"] == (1, 1, 2) and rows["c_n"] == (1, 1, 2)
@@ -55,4 +56,4 @@ def test_lstm_example_from_the_notes() -> None:
 )
 def test_invalid_combinations(kwargs: dict, message: str) -> None:
     with pytest.raises(NextcharError, match=message):
-        ShapeArgs(**kwargs)
+        ShapeConfig(**kwargs)

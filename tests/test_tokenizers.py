@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nextchar import CharTokenizer, NextcharError, tokenizer_from_dict
-from nextchar.text.tokenizers import UNK
+from nextchar import NextcharError
+from nextchar.text.tokenizers import UNK, CharTokenizer, tokenizer_from_dict
 
 TEXTS = [
     " seoul is the capital of south korea",

@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from nextchar import NextcharError
-from nextchar.core.config import ModelConfig, TrainConfig
+from nextchar.core.config import TrainConfig, model_config
 from nextchar.core.runtime import cpu_bf16_supported
 from nextchar.inference.evaluate import evaluate_text
 from nextchar.models import load
 from nextchar.training.loop import lr_at, train
 
-TINY = ModelConfig(cell="lstm", hidden_size=16, embedding_dim=8)
+TINY = model_config(cell="lstm", hidden_size=16, embedding_dim=8)
 
 
 def corpus(tmp_path, text: str, name: str = "corpus.txt") -> str:
@@ -44,7 +44,7 @@ def losses(run_dir) -> list[tuple[int, float]]:
 
 def test_a_tiny_model_learns_a_repetitive_text(tmp_path) -> None:
     path = corpus(tmp_path, "the cat sat on the mat. " * 200)
-    model = ModelConfig(cell="lstm", hidden_size=32, embedding_dim=16)
+    model = model_config(cell="lstm", hidden_size=32, embedding_dim=16)
     cfg = config(path, max_steps=300, lr=1e-2, eval_every=100, batch_size=8, seq_len=32)
     result = train(model, cfg, tmp_path / "run", progress=False)
     assert result.final_val_bpc < 0.05  # near-zero loss: the text is fully predictable
@@ -61,7 +61,7 @@ def test_a_tiny_model_learns_a_repetitive_text(tmp_path) -> None:
 def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, cell: str) -> None:
     text = "".join(f"line {i}: {'abcde'[i % 5] * (i % 7)} end\n" for i in range(400))
     path = corpus(tmp_path, text)
-    model = ModelConfig(
+    model = model_config(
         cell=cell, hidden_size=16, embedding_dim=8, num_layers=2, dropout=0.2
     )  # dropout: the RNG state must resume too; the carried state too (any cell's layout)
     cfg = config(path, max_steps=24, eval_every=8)
@@ -162,7 +162,7 @@ def test_time_budget_stops_the_run(tmp_path) -> None:
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_training_on_cuda(tmp_path, precision: str) -> None:
     path = corpus(tmp_path, "the cat sat on the mat. " * 200)
-    model = ModelConfig(cell="lstm", hidden_size=32, embedding_dim=16)
+    model = model_config(cell="lstm", hidden_size=32, embedding_dim=16)
     cfg = config(
         path,
         max_steps=300,
@@ -221,8 +221,8 @@ def test_auto_precision_follows_the_measurements(monkeypatch) -> None:
     from nextchar.models import build_model
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    recurrent = build_model(ModelConfig(vocab_size=8, hidden_size=4, num_layers=1))
-    gpt2 = build_model(ModelConfig(vocab_size=8, kind="gpt2", n_layer=1, n_head=1, n_embd=8))
+    recurrent = build_model(model_config(vocab_size=8, hidden_size=4, num_layers=1))
+    gpt2 = build_model(model_config(vocab_size=8, kind="gpt2", n_layer=1, n_head=1, n_embd=8))
     # each model declares what `--precision auto` trains it in
     assert recurrent.preferred_precision(cpu) == gpt2.preferred_precision(cpu) == "fp32"
     assert isinstance(autocast_for("auto", cpu, recurrent.preferred_precision(cpu)),

@@ -12,12 +12,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nextchar import NextcharError, tokenizer_from_dict
-from nextchar.core.config import ModelConfig, TrainConfig
+from nextchar import NextcharError
+from nextchar.core.config import TrainConfig, model_config
 from nextchar.inference.evaluate import evaluate_text
 from nextchar.models import build_model
 from nextchar.text.embeddings import init_embedding, load_vectors, nearest, train_word2vec
-from nextchar.text.tokenizers import WordTokenizer
+from nextchar.text.tokenizers import WordTokenizer, tokenizer_from_dict
 from nextchar.training.loop import train
 
 gensim = pytest.importorskip("gensim")
@@ -119,7 +119,7 @@ def test_stream_decoder_spaces_like_decode_and_after_a_prime() -> None:
 def small_model(tok: WordTokenizer, dim: int = 16, **kw) -> torch.nn.Module:
     torch.manual_seed(0)
     return build_model(
-        ModelConfig(
+        model_config(
             vocab_size=tok.vocab_size,
             cell="lstm",
             hidden_size=24,
@@ -263,7 +263,7 @@ def test_frozen_embeddings_do_not_change_in_training(tmp_path) -> None:
     kv = gensim.models.KeyedVectors(vector_size=8)
     kv.add_vectors(words, torch.randn(len(words), 8).numpy())
     kv.save_word2vec_format(str(tmp_path / "v.txt"))
-    mc = ModelConfig(cell="gru", hidden_size=16, num_layers=1, embedding_dim=8)
+    mc = model_config(cell="gru", hidden_size=16, num_layers=1, embedding_dim=8)
     config = tiny_train(tmp_path, embeddings=str(tmp_path / "v.txt"), freeze_embeddings=True)
     lines: list[str] = []
     train(mc, config, tmp_path / "run", progress=False, log=lines.append)
@@ -281,7 +281,7 @@ def test_frozen_embeddings_do_not_change_in_training(tmp_path) -> None:
 
 
 def test_fine_tuned_embeddings_do_change(tmp_path) -> None:
-    mc = ModelConfig(cell="gru", hidden_size=16, num_layers=1, embedding_dim=8)
+    mc = model_config(cell="gru", hidden_size=16, num_layers=1, embedding_dim=8)
     config = tiny_train(tmp_path, embeddings="word2vec", w2v_epochs=1)
     train(mc, config, tmp_path / "run", progress=False)
     from nextchar.models import load_checkpoint
@@ -297,10 +297,10 @@ def test_fine_tuned_embeddings_do_change(tmp_path) -> None:
 
 
 def test_embedding_options_that_cannot_work_are_refused(tmp_path) -> None:
-    mc = ModelConfig(input="onehot", hidden_size=8, num_layers=1)
+    mc = model_config(input="onehot", hidden_size=8, num_layers=1)
     with pytest.raises(NextcharError, match="one-hot input has no embedding"):
         train(mc, tiny_train(tmp_path, embeddings="word2vec"), tmp_path / "a", progress=False)
-    tied = ModelConfig(hidden_size=8, num_layers=1, embedding_dim=8, tie_weights=True)
+    tied = model_config(hidden_size=8, num_layers=1, embedding_dim=8, tie_weights=True)
     config = tiny_train(tmp_path, embeddings="word2vec", freeze_embeddings=True)
     with pytest.raises(NextcharError, match="freeze the output layer too"):
         train(tied, config, tmp_path / "b", progress=False)

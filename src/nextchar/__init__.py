@@ -24,7 +24,7 @@ _API = {
     "NextcharError": "nextchar.core.errors",
     "RecurrentLM": "nextchar.models",
     "SampleConfig": "nextchar.core.config",
-    "ShapeArgs": "nextchar.classroom.shapes",
+    "ShapeConfig": "nextchar.classroom.shapes",
     "Tokenizer": "nextchar.text.tokenizers",
     "TrainConfig": "nextchar.core.config",
     "WordTokenizer": "nextchar.text.tokenizers",
@@ -60,7 +60,7 @@ __all__ = [
     "NextcharError",
     "RecurrentLM",
     "SampleConfig",
-    "ShapeArgs",
+    "ShapeConfig",
     "Tokenizer",
     "TrainConfig",
     "WordTokenizer",
@@ -98,7 +98,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # what type checkers and IDEs see; nothing is imported at run time
     from nextchar.api import Model, lab, load, predict, sample, shapes, train
     from nextchar.classroom.lab import LabResult, run_lab
-    from nextchar.classroom.shapes import ShapeArgs, explain
+    from nextchar.classroom.shapes import ShapeConfig, explain
     from nextchar.core.config import LabConfig, ModelConfig, SampleConfig, TrainConfig
     from nextchar.core.errors import NextcharError
     from nextchar.core.runtime import pick_device, seed_everything

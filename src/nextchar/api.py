@@ -12,7 +12,7 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from nextchar.core.config import LabConfig, ModelConfig, SampleConfig, TrainConfig
+from nextchar.core.config import GPT2Config, LabConfig, RecurrentConfig, SampleConfig, TrainConfig
 from nextchar.core.errors import NextcharError
 from nextchar.core.options import field_of
 
@@ -53,10 +53,11 @@ def shapes(cell: str = "rnn", **options: Any) -> ShapeTable:
     """`nextchar shapes`: every tensor and weight shape of a real nn.RNN/LSTM/GRU call
     (options: input_size, hidden_size, num_layers, bidirectional, proj_size, batch_first,
     batch, seq_len, unbatched, bias)."""
-    from nextchar.classroom.shapes import ShapeArgs, shape_table
+    from nextchar.classroom.shapes import shape_table
+    from nextchar.core.config import ShapeConfig
 
-    _refuse_unknown(options, _fields(ShapeArgs) - {"cell"}, "shapes()")
-    return shape_table(ShapeArgs(cell=cell, **options))
+    _refuse_unknown(options, _fields(ShapeConfig) - {"cell"}, "shapes()")
+    return shape_table(ShapeConfig(cell=cell, **options))
 
 
 def train(
@@ -72,7 +73,8 @@ def train(
     from nextchar.training.loop import train as train_run
     from nextchar.training.plan import plan_run
 
-    model_keys, train_keys = _fields(ModelConfig), _fields(TrainConfig) - {"files"}
+    model_keys = _fields(RecurrentConfig) | _fields(GPT2Config)
+    train_keys = _fields(TrainConfig) - {"files"}
     options = {field_of(k): v for k, v in options.items()}  # model="gpt2" is kind="gpt2"
     _refuse_unknown(options, model_keys | train_keys, "train()")
     plan = plan_run(

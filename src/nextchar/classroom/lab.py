@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from nextchar.core.config import LabConfig, ModelConfig
+from nextchar.core.config import LabConfig, RecurrentConfig
 from nextchar.core.errors import NextcharError
 from nextchar.core.optim import Adam
 from nextchar.core.options import flag
@@ -136,7 +136,7 @@ def prepare_lab(config: LabConfig = LabConfig()) -> Lab:
         )
     ids = torch.tensor(tokenizer.encode(config.sentence), device=device)
     vocab_size = tokenizer.vocab_size
-    model_config = ModelConfig(
+    recurrent = RecurrentConfig(
         vocab_size=vocab_size,
         cell=config.cell,  # type: ignore[arg-type]
         hidden_size=vocab_size if config.hidden_size is None else config.hidden_size,
@@ -144,7 +144,7 @@ def prepare_lab(config: LabConfig = LabConfig()) -> Lab:
         input="onehot",
         nonlinearity=config.nonlinearity,
     )
-    model = build_model(model_config).to(device)
+    model = build_model(recurrent).to(device)
     # A batch of one sentence: input = all but the last character, target = all but the first.
     return Lab(config, tokenizer, model, ids[:-1].unsqueeze(0), ids[1:].unsqueeze(0), device)
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from nextchar.core.config import CELLS, ModelConfig
+from nextchar.core.config import CELLS, model_config
 from nextchar.core.errors import NextcharError
 from nextchar.core.optim import Adam
 from nextchar.core.options import flag
@@ -132,7 +132,7 @@ def train_one(
     """Train one model on one task and distance; return it and its answer accuracy."""
     torch.manual_seed(seed)
     model = build_model(
-        ModelConfig(
+        model_config(
             vocab_size=len(ALPHABET),
             cell=cell,  # type: ignore[arg-type]
             hidden_size=config.hidden_size,

@@ -10,10 +10,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from nextchar.core.checks import at_least, one_of
-from nextchar.core.config import FUSED_CELLS
-from nextchar.core.errors import NextcharError
-from nextchar.core.options import flag
+from nextchar.core.config import ShapeConfig
 from nextchar.display import htmlview
 from nextchar.models import allocating
 from nextchar.models.recurrent import FUSED as CELL_MODULES
@@ -26,48 +23,6 @@ HAS_CELL_STATE = {"rnn": False, "lstm": True, "gru": False}
 
 
 @dataclass(frozen=True)
-class ShapeArgs:
-    cell: str = "rnn"
-    input_size: int = 4
-    hidden_size: int = 2
-    num_layers: int = 1
-    bidirectional: bool = False
-    proj_size: int = 0
-    batch_first: bool = True
-    batch: int = 1
-    seq_len: int = 5
-    unbatched: bool = False
-    bias: bool = True
-
-    def __post_init__(self) -> None:
-        one_of("cell", self.cell, FUSED_CELLS)
-        for name in ("input_size", "hidden_size", "num_layers", "batch", "seq_len"):
-            at_least(name, getattr(self, name), 1)
-        at_least("proj_size", self.proj_size, 0)
-        if self.proj_size and not HAS_CELL_STATE[self.cell]:
-            raise NextcharError(
-                f"{flag('proj_size')} is an LSTM option; nn.{self.module_name} has none"
-            )
-        if self.proj_size >= self.hidden_size:
-            raise NextcharError(
-                f"{flag('proj_size')} must be smaller than {flag('hidden_size')} "
-                f"({self.hidden_size}), got {self.proj_size}"
-            )
-
-    @property
-    def module_name(self) -> str:
-        return CELL_MODULES[self.cell].__name__
-
-    @property
-    def d(self) -> int:
-        return 2 if self.bidirectional else 1
-
-    @property
-    def h_out(self) -> int:
-        return self.proj_size or self.hidden_size
-
-
-@dataclass(frozen=True)
 class ShapeRow:
     name: str
     notation: str  # e.g. "(N, L, H_in)"
@@ -75,7 +30,7 @@ class ShapeRow:
     actual: tuple[int, ...]  # what torch produced
 
 
-def build_module(args: ShapeArgs) -> nn.RNNBase:
+def build_module(args: ShapeConfig) -> nn.RNNBase:
     kwargs: dict[str, object] = dict(
         input_size=args.input_size,
         hidden_size=args.hidden_size,
@@ -89,7 +44,7 @@ def build_module(args: ShapeArgs) -> nn.RNNBase:
     return CELL_MODULES[args.cell](**kwargs)
 
 
-def module_repr(args: ShapeArgs) -> str:
+def module_repr(args: ShapeConfig) -> str:
     parts = [f"input_size={args.input_size}", f"hidden_size={args.hidden_size}"]
     if args.num_layers != 1:
         parts.append(f"num_layers={args.num_layers}")
@@ -99,10 +54,10 @@ def module_repr(args: ShapeArgs) -> str:
         parts.append("bidirectional=True")
     if args.proj_size:
         parts.append(f"proj_size={args.proj_size}")
-    return f"nn.{args.module_name}({', '.join(parts)})"
+    return f"nn.{CELL_MODULES[args.cell].__name__}({', '.join(parts)})"
 
 
-def _sequence_rows(args: ShapeArgs) -> list[tuple[str, str, tuple[int, ...]]]:
+def _sequence_rows(args: ShapeConfig) -> list[tuple[str, str, tuple[int, ...]]]:
     """(name, notation, expected shape) for the inputs and outputs of one call."""
     n, length, dh = args.batch, args.seq_len, args.d * args.h_out
     if args.unbatched:
@@ -129,7 +84,7 @@ def _sequence_rows(args: ShapeArgs) -> list[tuple[str, str, tuple[int, ...]]]:
     return rows
 
 
-def _parameter_rows(args: ShapeArgs) -> list[tuple[str, str, tuple[int, ...]]]:
+def _parameter_rows(args: ShapeConfig) -> list[tuple[str, str, tuple[int, ...]]]:
     gates, g = GATES[args.cell], ("" if GATES[args.cell] == 1 else f"{GATES[args.cell]}*")
     rows = []
     for layer in range(args.num_layers):
@@ -156,7 +111,7 @@ def _parameter_rows(args: ShapeArgs) -> list[tuple[str, str, tuple[int, ...]]]:
     return rows
 
 
-def explain(args: ShapeArgs) -> tuple[list[ShapeRow], list[ShapeRow]]:
+def explain(args: ShapeConfig) -> tuple[list[ShapeRow], list[ShapeRow]]:
     """Run the real module on a random input; return (sequence rows, parameter rows)."""
     expected = _sequence_rows(args)
     shapes = dict((name, shape) for name, _, shape in expected)
@@ -164,7 +119,7 @@ def explain(args: ShapeArgs) -> tuple[list[ShapeRow], list[ShapeRow]]:
     with (
         allocating(
             "these shapes",
-            f"{flag('input_size')}, {flag('hidden_size')}, {flag('batch')}, {flag('seq_len')}",
+            ("input_size", "hidden_size", "batch", "seq_len"),
         ),
         torch.no_grad(),
         warnings.catch_warnings(),
@@ -206,7 +161,7 @@ class ShapeTable:
     """The shapes of one module call. Printed, the text of `nextchar shapes`; in Jupyter, the
     same two tables in HTML."""
 
-    args: ShapeArgs
+    args: ShapeConfig
     sequence: list[ShapeRow]
     weights: list[ShapeRow]
 
@@ -266,10 +221,10 @@ class ShapeTable:
         return head + tables + htmlview.pre("\n".join(self.notes()))
 
 
-def shape_table(args: ShapeArgs) -> ShapeTable:
+def shape_table(args: ShapeConfig) -> ShapeTable:
     return ShapeTable(args, *explain(args))
 
 
-def render(args: ShapeArgs) -> str:
+def render(args: ShapeConfig) -> str:
     """The explanation as text, one table for the call and one for the parameters."""
     return str(shape_table(args))

@@ -53,31 +53,54 @@ def _base_type(hint: Any) -> type:
     return next((t for t in (int, float, str) if t == hint or t in typing.get_args(hint)), str)
 
 
+def _metavar(hint: Any, meta: Any) -> str:
+    """One placeholder style: N for counts, NUM for numbers, TIME for durations, TEXT else."""
+    if meta.get("metavar"):
+        return meta["metavar"]
+    if meta.get("parse") == "duration":
+        return "TIME"
+    return {int: "N", float: "NUM"}.get(_base_type(hint), "TEXT")
+
+
+def _default_shown(default: Any, hint: Any) -> str:
+    if default is None:
+        return ""
+    if hint is bool:
+        return " (default: on)" if default else " (default: off)"
+    return f" (default: {default})"
+
+
 def add_fields(
     p: argparse.ArgumentParser,
     cls: type,
     only: tuple[str, ...] | None = None,
     defaults: dict[str, Any] | None = None,
 ) -> None:
-    """One flag per field of `cls` that has help text in its metadata (or the `only` ones).
-    Flags left out on the command line are absent from the namespace, so the dataclass (or a
-    preset) supplies the default; `defaults` only changes what --help shows."""
+    """One flag per option field of `cls` (a field with help), or of the `only` ones; a flag
+    the parser has already (a field two configs share) is not added twice. Flags left out on
+    the command line are absent from the namespace, so the dataclass (or a preset) supplies
+    the default; `defaults` only changes what --help shows. The help shows the default unless
+    it is None (the help says what none means)."""
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        meta = f.metadata
+        meta, hint = f.metadata, hints[f.name]
+        flag = flag_name(f.name)
         if "help" not in meta or (only is not None and f.name not in only):
             continue
+        if flag in p._option_string_actions:
+            continue
         default = (defaults or {}).get(f.name, f.default)
-        flag = flag_name(f.name)
-        hint = hints[f.name]
+        text = help_text(meta["help"]) + _default_shown(default, hint)
+        if hint is bool and "negative" in meta:  # --batch-first / --seq-first
+            pair = p.add_mutually_exclusive_group()
+            unset = argparse.SUPPRESS
+            pair.add_argument(flag, dest=f.name, action="store_true", default=unset, help=text)
+            pair.add_argument(flag_name(meta["negative"]), dest=f.name, action="store_false",
+                              default=unset, help=f"the opposite of {flag}")  # fmt: skip
+            continue
         if hint is bool:
-            shown = "on" if default else "off"
-            p.add_argument(
-                flag,
-                action=argparse.BooleanOptionalAction,
-                default=argparse.SUPPRESS,
-                help=f"{help_text(meta['help'])} (default: {shown})",
-            )
+            p.add_argument(flag, action=argparse.BooleanOptionalAction,
+                           default=argparse.SUPPRESS, help=text)  # fmt: skip
             continue
         choices = typing.get_args(hint) if typing.get_origin(hint) is typing.Literal else None
         p.add_argument(
@@ -87,8 +110,8 @@ def add_fields(
             type=parse_duration if meta.get("parse") == "duration" else _base_type(hint),
             choices=choices,
             default=argparse.SUPPRESS,
-            help=f"{help_text(meta['help'])} (default: {default})",
-            metavar=meta.get("metavar") or (None if choices else f.name.split("_")[-1].upper()),
+            help=text,
+            metavar=None if choices else _metavar(hint, meta),
         )
 
 

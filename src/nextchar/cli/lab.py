@@ -8,7 +8,7 @@ import dataclasses
 from pathlib import Path
 
 from nextchar.cli.common import Parser, Sub, add_device, add_fields, given
-from nextchar.core.config import FUSED_CELLS, LabConfig
+from nextchar.core.config import LabConfig, ShapeConfig
 
 
 def add_lab(sub: Sub) -> None:
@@ -44,52 +44,14 @@ def add_shapes(sub: Sub) -> None:
         description="Build the real torch module, run it on a random input and "
         "print every shape in the notation of the PyTorch docs.",
     )
-    p.add_argument("--cell", choices=FUSED_CELLS, default="rnn", help="module (default: rnn)")
-    p.add_argument("--input-size", type=int, default=4, help="H_in (default: 4)")
-    p.add_argument("--hidden-size", type=int, default=2, help="hidden_size (default: 2)")
-    p.add_argument("--num-layers", type=int, default=1, help="stacked layers (default: 1)")
-    p.add_argument("--bidirectional", action="store_true", help="D = 2")
-    p.add_argument("--proj-size", type=int, default=0, help="LSTM projection size (default: 0)")
-    order = p.add_mutually_exclusive_group()
-    order.add_argument(
-        "--batch-first",
-        dest="batch_first",
-        action="store_true",
-        default=True,
-        help="input/output as (N, L, H) (default)",
-    )
-    order.add_argument(
-        "--seq-first",
-        dest="batch_first",
-        action="store_false",
-        help="input/output as (L, N, H), torch's own default",
-    )
-    p.add_argument("--batch", type=int, default=1, help="N, the batch size (default: 1)")
-    p.add_argument("--seq-len", type=int, default=5, help="L, the sequence length (default: 5)")
-    p.add_argument("--unbatched", action="store_true", help="no batch dimension at all")
+    add_fields(p, ShapeConfig)
     p.set_defaults(run=run_shapes)
 
 
 def run_shapes(args: argparse.Namespace) -> int:
-    from nextchar.classroom.shapes import ShapeArgs, render
+    from nextchar.classroom.shapes import render
 
-    print(
-        render(
-            ShapeArgs(
-                cell=args.cell,
-                input_size=args.input_size,
-                hidden_size=args.hidden_size,
-                num_layers=args.num_layers,
-                bidirectional=args.bidirectional,
-                proj_size=args.proj_size,
-                batch_first=args.batch_first,
-                batch=args.batch,
-                seq_len=args.seq_len,
-                unbatched=args.unbatched,
-            )
-        ),
-        end="",
-    )
+    print(render(ShapeConfig(**given(args, ShapeConfig))), end="")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""`nextchar train`: flags from ModelConfig and TrainConfig; what they mean together (presets,
+"""`nextchar train`: flags from the model configs and TrainConfig; what they mean together (presets,
 time budgets, resuming) is decided by the library's `plan_run`, not here."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from nextchar.cli.common import Sub, add_fields, given
-from nextchar.core.config import ModelConfig, TrainConfig
+from nextchar.core.config import GPT2Config, RecurrentConfig, TrainConfig
 
 
 def add_train(sub: Sub) -> None:
@@ -35,7 +35,8 @@ def add_train(sub: Sub) -> None:
         "starts from the word-level defaults (LSTM 1x256, embedding 128, dropout 0.3, batch "
         "32x32, lr 3e-3, 1000 steps) instead of the character ones shown below",
     )
-    add_fields(p, ModelConfig)
+    add_fields(p, RecurrentConfig)
+    add_fields(p, GPT2Config)
     add_fields(p, TrainConfig)
     p.set_defaults(run=run_train)
 
@@ -47,7 +48,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     plan = plan_run(
         args.files,
-        given(args, ModelConfig),
+        {**given(args, RecurrentConfig), **given(args, GPT2Config)},
         given(args, TrainConfig),
         args.level,
         args.resume,

@@ -1,11 +1,13 @@
-"""Checks shared by the config dataclasses: choices from Literal types, ranges, seeds,
-finiteness, and JSON values (a hand-edited config.json included) checked against the fields'
-annotations before a dataclass is built from them."""
+"""Validation, once, at the edge: a config dataclass checks its option fields on construction
+(types, choices, finiteness, bounds from `opt`), whoever built it -- the command line, a
+notebook's keywords, the server -- and JSON (a hand-edited config.json included) is checked
+against the fields' annotations before a dataclass is built from it."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from typing import Any, Literal, TypeVar, Union
@@ -16,42 +18,44 @@ from nextchar.core.options import flag
 T = TypeVar("T")
 
 
-def check_choices(obj: Any) -> None:
-    """Refuse a value outside its field's Literal type, naming the flag and the choices."""
-    hints = typing.get_type_hints(type(obj))
-    for f in dataclasses.fields(obj):
-        hint, value = hints[f.name], getattr(obj, f.name)
-        if typing.get_origin(hint) is Literal:
-            one_of(f.name, value, typing.get_args(hint))
-
-
-def one_of(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise NextcharError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-
-
-def at_least(name: str, value: int, low: int) -> None:
-    if value < low:
-        raise NextcharError(f"{name} must be >= {low}, got {value}")
-
-
 # torch.Generator.manual_seed takes 64 bits; seeds are kept to the non-negative half so that
 # seeds derived from them (seed + rank, seed + step) stay in range too.
 SEED_MAX = 2**63 - 1
 
 
-def check_seed(name: str, value: int) -> None:
-    if not 0 <= value <= SEED_MAX:
-        raise NextcharError(f"{name} must be in 0..{SEED_MAX} (a 63-bit integer), got {value}")
-
-
-def all_finite(obj: Any) -> None:
-    """Refuse NaN and infinity in every float field of a config dataclass: `lr=inf` or
-    `grad_clip=nan` would pass every comparison below (or fail none) and train to NaN."""
+def check_fields(obj: Any) -> None:
+    """Validate every option field of a config dataclass from its annotation and metadata:
+    the type (a keyword from Python is not parsed: `epochs="5"` and `epochs=True` are
+    refused), choices, finiteness, and the bounds given to `opt` (low, high, above). The
+    message names the option as its caller wrote it (core/options.flag)."""
+    hints = typing.get_type_hints(type(obj))
     for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
+        value, hint, meta = getattr(obj, f.name), hints[f.name], f.metadata
+        if isinstance(value, list) and typing.get_origin(hint) is tuple:
+            value = tuple(value)
+            object.__setattr__(obj, f.name, value)
+        if not _fits(value, hint):
+            raise NextcharError(f"{flag(f.name)} must be {_type_name(hint)}, got {_shown(value)}")
         if isinstance(value, float) and not math.isfinite(value):
             raise NextcharError(f"{flag(f.name)} must be a finite number, got {value}")
+        if value is None or isinstance(value, (bool, str, tuple)):
+            continue
+        low, high = meta.get("low"), meta.get("high")
+        above, below = meta.get("above"), meta.get("below")
+        broken = (
+            (low is not None and value < low and f">= {low}")
+            or (high is not None and value > high and f"<= {high:,}")
+            or (above is not None and not value > above and f"> {above}")
+            or (below is not None and not value < below and f"< {below}")
+        )
+        if broken:
+            hint = meta.get("hint")
+            advice = "; " + re.sub(r"`(\w+)`", lambda m: flag(m.group(1)), hint) if hint else ""
+            raise NextcharError(f"{flag(f.name)} must be {broken}, got {value:,}{advice}")
+
+
+def _shown(value: Any) -> str:
+    return repr(value) if len(repr(value)) < 60 else type(value).__name__
 
 
 def _fits(value: Any, hint: Any) -> bool:
@@ -63,7 +67,8 @@ def _fits(value: Any, hint: Any) -> bool:
     if origin is Literal:
         return value in typing.get_args(hint)
     if origin is tuple:
-        return isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+        item = typing.get_args(hint)[0]
+        return isinstance(value, (list, tuple)) and all(_fits(v, item) for v in value)
     if hint is type(None):
         return value is None
     if hint is bool:
@@ -87,9 +92,8 @@ def from_dict(cls: type[T], data: Any) -> T:
     hints = typing.get_type_hints(cls)
     for name, value in data.items():
         if not _fits(value, hints[name]):
-            shown = repr(value) if len(repr(value)) < 60 else type(value).__name__
             raise NextcharError(
-                f"{cls.__name__}.{name} must be {_type_name(hints[name])}, got {shown}"
+                f"{cls.__name__}.{name} must be {_type_name(hints[name])}, got {_shown(value)}"
             )
     try:
         return cls(**data)
@@ -103,11 +107,11 @@ def _type_name(hint: Any) -> str:
     if typing.get_origin(hint) is Literal:
         return "one of " + ", ".join(map(repr, typing.get_args(hint)))
     if typing.get_origin(hint) is tuple:
-        return "a list of strings"
+        return f"a list of {_type_name(typing.get_args(hint)[0]).removeprefix('a ')}s"
     return {
         type(None): "null",
         bool: "true or false",
         int: "an integer",
         float: "a number",
         str: "a string",
-    }.get(hint, str(hint))
+    }.get(hint, getattr(hint, "__name__", str(hint)))

@@ -8,13 +8,13 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from nextchar.core.checks import all_finite, at_least, check_choices, check_seed, from_dict
+from nextchar.core.checks import SEED_MAX, check_fields, from_dict
 from nextchar.core.errors import NextcharError
-from nextchar.core.options import flag, opt
+from nextchar.core.options import did_you_mean, flag, opt
 
+Kind = Literal["recurrent", "gpt2"]
 # Every choice is one Literal type: the dataclasses validate against it, and the command line
 # derives its `choices` from it.
-Kind = Literal["recurrent", "gpt2"]
 FusedCell = Literal["rnn", "lstm", "gru"]  # PyTorch's own modules: the lab and shapes use these
 # minGRU / minLSTM (Feng et al. 2024): gates from the input only, trained by a parallel scan
 Cell = Literal["rnn", "lstm", "gru", "mingru", "minlstm"]
@@ -37,78 +37,53 @@ DEVICE_CHOICES: tuple[str, ...] = typing.get_args(Device)
 
 
 @dataclass(frozen=True)
-class ModelConfig:
-    """A language model. kind "recurrent": ids -> input vectors -> nn.RNN/LSTM/GRU -> Linear
-    -> logits; kind "gpt2": transformers' GPT2LMHeadModel (the n_* fields and block_size)."""
+class RecurrentConfig:
+    """A recurrent language model: ids -> input vectors -> RNN/LSTM/GRU (or minGRU/minLSTM)
+    -> Linear -> logits. The defaults are the CPU default (bench/RESULTS.md)."""
 
-    # Set from the tokenizer when training starts; None only before that.
-    vocab_size: int | None = None
     kind: Kind = opt(
         "recurrent",
         "recurrent (RNN/LSTM/GRU) or gpt2 (a transformer, via HuggingFace transformers)",
     )
-    # gpt2: layers, heads, width and context; `init` fine-tunes a pretrained GPT-2 (a hub name
-    # or a save_pretrained directory) instead, and then its own sizes replace these.
-    init: str | None = opt(
-        None, "gpt2: fine-tune this pretrained GPT-2 (hub name or save_pretrained directory)"
-    )
-    n_layer: int = opt(4, "gpt2 from scratch: transformer blocks")
-    n_head: int = opt(4, "gpt2 from scratch: attention heads")
-    n_embd: int = opt(128, "gpt2 from scratch: width")
-    block_size: int = opt(256, "gpt2 from scratch: context length in tokens")
-    # The defaults are the documented CPU default (README, "The CPU default").
+    vocab_size: int | None = opt(None, low=2)  # set from the tokenizer when training starts
     cell: Cell = opt(
         "gru", "recurrent cell: rnn, lstm, gru (fused kernels) or mingru, minlstm (parallel scan)"
     )
-    hidden_size: int = opt(384, "hidden units per layer")
-    num_layers: int = opt(2, "stacked recurrent layers")
+    hidden_size: int = opt(384, "hidden units per layer", low=1)
+    num_layers: int = opt(2, "stacked recurrent layers", low=1)
     input: InputKind = opt("embedding", "input encoding: embedding (fast) or onehot (the lab's)")
-    # Width of the embedding; None means hidden_size. Unused for one-hot input (width = vocab).
+    # Unused for one-hot input, whose width is the vocabulary.
     embedding_dim: int | None = opt(
-        64, "embedding width (None: the hidden size)", aliases=("emb_dim",)
+        64, "embedding width (none: the hidden size)", aliases=("emb_dim",), low=1
     )
-    nonlinearity: Nonlinearity = "tanh"  # rnn only
-    bias: bool = True
-    dropout: float = opt(0.0, "dropout between layers and before the output layer")
-    proj_size: int = opt(0, "LSTM projection size (0 = off)")
+    nonlinearity: Nonlinearity = opt("tanh")  # rnn only
+    bias: bool = opt(True)
+    dropout: float = opt(
+        0.0, "dropout between layers and before the output layer", low=0.0, below=1
+    )
+    proj_size: int = opt(0, "LSTM projection size (0 = off)", low=0)
     # Share the input embedding with the output layer (Press & Wolf 2017): fewer parameters
     # and usually a lower loss. Needs embedding input whose width equals H_out.
     tie_weights: bool = opt(
         False, "share the embedding with the output layer (needs embedding dim = H_out)"
     )
-    bidirectional: bool = False  # always refused; kept so the refusal can say why
 
     def __post_init__(self) -> None:
-        all_finite(self)
-        check_choices(self)
-        if self.vocab_size is not None:
-            at_least("vocab_size", self.vocab_size, 2)
-        at_least("n_layer", self.n_layer, 1)
-        at_least("n_head", self.n_head, 1)
-        at_least("block_size", self.block_size, 2)
-        if self.n_embd % self.n_head:
-            raise NextcharError(
-                f"{flag('n_embd')} ({self.n_embd}) must be a multiple of {flag('n_head')} "
-                f"({self.n_head})"
-            )
-        if self.init is not None and self.kind != "gpt2":
-            raise NextcharError(
-                f"{flag('init')} fine-tunes a pretrained GPT-2; add {flag('kind', 'gpt2')}"
-            )
-        at_least("hidden_size", self.hidden_size, 1)
-        at_least("num_layers", self.num_layers, 1)
-        if self.embedding_dim is not None:
-            at_least("embedding_dim", self.embedding_dim, 1)
-        if not 0.0 <= self.dropout < 1.0:
-            raise NextcharError(f"dropout must be in [0, 1), got {self.dropout}")
+        check_fields(self)
+        if self.kind != "recurrent":
+            raise NextcharError(f"a recurrent config has kind 'recurrent', not {self.kind!r}")
         if self.nonlinearity != "tanh" and self.cell != "rnn":
-            raise NextcharError(f"nonlinearity applies to the rnn cell only, not {self.cell}")
+            raise NextcharError(
+                f"{flag('nonlinearity')} applies to the rnn cell only, not {self.cell}"
+            )
         if self.proj_size:
             if self.cell != "lstm":
-                raise NextcharError(f"proj_size is an LSTM option; the {self.cell} cell has none")
-            if not 0 < self.proj_size < self.hidden_size:
                 raise NextcharError(
-                    f"proj_size must be in 1..hidden_size-1 "
+                    f"{flag('proj_size')} is an LSTM option; the {self.cell} cell has none"
+                )
+            if not self.proj_size < self.hidden_size:
+                raise NextcharError(
+                    f"{flag('proj_size')} must be in 1..{flag('hidden_size')}-1 "
                     f"({self.hidden_size - 1}), got {self.proj_size}"
                 )
         if self.tie_weights and (
@@ -116,16 +91,9 @@ class ModelConfig:
             or (self.embedding_dim or self.hidden_size) != self.output_size
         ):
             raise NextcharError(
-                "tie_weights needs embedding input whose width equals the recurrent output "
-                f"size ({self.output_size}); set {flag('embedding_dim', self.output_size)} "
-                "or drop "
-                f"{flag('tie_weights')}"
-            )
-        if self.bidirectional:
-            raise NextcharError(
-                "bidirectional recurrent layers cannot predict the next character: the "
-                "backward direction reads the character being predicted, so the model would "
-                "learn to copy it; use a unidirectional model"
+                "tying the embedding to the output layer needs embedding input whose width "
+                f"equals the recurrent output size ({self.output_size}); set "
+                f"{flag('embedding_dim', self.output_size)} or drop {flag('tie_weights')}"
             )
 
     @property
@@ -140,12 +108,88 @@ class ModelConfig:
         """Features per time step leaving the recurrent layer (H_out)."""
         return self.proj_size or self.hidden_size
 
+    def describe(self) -> str:
+        return f"{self.cell} {self.num_layers}x{self.hidden_size}"
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        return from_dict(cls, data)
+
+@dataclass(frozen=True)
+class GPT2Config:
+    """A GPT-2 (transformers' GPT2LMHeadModel) trained from scratch with these sizes, or, with
+    `init`, a pretrained one fine-tuned (its own sizes then replace these)."""
+
+    kind: Literal["gpt2"] = "gpt2"
+    vocab_size: int | None = opt(None, low=2)  # set from the tokenizer when training starts
+    init: str | None = opt(
+        None, "gpt2: fine-tune this pretrained GPT-2 (hub name or save_pretrained directory)"
+    )
+    n_layer: int = opt(4, "gpt2 from scratch: transformer blocks", low=1)
+    n_head: int = opt(4, "gpt2 from scratch: attention heads", low=1)
+    n_embd: int = opt(128, "gpt2 from scratch: width", low=1)
+    block_size: int = opt(128, "gpt2 from scratch: context length in tokens", low=2)
+    dropout: float = opt(0.0, low=0.0, below=1)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if self.n_embd % self.n_head:
+            raise NextcharError(
+                f"{flag('n_embd')} ({self.n_embd}) must be a multiple of {flag('n_head')} "
+                f"({self.n_head})"
+            )
+
+    def describe(self) -> str:
+        return f"gpt2 {self.n_layer}L {self.n_head}H {self.n_embd}d"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+ModelConfig = RecurrentConfig | GPT2Config
+MODEL_CONFIGS: dict[str, type] = {"recurrent": RecurrentConfig, "gpt2": GPT2Config}
+# written by nextchar 0.1.0 into every config.json, whatever the kind: read and left out
+_LEGACY = {"bidirectional": False}
+
+
+def model_config(kind: str = "recurrent", **fields: Any) -> ModelConfig:
+    """The model config of `kind`; a field of the other kind is refused by name (a GPT-2
+    has no cell, a recurrent model no heads)."""
+    if kind not in MODEL_CONFIGS:
+        raise NextcharError(
+            f"{flag('kind')} must be one of {', '.join(MODEL_CONFIGS)}, got {kind!r}"
+        )
+    cls = MODEL_CONFIGS[kind]
+    names = {f.name for f in dataclasses.fields(cls)}
+    every = {f.name for c in MODEL_CONFIGS.values() for f in dataclasses.fields(c)}
+    for name in sorted(set(fields) - names):
+        if name in every:  # an option of the other kind
+            other = "a recurrent model" if kind == "gpt2" else f"{flag('kind', 'gpt2')}"
+            raise NextcharError(
+                f"{flag(name)} applies to {other}, not to {flag('kind', kind)}; drop it"
+            )
+        known = [flag(n) for n in every]
+        raise NextcharError(
+            f"a model has no option {flag(name)}{did_you_mean(flag(name), known)}"
+        )
+    return cls(kind=kind, **fields) if kind == "recurrent" else cls(**fields)
+
+
+def model_config_from_dict(data: Any) -> ModelConfig:
+    """A model config from JSON (config.json): its kind picks the class; the fields that
+    nextchar 0.1.0 wrote for both kinds are read and left out."""
+    if not isinstance(data, dict):
+        raise NextcharError(f"a model config must be a JSON object, got {type(data).__name__}")
+    kind = data.get("kind", "recurrent")
+    if kind not in MODEL_CONFIGS:
+        raise NextcharError(f"unknown model kind {kind!r} (known: {', '.join(MODEL_CONFIGS)})")
+    cls = MODEL_CONFIGS[kind]
+    names = {f.name for f in dataclasses.fields(cls)}
+    old_other = {f.name for c in MODEL_CONFIGS.values() for f in dataclasses.fields(c)} - names
+    if data.get("bidirectional", False) is not False:
+        raise NextcharError("a bidirectional model cannot predict the next character")
+    kept = {k: v for k, v in data.items() if k not in old_other and k not in _LEGACY}
+    return from_dict(cls, kept)
 
 
 @dataclass(frozen=True)
@@ -164,7 +208,10 @@ class TrainConfig:
         "`val_fraction` of the training text)",
     )
     val_fraction: float = opt(
-        0.1, "share of the text held out for validation when no `val_file` is given"
+        0.1,
+        "share of the text held out for validation when no `val_file` is given",
+        above=0,
+        below=1,
     )
     encoding: str = opt("utf-8", "text encoding of the files")
     errors: Errors = opt(
@@ -180,9 +227,9 @@ class TrainConfig:
     )
     unk: bool = opt(False, "reserve U+FFFD for characters unseen in training (eval counts them)")
     # word level: which words get their own id (the rest share <unk>), and how text is split
-    min_freq: int = opt(2, "word level: words seen fewer times share the <unk> id")
+    min_freq: int = opt(2, "word level: words seen fewer times share the <unk> id", low=1)
     max_vocab: int | None = opt(
-        None, "word level: keep at most this many words, most frequent first (with <unk>)"
+        None, "word level: keep at most this many words, most frequent first (with <unk>)", low=2
     )
     word_split: WordSplit = opt(
         "unicode", "word level: unicode (words and punctuation apart) or whitespace"
@@ -200,40 +247,42 @@ class TrainConfig:
         False, "keep the initialised embedding fixed instead of fine-tuning it"
     )
     w2v_algorithm: W2VAlgorithm = opt("skipgram", "word2vec: skipgram or cbow")
-    w2v_window: int = opt(5, "word2vec: context window (words each side)")
-    w2v_epochs: int = opt(5, "word2vec: passes over the training text")
+    w2v_window: int = opt(5, "word2vec: context window (words each side)", low=1)
+    w2v_epochs: int = opt(5, "word2vec: passes over the training text", low=1)
     bpe_vocab: int = opt(
         1024,
         "`tokenizer` bpe: size of the byte-level BPE vocabulary learned from the text",
+        low=257,
     )
     # batching: B contiguous streams with the state carried across windows, or random windows
-    batch_size: int = opt(64, "B: parallel streams per batch")
-    seq_len: int = opt(64, "T: characters per window (back-propagation through time length)")
+    batch_size: int = opt(64, "B: parallel streams per batch", low=1)
+    seq_len: int = opt(64, "T: characters per window (back-propagation through time length)", low=1)
     batching: Batching = opt("streams", "streams (state carried across windows) or random windows")
     # optimisation
     optimizer: Optimizer = opt("adamw", "adam or adamw")
-    lr: float = opt(6e-3, "peak learning rate")
-    min_lr_ratio: float = opt(0.05, "the schedule decays to lr times this")
-    warmup_steps: int = opt(100, "linear warm-up steps")
+    lr: float = opt(6e-3, "peak learning rate", above=0)
+    min_lr_ratio: float = opt(0.05, "the schedule decays to lr times this", low=0, high=1)
+    warmup_steps: int = opt(100, "linear warm-up steps", low=0)
     schedule: Schedule = opt("cosine", "cosine, constant or step")
-    step_every: int = opt(1000, "schedule step: decay every N steps")
+    step_every: int = opt(1000, "schedule step: decay every N steps", low=1)
     step_gamma: float = opt(0.5, "schedule step: decay factor")
-    weight_decay: float = opt(0.01, "AdamW weight decay (matrices only)")
-    grad_clip: float = opt(1.0, "clip the global gradient norm to this (0 = off)")
+    weight_decay: float = opt(0.01, "AdamW weight decay (matrices only)", low=0)
+    grad_clip: float = opt(1.0, "clip the global gradient norm to this (0 = off)", low=0)
     # budget and bookkeeping
-    max_steps: int | None = opt(1250, "stop after this many optimizer steps")
+    max_steps: int | None = opt(1250, "stop after this many optimizer steps", low=1)
     max_time: float | None = opt(
         None,
         "stop after this much wall-clock time: seconds, or 90s / 8m / 1.5h (without "
         "`max_steps`: no step cap, and the learning-rate schedule follows the clock)",
         parse="duration",
+        above=0,
     )
-    eval_every: int = opt(250, "evaluate on validation every N steps (and save last/best)")
+    eval_every: int = opt(250, "evaluate on validation every N steps (and save last/best)", low=1)
     eval_tokens: int | None = opt(
-        100_000, "validation tokens per periodic evaluation (the final one uses all)"
+        100_000, "validation tokens per periodic evaluation (the final one uses all)", low=2
     )
-    log_every: int = opt(10, "write a metrics line every N steps")
-    seed: int = opt(0, "random seed")
+    log_every: int = opt(10, "write a metrics line every N steps", low=1)
+    seed: int = opt(0, "random seed", low=0, high=SEED_MAX)
     device: Device = opt("auto", "auto (cuda > mps > cpu), cpu, cuda or mps")
     precision: Precision = opt(
         "auto",
@@ -247,20 +296,11 @@ class TrainConfig:
         None,
         "CPU threads (default: OMP_NUM_THREADS if set, else the fastest count, timed while "
         "training; the losses do not depend on it)",
+        low=1,
     )
 
     def __post_init__(self) -> None:
-        all_finite(self)
-        check_seed(f"{flag('seed')}", self.seed)
-        check_choices(self)
-        if self.threads is not None:
-            at_least("threads", self.threads, 1)
-        at_least("min_freq", self.min_freq, 1)
-        at_least("w2v_window", self.w2v_window, 1)
-        at_least("w2v_epochs", self.w2v_epochs, 1)
-        at_least("bpe_vocab", self.bpe_vocab, 257)
-        if self.max_vocab is not None:
-            at_least("max_vocab", self.max_vocab, 2)
+        check_fields(self)
         word_options = self.min_freq != 2 or self.max_vocab is not None or self.lowercase
         if self.tokenizer != "word" and (word_options or self.word_split != "unicode"):
             raise NextcharError(
@@ -274,33 +314,9 @@ class TrainConfig:
                 f"{flag('embeddings')} "
                 "word2vec or a vectors file to initialise it from"
             )
-        at_least("batch_size", self.batch_size, 1)
-        at_least("seq_len", self.seq_len, 1)
-        at_least("warmup_steps", self.warmup_steps, 0)
-        at_least("eval_every", self.eval_every, 1)
-        at_least("log_every", self.log_every, 1)
-        at_least("step_every", self.step_every, 1)
-        if self.max_steps is not None:
-            at_least("max_steps", self.max_steps, 1)
-        if self.eval_tokens is not None:
-            at_least("eval_tokens", self.eval_tokens, 2)
         if self.max_steps is None and self.max_time is None:
             raise NextcharError(
                 f"give a budget: {flag('max_steps')} N and/or {flag('max_time')} SECONDS"
-            )
-        if self.max_time is not None and not self.max_time > 0:
-            raise NextcharError(f"{flag('max_time')} must be > 0 seconds, got {self.max_time}")
-        if not self.lr > 0:
-            raise NextcharError(f"{flag('lr')} must be > 0, got {self.lr}")
-        if not 0.0 <= self.min_lr_ratio <= 1.0:
-            raise NextcharError(
-                f"{flag('min_lr_ratio')} must be in [0, 1], got {self.min_lr_ratio}"
-            )
-        if self.grad_clip < 0 or self.weight_decay < 0:
-            raise NextcharError(f"{flag('grad_clip')} and {flag('weight_decay')} must be >= 0")
-        if not 0.0 < self.val_fraction < 1.0:
-            raise NextcharError(
-                f"{flag('val_fraction')} must be in (0, 1), got {self.val_fraction}"
             )
 
     def to_dict(self) -> dict[str, Any]:
@@ -324,49 +340,77 @@ MAX_SAMPLE_LENGTH = 1_000_000
 class SampleConfig:
     """How to pick each next token: greedy, or sampled with temperature / top-k / top-p."""
 
-    length: int = opt(500, "tokens to generate")
-    temperature: float = opt(1.0, "softmax temperature, > 0")
-    top_k: int | None = opt(None, "sample from the k most likely only")
+    length: int = opt(
+        500,
+        "tokens to generate",
+        low=0,
+        high=MAX_SAMPLE_LENGTH,
+        hint="ask for less, or run sample again with the end of the text as `prime`",
+    )
+    temperature: float = opt(
+        1.0, "softmax temperature, > 0", above=0, hint="use `greedy` for the most likely token"
+    )
+    top_k: int | None = opt(None, "sample from the k most likely only", low=1)
     top_p: float | None = opt(
-        None, "sample from the smallest set with this much probability (nucleus)"
+        None, "sample from the smallest set with this much probability (nucleus)", above=0, high=1
     )
     greedy: bool = opt(False, "always take the most likely token")
-    seed: int = opt(0, "random seed")
-    num_samples: int = opt(1, "how many samples")
+    seed: int = opt(0, "random seed", low=0, high=SEED_MAX)
+    num_samples: int = opt(1, "how many samples", low=1)
     # >1 divides the logit of every token already in the text by this (multiplies it when
     # negative), as in CTRL and transformers: less looping on the same words
     repetition_penalty: float = opt(
-        1.0, "divide the scores of tokens already in the text by this (1 = off; 1.2 is usual)"
+        1.0,
+        "divide the scores of tokens already in the text by this (1 = off; 1.2 is usual)",
+        above=0,
     )
     num_beams: int = opt(
-        1, "GPT-2: beam search with this many beams (deterministic, printed at the end)"
+        1, "GPT-2: beam search with this many beams (deterministic, printed at the end)", low=1
     )
 
     def __post_init__(self) -> None:
-        all_finite(self)
-        check_seed(f"{flag('seed')}", self.seed)
-        at_least("length", self.length, 0)
-        if self.length > MAX_SAMPLE_LENGTH:
+        check_fields(self)
+
+
+@dataclass(frozen=True)
+class ShapeConfig:
+    """The module and input whose shapes `nextchar shapes` explains."""
+
+    cell: FusedCell = opt("rnn", "module")
+    input_size: int = opt(4, "H_in", low=1)
+    hidden_size: int = opt(2, "hidden_size", low=1)
+    num_layers: int = opt(1, "stacked layers", low=1)
+    bidirectional: bool = opt(False, "D = 2")
+    proj_size: int = opt(0, "LSTM projection size", low=0)
+    batch_first: bool = opt(
+        True,
+        "input/output as (N, L, H); `seq_first`: (L, N, H), torch's own default",
+        negative="seq_first",
+    )
+    batch: int = opt(1, "N, the batch size", low=1)
+    seq_len: int = opt(5, "L, the sequence length", low=1)
+    unbatched: bool = opt(False, "no batch dimension at all")
+    bias: bool = opt(True)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if self.proj_size and self.cell != "lstm":
             raise NextcharError(
-                f"{flag('length', f'{self.length:,}')} is more than nextchar generates in one go "
-                f"({MAX_SAMPLE_LENGTH:,} tokens); ask for less, or run sample again with the "
-                f"end of the text as {flag('prime')}"
+                f"{flag('proj_size')} is an LSTM option; nn.{self.cell.upper()} has none"
             )
-        at_least("num_samples", self.num_samples, 1)
-        at_least("num_beams", self.num_beams, 1)
-        if not self.repetition_penalty > 0:
+        if self.proj_size >= self.hidden_size:
             raise NextcharError(
-                f"{flag('repetition_penalty')} must be > 0 (1 = off), got {self.repetition_penalty}"
+                f"{flag('proj_size')} must be smaller than {flag('hidden_size')} "
+                f"({self.hidden_size}), got {self.proj_size}"
             )
-        if not self.temperature > 0:
-            raise NextcharError(
-                f"{flag('temperature')} must be > 0 (use {flag('greedy')} for the most likely "
-                f"token), got {self.temperature}"
-            )
-        if self.top_k is not None and self.top_k < 1:
-            raise NextcharError(f"{flag('top_k')} must be >= 1, got {self.top_k}")
-        if self.top_p is not None and not 0.0 < self.top_p <= 1.0:
-            raise NextcharError(f"{flag('top_p')} must be in (0, 1], got {self.top_p}")
+
+    @property
+    def d(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def h_out(self) -> int:
+        return self.proj_size or self.hidden_size
 
 
 LAB_SENTENCE = " seoul is the capital of south korea"
@@ -378,33 +422,22 @@ class LabConfig:
 
     sentence: str = opt(LAB_SENTENCE, "text to learn, any Unicode")
     cell: FusedCell = opt("rnn", "recurrent cell")
-    epochs: int = opt(500, "full-batch epochs")
-    lr: float = opt(1e-3, "Adam learning rate")
+    epochs: int = opt(500, "full-batch epochs", low=1)
+    lr: float = opt(1e-3, "Adam learning rate", above=0)
     hidden_size: int | None = opt(
-        None, "hidden units (default: the vocabulary size, as in the notes)"
+        None, "hidden units (default: the vocabulary size, as in the notes)", low=1
     )
-    num_layers: int = opt(1, "stacked layers")
+    num_layers: int = opt(1, "stacked layers", low=1)
     nonlinearity: Nonlinearity = opt("tanh", "activation of the rnn cell (rnn only)")
-    seed: int = opt(0, "random seed")
+    seed: int = opt(0, "random seed", low=0, high=SEED_MAX)
     device: Device = opt("auto", "where to run: auto = cuda > mps > cpu")
-    every: int = opt(50, "print every N epochs (and the first and the last)")
+    every: int = opt(50, "print every N epochs (and the first and the last)", low=1)
     threads: int | None = opt(
-        None, "CPU threads (default: OMP_NUM_THREADS if set, else 1: a tiny model's step)"
+        None, "CPU threads (default: OMP_NUM_THREADS if set, else 1: a tiny model's step)", low=1
     )
 
     def __post_init__(self) -> None:
-        all_finite(self)
-        check_seed(f"{flag('seed')}", self.seed)
-        check_choices(self)
-        if self.threads is not None:
-            at_least("threads", self.threads, 1)
-        at_least("epochs", self.epochs, 1)
-        at_least("every", self.every, 1)
-        at_least("num_layers", self.num_layers, 1)
-        if self.hidden_size is not None:  # 0 is a mistake, not "the default"
-            at_least("hidden_size", self.hidden_size, 1)
-        if not self.lr > 0:
-            raise NextcharError(f"lr must be > 0, got {self.lr}")
+        check_fields(self)
         if len(self.sentence) < 2:
             raise NextcharError(
                 f"the sentence needs at least 2 characters (input = all but the last, target = "

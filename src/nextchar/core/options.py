@@ -8,7 +8,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
-from collections.abc import Iterator
+import difflib
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 # A field whose flag is not its name with dashes: name -> flag.
@@ -17,11 +18,12 @@ RENAMED = {"kind": "--model", "bpe_vocab": "--vocab-size"}
 _ON_COMMAND_LINE = contextvars.ContextVar("nextchar_on_command_line", default=False)
 
 
-def opt(default: Any, help: str, **flag: Any) -> Any:
-    """A config field that is also a command-line flag: `help` is its help text; `flag` may
-    give `aliases`, `metavar`, `parse` ("duration"), or bounds: `low`, `high` (inclusive),
-    `above` (exclusive)."""
-    return dataclasses.field(default=default, metadata={"help": help, **flag})
+def opt(default: Any, help: str | None = None, **meta: Any) -> Any:
+    """An option field: with `help` it is also a command-line flag (and a keyword of the
+    notebook API); `meta` may give `aliases`, `metavar`, `parse` ("duration"), and the bounds
+    that validation enforces: `low`, `high` (inclusive), `above` (exclusive)."""
+    info = {**meta, **({"help": help} if help is not None else {})}
+    return dataclasses.field(default=default, metadata=info)
 
 
 def flag_name(name: str) -> str:
@@ -52,6 +54,12 @@ def flag(name: str, value: Any = _NO_VALUE, command_line: bool = False) -> str:
     if value is _NO_VALUE:
         return word
     return f"{word}={value}" if isinstance(value, (int, float)) else f"{word}={str(value)!r}"
+
+
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """' (did you mean --max-steps?)' for a misspelt name, or '' when nothing is close."""
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
 
 
 @contextlib.contextmanager

@@ -6,7 +6,6 @@ from nextchar.models.build import (
     build_model,
     check_finite,
     count_parameters,
-    describe,
     model_device,
 )
 from nextchar.models.contract import (
@@ -28,7 +27,6 @@ __all__ = [
     "build_model",
     "check_finite",
     "count_parameters",
-    "describe",
     "detach_state",
     "load",
     "load_checkpoint",

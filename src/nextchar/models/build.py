@@ -17,8 +17,8 @@ from nextchar.models.recurrent import RecurrentLM
 def build_model(config: ModelConfig) -> nn.Module:
     """A fresh, randomly initialised model for `config` (seed torch first for repeatability)."""
     if config.vocab_size is None:
-        raise ValueError("ModelConfig.vocab_size must be set (from the tokenizer) to build")
-    with allocating(f"a {describe(config)} model"):
+        raise ValueError("a model config's vocab_size must be set (from the tokenizer) to build")
+    with allocating(f"a {config.describe()} model"):
         if config.kind == "gpt2":
             from nextchar.models.gpt2 import build_gpt2  # transformers only when asked for
 
@@ -28,7 +28,7 @@ def build_model(config: ModelConfig) -> nn.Module:
 
 @contextlib.contextmanager
 def allocating(
-    what: str, flags: str = f"{flag('hidden_size')}, {flag('num_layers')}, {flag('embedding_dim')}"
+    what: str, sizes: tuple[str, ...] = ("hidden_size", "num_layers", "embedding_dim")
 ) -> Iterator[None]:
     """Turn the allocator's refusal (sizes from a flag or a hand-edited config.json, such as
     hidden_size 10000000) into one line instead of a traceback from deep inside torch."""
@@ -43,7 +43,8 @@ def allocating(
         wanted = message.partition("tried to allocate ")[2].split(" bytes")[0]
         size = f" ({int(wanted) / 2**30:,.1f} GiB at once)" if wanted.isdigit() else ""
         raise NextcharError(
-            f"not enough memory for {what}{size}; choose smaller sizes ({flags})"
+            f"not enough memory for {what}{size}; choose smaller sizes "
+            f"({', '.join(flag(name) for name in sizes)})"
         ) from None
 
 
@@ -56,13 +57,6 @@ def check_finite(model: nn.Module, source: str) -> None:
                 f"{source}: the weights ({name}) hold NaN or infinity: the training run that "
                 f"wrote them diverged; train again with a lower {flag('lr')}"
             )
-
-
-def describe(config: ModelConfig) -> str:
-    """A short name for plots and tables: 'gru 2x384' or 'gpt2 4L 4H 128d'."""
-    if config.kind == "gpt2":
-        return f"gpt2 {config.n_layer}L {config.n_head}H {config.n_embd}d"
-    return f"{config.cell} {config.num_layers}x{config.hidden_size}"
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -11,7 +11,7 @@ import torch
 from safetensors import SafetensorError
 from torch import nn
 
-from nextchar.core.config import ModelConfig
+from nextchar.core.config import model_config_from_dict
 from nextchar.core.errors import NextcharError
 from nextchar.core.runtime import pick_device
 from nextchar.models.build import build_model, check_finite
@@ -24,7 +24,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "auto") -> Ch
     """A nextchar checkpoint (or a run directory's best/) with its model built and loaded."""
     ckpt, meta = read_meta(path)
     try:
-        model_config = ModelConfig.from_dict(meta["model"])
+        model_config = model_config_from_dict(meta["model"])
         tokenizer = tokenizer_from_dict(meta["tokenizer"])
     except NextcharError as exc:
         raise NextcharError(f"{ckpt / 'config.json'}: {exc}; the checkpoint is damaged") from None

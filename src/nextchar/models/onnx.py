@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from nextchar.core.config import ModelConfig
+from nextchar.core.config import ModelConfig, model_config_from_dict
 from nextchar.core.errors import NextcharError
 from nextchar.core.options import flag
 from nextchar.models.contract import (
@@ -63,7 +63,7 @@ class OnnxLM(nn.Module):
         self.layers, self.units = config.num_layers, config.hidden_size
 
     def describe(self) -> str:
-        return f"{self.config.cell} {self.config.num_layers}x{self.config.hidden_size} (onnx)"
+        return f"{self.config.describe()} (onnx)"
 
     def preferred_precision(self, device: torch.device) -> str:
         return "fp32"
@@ -117,8 +117,8 @@ def load_onnx(path: str | Path) -> tuple[OnnxLM, Tokenizer]:
             f"{flag('format', command_line=True)} onnx OUT.onnx"
         )
     if "state_shapes" not in info:  # written before the shapes were recorded (0.1.0)
-        config = ModelConfig.from_dict(info["model"])
+        config = model_config_from_dict(info["model"])
         sizes = {"h": config.output_size, "c": config.hidden_size}
         info["state_shapes"] = {n: [config.num_layers, 1, sizes[n]] for n in info["state"]}
-    model = OnnxLM(session, ModelConfig.from_dict(info["model"]), info)
+    model = OnnxLM(session, model_config_from_dict(info["model"]), info)
     return model.eval(), tokenizer_from_dict(info["tokenizer"])

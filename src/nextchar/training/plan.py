@@ -67,14 +67,14 @@ def plan_run(
         train_kw["val_file"] = default_validation(files)
     config = TrainConfig(files=tuple(files), **train_kw)
     run_dir = Path(out) if out else default_run_dir(files)
-    return Plan(ModelConfig(**model_kw), config, run_dir, False)
+    return Plan(model_config(**model_kw), config, run_dir, False)
 
 
 # Word level on a laptop CPU: the output layer has one row per word (about 17,000 for the
 # Shakespeare corpus), so the model is narrower and the windows shorter than the character
 # default; dropout because a word corpus of a million tokens overfits within a few epochs.
-# `nextchar train level word` starts from these; flags given on the command line win.
-# Measured in README ("Word level").
+# Word level (`level="word"`) starts from these; options given explicitly win.
+# Measured in bench/RESULTS.md ("Word level").
 WORD_LEVEL: dict[str, dict[str, Any]] = {
     "model": {
         "cell": "lstm",
@@ -97,8 +97,8 @@ WORD_LEVEL: dict[str, dict[str, Any]] = {
 # GPT-2 from scratch on a laptop CPU: a small model, windows of the whole context, and the
 # learning rate and warm-up transformers are usually trained with. No dropout: on short
 # budgets the model underfits, and dropout (attention dropout above all) made a CPU step
-# 1.8x slower (README, "GPT-2"). `nextchar train kind gpt2` starts from these; flags given
-# on the command line win.
+# much slower on a CPU (bench/RESULTS.md). GPT-2 (`model="gpt2"`) starts from these; options
+# given explicitly win.
 GPT2_LEVEL: dict[str, dict[str, Any]] = {
     "model": {"n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 128, "dropout": 0.0},
     "train": {"batch_size": 32, "seq_len": 128, "lr": 1e-3, "warmup_steps": 100},

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from nextchar.core.config import ModelConfig, TrainConfig
+from nextchar.core.config import ModelConfig, TrainConfig, model_config_from_dict
 from nextchar.core.errors import NextcharError
 from nextchar.core.options import flag
 from nextchar.models import state_from_tensors, state_tensors
@@ -145,7 +145,7 @@ def resume_config(run_dir: str | Path, **overrides: Any) -> tuple[ModelConfig, T
         # would otherwise stop again at once, its time already spent
         given["max_time"] = None
     config = dataclasses.replace(config, **given)
-    return ModelConfig.from_dict(meta["model"]), config
+    return model_config_from_dict(meta["model"]), config
 
 
 def restore(run: Run, blob: dict[str, Any], trainer_state: dict[str, Any], rows: slice) -> None:

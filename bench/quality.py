@@ -18,7 +18,8 @@ from pathlib import Path
 
 import torch
 
-from nextchar.core.config import ModelConfig, SampleConfig, TrainConfig, model_config
+from nextchar.core.commands import SampleConfig
+from nextchar.core.config import ModelConfig, TrainConfig, model_config
 from nextchar.inference.generate import sample
 from nextchar.models import load
 from nextchar.training.loop import train

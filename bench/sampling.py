@@ -19,7 +19,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from nextchar.core.config import SampleConfig, model_config
+from nextchar.core.commands import SampleConfig
+from nextchar.core.config import model_config
 from nextchar.inference.generate import gumbel_noise, sample, sample_next
 from nextchar.models import build_model
 from nextchar.text.data import read_text

@@ -26,8 +26,10 @@ def run_dir(tmp_path_factory):
     return result
 
 
-def test_lab_prints_what_the_command_prints() -> None:
+def test_lab_prints_what_the_command_prints(capsys) -> None:
     result = nextchar.lab(epochs=120, every=40, cell="gru")
+    streamed = capsys.readouterr().out  # a script sees the trace as it goes, as the command
+    assert "epoch  40" in streamed and streamed.startswith("model : nn.GRU")
     proc = in_process("lab", "--epochs", "120", "--every", "40", "--cell", "gru")
     assert proc.returncode == 0
     # the same text, but for the time and for how the advice names the option: the keyword
@@ -52,8 +54,33 @@ def test_lab_html_marks_each_wrong_character() -> None:
 
 
 def test_lab_refuses_unknown_options() -> None:
-    with pytest.raises(NextcharError, match=r"lab\(\) has no option epoch;.*epochs"):
+    with pytest.raises(NextcharError, match=r"lab\(\) has no option epoch \(did you mean epochs"):
         nextchar.lab(epoch=3)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"epochs": "5"}, "epochs must be an integer, got '5'"),
+        ({"epochs": True}, "epochs must be an integer, got True"),
+        ({"epochs": 0}, "epochs must be >= 1, got 0"),
+        ({"lr": float("nan")}, "lr must be a finite number"),
+        ({"cell": "lsmt"}, "cell must be one of 'rnn', 'lstm', 'gru', got 'lsmt'"),
+        ({"seed": 1.5}, "seed must be an integer, got 1.5"),
+    ],
+)
+def test_keywords_are_checked_as_the_command_line_checks_flags(options, message) -> None:
+    """A keyword is not parsed from text: its type is checked, then its bounds, and the
+    message names the keyword (not a flag) -- the same option fields as the CLI's."""
+    with pytest.raises(NextcharError, match=re.escape(message)):
+        nextchar.lab(progress=False, **options)
+
+
+def test_sample_keywords_are_checked_too(run_dir) -> None:
+    with pytest.raises(NextcharError, match=re.escape("seed must be an integer, got 1.5")):
+        nextchar.sample(run_dir, "the ", seed=1.5)
+    with pytest.raises(NextcharError, match=r"temperature must be > 0.*greedy"):
+        nextchar.sample(run_dir, "the ", temperature=0)
 
 
 def test_shapes_prints_the_command_and_shows_tables() -> None:
@@ -83,7 +110,9 @@ def test_train_returns_a_summary_with_its_curves(run_dir) -> None:
 
 
 def test_train_refuses_unknown_options(tmp_path) -> None:
-    with pytest.raises(NextcharError, match=r"train\(\) has no option max_tim;"):
+    with pytest.raises(
+        NextcharError, match=r"train\(\) has no option max_tim \(did you mean max_time\?\)"
+    ):
         nextchar.train("korean", out=tmp_path / "r", max_tim=3)
     assert not (tmp_path / "r").exists()
 
@@ -104,8 +133,31 @@ def test_load_predict_and_sample_match_the_commands(run_dir) -> None:
 
     text = nextchar.sample(run, "the ", length=30, seed=3)
     proc = in_process("sample", run, "--prime", "the ", "--length", "30", "--seed", "3")
-    assert len(text) == 30 and proc.stdout == "the " + text + "\n"
+    # the prime and its continuation, as the command prints them
+    assert len(text) == 4 + 30 and text.startswith("the ") and proc.stdout == text + "\n"
     assert loaded.sample("the ", length=30, seed=3) == text
+    assert nextchar.sample(run_dir, "the ", length=30, seed=3) == text  # a run's result too
+
+
+def test_evaluate_matches_the_command(run_dir, tmp_path) -> None:
+    (tmp_path / "t.txt").write_text(TEXT[:400], encoding="utf-8")
+    result = nextchar.evaluate(run_dir, tmp_path / "t.txt")
+    proc = in_process("eval", run_dir.run_dir, tmp_path / "t.txt", "--json")
+    assert f'"bits_per_char": {result.bits_per_char}' in proc.stdout
+    with pytest.raises(NextcharError, match=r"evaluate\(\) has no option seqlen \(did you"):
+        nextchar.evaluate(run_dir, tmp_path / "t.txt", seqlen=4)
+
+
+def test_train_resumes_a_run(tmp_path) -> None:
+    (tmp_path / "text.txt").write_text(TEXT, encoding="utf-8")
+    first = nextchar.train(
+        tmp_path / "text.txt", out=tmp_path / "run", max_steps=2, eval_every=2, progress=False,
+        **TINY,
+    )  # fmt: skip
+    again = nextchar.train(resume=first.run_dir, max_steps=4, progress=False)
+    assert (first.step, again.step) == (2, 4) and again.run_dir == first.run_dir
+    with pytest.raises(NextcharError, match=r"resume='.*run'"):  # keywords, not flags
+        nextchar.train(tmp_path / "text.txt", out=first.run_dir, progress=False, **TINY)
 
 
 def test_progress_without_ipywidgets_in_jupyter_falls_back_to_text(monkeypatch) -> None:

@@ -17,7 +17,8 @@ import httpx
 import pytest
 import torch
 
-from nextchar.core.config import SampleConfig, model_config
+from nextchar.core.commands import SampleConfig
+from nextchar.core.config import model_config
 from nextchar.inference.generate import sample
 from nextchar.models import build_model, load
 from nextchar.models.checkpoint import save_checkpoint

@@ -80,7 +80,7 @@ def test_python_dash_m_and_console_script_agree(run_cli, capsys) -> None:
         (["lab", "--cell", "transformer"], "invalid choice"),
         (["shapes", "--cell", "gru", "--proj-size", "1"], "LSTM option"),
         (["shapes", "--cell", "lstm", "--hidden-size", "2", "--proj-size", "3"], "smaller"),
-        (["shapes", "--hidden-size", "0"], "hidden_size must be >= 1"),
+        (["shapes", "--hidden-size", "0"], "--hidden-size must be >= 1"),
         (["shapes", "--batch-first", "--seq-first"], "not allowed with"),
         (["frobnicate"], "invalid choice"),
         ([], "required"),

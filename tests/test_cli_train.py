@@ -122,7 +122,7 @@ def test_dynamic_evaluation_is_reported_apart_from_the_static_number(trained, ru
     [
         (["sample", "runs/plays", "--prime", "ROMEO™"], "'™' (U+2122)"),
         (["sample", "runs/plays", "--temperature", "0"], "temperature must be > 0"),
-        (["sample", "runs/plays", "--top-p", "1.5"], "top-p must be in"),
+        (["sample", "runs/plays", "--top-p", "1.5"], "top-p must be <= 1"),
         (["sample", "runs/plays", "--top-k", "0"], "top-k must be >= 1"),
         (["predict", "runs/plays", "Ωmega"], "not in the vocabulary"),
         (["sample", "runs/nothing"], "does not exist"),

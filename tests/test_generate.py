@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from nextchar import NextcharError
-from nextchar.core.config import SampleConfig, model_config
+from nextchar.core.commands import SampleConfig
+from nextchar.core.config import model_config
 from nextchar.inference.generate import (
     filter_logits,
     generate_ids,
@@ -53,8 +54,8 @@ def test_sampling_follows_the_distribution_and_temperature() -> None:
     [
         ({"temperature": 0.0}, "temperature must be > 0"),
         ({"temperature": -1.0}, "temperature must be > 0"),
-        ({"top_p": 0.0}, "top_p must be in"),
-        ({"top_p": 1.5}, "top_p must be in"),
+        ({"top_p": 0.0}, "top_p must be > 0"),
+        ({"top_p": 1.5}, "top_p must be <= 1"),
         ({"top_k": 0}, "top_k must be >= 1"),
     ],
 )

@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from nextchar import NextcharError
-from nextchar.core.config import SampleConfig, model_config
+from nextchar.core.commands import SampleConfig
+from nextchar.core.config import model_config
 from nextchar.inference.evaluate import evaluate_text
 from nextchar.inference.generate import generate_ids, predict_next
 from nextchar.models import load, load_tokenizer

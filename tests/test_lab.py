@@ -2,7 +2,7 @@ import pytest
 
 from nextchar import LabConfig, NextcharError
 from nextchar.classroom.lab import prepare_lab, run_lab
-from nextchar.core.config import LAB_SENTENCE
+from nextchar.core.commands import LAB_SENTENCE
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])

@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import torch
 
-from nextchar.core.config import SampleConfig, model_config
+from nextchar.core.commands import SampleConfig
+from nextchar.core.config import model_config
 from nextchar.inference.cells import activations, correlate, pattern_signal
 from nextchar.inference.evaluate import evaluate_text
 from nextchar.inference.generate import predict_next, sample

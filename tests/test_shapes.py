@@ -4,7 +4,7 @@ import pytest
 
 from nextchar import NextcharError
 from nextchar.classroom.shapes import explain, render
-from nextchar.core.config import ShapeConfig
+from nextchar.core.commands import ShapeConfig
 
 GRID = [
     ShapeConfig(

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from nextchar.core.config import LabConfig, RecurrentConfig
+from nextchar.core.commands import LabConfig
+from nextchar.core.config import RecurrentConfig
 from nextchar.core.errors import NextcharError
 from nextchar.core.optim import Adam
 from nextchar.core.options import flag
@@ -149,7 +150,7 @@ def prepare_lab(config: LabConfig = LabConfig()) -> Lab:
     return Lab(config, tokenizer, model, ids[:-1].unsqueeze(0), ids[1:].unsqueeze(0), device)
 
 
-def describe(lab: Lab) -> list[str]:
+def header_lines(lab: Lab) -> list[str]:
     """The lines `nextchar lab` prints before the first epoch: the model as torch writes it,
     the vocabulary, the input and the target."""
     config, mc, vocab = lab.config, lab.model.config, lab.tokenizer.vocab
@@ -169,12 +170,8 @@ def describe(lab: Lab) -> list[str]:
 
 
 def train_lab(lab: Lab, on_step: Callable[[LabStep], None] | None = None) -> LabResult:
-    """The notes' loop: full-batch epochs of forward, cross-entropy, backward, Adam step."""
-    with threads_for_small_work(lab.config.threads):
-        return _train_lab(lab, on_step)
-
-
-def _train_lab(lab: Lab, on_step: Callable[[LabStep], None] | None) -> LabResult:
+    """The notes' loop: full-batch epochs of forward, cross-entropy, backward, Adam step (on
+    one thread: a tiny model's step)."""
     config, model, x, y = lab.config, lab.model, lab.x, lab.y
     vocab_size = lab.tokenizer.vocab_size
     optimizer = Adam(model.parameters(), lr=config.lr)
@@ -183,27 +180,28 @@ def _train_lab(lab: Lab, on_step: Callable[[LabStep], None] | None) -> LabResult
         device=str(lab.device),
         vocab=lab.tokenizer.vocab,
         parameters=count_parameters(model),
-        header=describe(lab),
+        header=header_lines(lab),
         epochs=config.epochs,
     )
-    start = time.perf_counter()
-    for epoch in range(config.epochs):
-        model.train()
-        logits, _ = model(x)  # [1, L, V]
-        loss = F.cross_entropy(logits.view(-1, vocab_size), y.view(-1))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    with threads_for_small_work(config.threads):
+        start = time.perf_counter()
+        for epoch in range(config.epochs):
+            model.train()
+            logits, _ = model(x)  # [1, L, V]
+            loss = F.cross_entropy(logits.view(-1, vocab_size), y.view(-1))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
 
-        # As in the notes, the prediction is read from this epoch's forward pass.
-        predicted = logits.detach().argmax(dim=-1)[0]
-        if result.first_match_epoch is None and bool((predicted == y[0]).all()):
-            result.first_match_epoch = epoch
-        if epoch % config.every == 0 or epoch == config.epochs - 1:
-            step = LabStep(epoch, loss.item(), lab.tokenizer.decode(predicted.cpu().tolist()))
-            result.steps.append(step)
-            if on_step is not None:
-                on_step(step)
+            # As in the notes, the prediction is read from this epoch's forward pass.
+            predicted = logits.detach().argmax(dim=-1)[0]
+            if result.first_match_epoch is None and bool((predicted == y[0]).all()):
+                result.first_match_epoch = epoch
+            if epoch % config.every == 0 or epoch == config.epochs - 1:
+                step = LabStep(epoch, loss.item(), lab.tokenizer.decode(predicted.cpu().tolist()))
+                result.steps.append(step)
+                if on_step is not None:
+                    on_step(step)
     result.seconds = time.perf_counter() - start
     result.final_prediction = result.steps[-1].prediction
     result.final_loss = result.steps[-1].loss

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from nextchar.core.config import ShapeConfig
+from nextchar.core.commands import ShapeConfig
 from nextchar.display import htmlview
 from nextchar.models import allocating
 from nextchar.models.recurrent import FUSED as CELL_MODULES

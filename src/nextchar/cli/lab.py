@@ -8,7 +8,7 @@ import dataclasses
 from pathlib import Path
 
 from nextchar.cli.common import Parser, Sub, add_device, add_fields, given
-from nextchar.core.config import LabConfig, ShapeConfig
+from nextchar.core.commands import LabConfig, ShapeConfig
 
 
 def add_lab(sub: Sub) -> None:
@@ -23,11 +23,11 @@ def add_lab(sub: Sub) -> None:
 
 
 def run_lab(args: argparse.Namespace) -> int:
-    from nextchar.classroom.lab import LabStep, describe, prepare_lab, trace_line, train_lab
+    from nextchar.classroom.lab import LabStep, header_lines, prepare_lab, trace_line, train_lab
 
     config = LabConfig(**given(args, LabConfig))
     lab = prepare_lab(config)  # every input error surfaces here, before any output
-    print("\n".join(describe(lab)), flush=True)
+    print("\n".join(header_lines(lab)), flush=True)
 
     def show(step: LabStep) -> None:
         print(trace_line(step, config.epochs), flush=True)

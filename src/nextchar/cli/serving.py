@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from nextchar.cli.common import MODEL_ARG_HELP, Sub, add_device, add_fields, given
-from nextchar.core.config import CHAT_SAMPLING, SampleConfig
+from nextchar.core.commands import CHAT_SAMPLING, SampleConfig
 
 
 def add_serve(sub: Sub) -> None:

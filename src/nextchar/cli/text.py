@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from nextchar.cli.common import MODEL_ARG_HELP, Sub, add_device, add_fields, given
-from nextchar.core.config import SampleConfig
+from nextchar.core.commands import SampleConfig
 from nextchar.core.errors import NextcharError
 from nextchar.display.terminal import bar, prediction_lines, shown
 

@@ -43,7 +43,13 @@ def check_fields(obj: Any) -> None:
         low, high = meta.get("low"), meta.get("high")
         above, below = meta.get("above"), meta.get("below")
         broken = (
-            (low is not None and value < low and f">= {low}")
+            (
+                low is not None
+                and high is not None
+                and not low <= value <= high
+                and f"in {low}..{high}"
+            )
+            or (low is not None and value < low and f">= {low}")
             or (high is not None and value > high and f"<= {high:,}")
             or (above is not None and not value > above and f"> {above}")
             or (below is not None and not value < below and f"< {below}")
@@ -51,7 +57,7 @@ def check_fields(obj: Any) -> None:
         if broken:
             hint = meta.get("hint")
             advice = "; " + re.sub(r"`(\w+)`", lambda m: flag(m.group(1)), hint) if hint else ""
-            raise NextcharError(f"{flag(f.name)} must be {broken}, got {value:,}{advice}")
+            raise NextcharError(f"{flag(f.name)} must be {broken}, got {value}{advice}")
 
 
 def _shown(value: Any) -> str:

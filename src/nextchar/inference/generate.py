@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from nextchar.core.config import SampleConfig
+from nextchar.core.commands import SampleConfig
 from nextchar.core.errors import NextcharError
 from nextchar.core.options import flag
 from nextchar.core.runtime import threads_for_small_work

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from nextchar.core.config import SampleConfig
+from nextchar.core.commands import SampleConfig
 from nextchar.core.errors import NextcharError
 from nextchar.core.options import flag
 from nextchar.display.terminal import prediction_lines, shown

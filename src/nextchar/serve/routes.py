@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import AfterValidator, BaseModel, Field
 
 from nextchar.core.checks import SEED_MAX
-from nextchar.core.config import SampleConfig
+from nextchar.core.commands import SampleConfig
 from nextchar.inference import cells
 from nextchar.inference.evaluate import token_surprise
 from nextchar.inference.generate import predict_next, sample_texts

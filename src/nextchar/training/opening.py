@@ -88,10 +88,10 @@ def _read_data(
             )
         config_ = dataclasses.replace(model_config, vocab_size=corpus.tokenizer.vocab_size)
         return _Data(corpus, config_, None, resume_state, trainer_state, saved)
-    if model_config.init is not None:  # fine-tuning: its tokenizer and sizes
-        pretrained, tokenizer = load_pretrained(model_config.init, torch.device("cpu"))
+    if model_config.pretrained is not None:  # fine-tuning: its tokenizer and sizes
+        pretrained, tokenizer = load_pretrained(model_config.pretrained, torch.device("cpu"))
         log(
-            f"fine-tuning {model_config.init}: {pretrained.describe()}, its BPE "
+            f"fine-tuning {model_config.pretrained}: {pretrained.describe()}, its BPE "
             f"tokenizer ({tokenizer.vocab_size:,} tokens)"
         )
         corpus = corpus or load_corpus(config, tokenizer)

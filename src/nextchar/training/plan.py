@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nextchar.core.config import ModelConfig, TrainConfig
+from nextchar.core.config import ModelConfig, TrainConfig, model_config
 from nextchar.core.errors import NextcharError
 from nextchar.core.options import flag
 from nextchar.text.corpora import default_validation
@@ -53,8 +53,8 @@ def plan_run(
                 f"{flag('resume')} continues a run with its own files and settings; only {flags} "
                 "may be given with it"
             )
-        model_config, config = resume_config(resume, **train_kw)
-        return Plan(model_config, config, Path(resume), True)
+        model, config = resume_config(resume, **train_kw)
+        return Plan(model, config, Path(resume), True)
     if not files:
         raise NextcharError("give the training text: nextchar train FILE [FILE...]")
     preset = PRESETS.get(model_kw.get("kind", ""), PRESETS.get(train_kw.get("tokenizer", "")))

@@ -1,0 +1,129 @@
+"""The options of the commands that use a model or teach: sampling, the lab, the shapes.
+Like the training configs (config.py), dataclasses validated on construction from their
+option fields, whoever builds them: the command line, a notebook's keywords, the server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from nextchar.core.checks import SEED_MAX, check_fields
+from nextchar.core.config import Device, FusedCell, Nonlinearity
+from nextchar.core.errors import NextcharError
+from nextchar.core.options import flag, opt
+
+# `nextchar chat` continues each line briefly and a little more conservatively than `sample`
+CHAT_SAMPLING: dict[str, Any] = {"length": 120, "temperature": 0.8}
+
+# One sample's length cap: a typo such as length 10**20 must not run until the machine dies;
+# a million characters takes 15-20 minutes at laptop speed and is a book, not a sample.
+MAX_SAMPLE_LENGTH = 1_000_000
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    """How to pick each next token: greedy, or sampled with temperature / top-k / top-p."""
+
+    length: int = opt(
+        500,
+        "tokens to generate",
+        low=0,
+        high=MAX_SAMPLE_LENGTH,
+        hint="ask for less, or run sample again with the end of the text as `prime`",
+    )
+    temperature: float = opt(
+        1.0, "softmax temperature, > 0", above=0, hint="use `greedy` for the most likely token"
+    )
+    top_k: int | None = opt(None, "sample from the k most likely only", low=1)
+    top_p: float | None = opt(
+        None, "sample from the smallest set with this much probability (nucleus)", above=0, high=1
+    )
+    greedy: bool = opt(False, "always take the most likely token")
+    seed: int = opt(0, "random seed", low=0, high=SEED_MAX)
+    num_samples: int = opt(1, "how many samples", low=1)
+    # >1 divides the logit of every token already in the text by this (multiplies it when
+    # negative), as in CTRL and transformers: less looping on the same words
+    repetition_penalty: float = opt(
+        1.0,
+        "divide the scores of tokens already in the text by this (1 = off; 1.2 is usual)",
+        above=0,
+    )
+    num_beams: int = opt(
+        1, "GPT-2: beam search with this many beams (deterministic, printed at the end)", low=1
+    )
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+@dataclass(frozen=True)
+class ShapeConfig:
+    """The module and input whose shapes `nextchar shapes` explains."""
+
+    cell: FusedCell = opt("rnn", "module")
+    input_size: int = opt(4, "H_in", low=1)
+    hidden_size: int = opt(2, "hidden_size", low=1)
+    num_layers: int = opt(1, "stacked layers", low=1)
+    bidirectional: bool = opt(False, "D = 2")
+    proj_size: int = opt(0, "LSTM projection size", low=0)
+    batch_first: bool = opt(
+        True,
+        "input/output as (N, L, H); `seq_first`: (L, N, H), torch's own default",
+        negative="seq_first",
+    )
+    batch: int = opt(1, "N, the batch size", low=1)
+    seq_len: int = opt(5, "L, the sequence length", low=1)
+    unbatched: bool = opt(False, "no batch dimension at all")
+    bias: bool = opt(True)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if self.proj_size and self.cell != "lstm":
+            raise NextcharError(
+                f"{flag('proj_size')} is an LSTM option; nn.{self.cell.upper()} has none"
+            )
+        if self.proj_size >= self.hidden_size:
+            raise NextcharError(
+                f"{flag('proj_size')} must be smaller than {flag('hidden_size')} "
+                f"({self.hidden_size}), got {self.proj_size}"
+            )
+
+    @property
+    def d(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def h_out(self) -> int:
+        return self.proj_size or self.hidden_size
+
+
+LAB_SENTENCE = " seoul is the capital of south korea"
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    """The lab's settings; the defaults are the notes' values."""
+
+    sentence: str = opt(LAB_SENTENCE, "text to learn, any Unicode")
+    cell: FusedCell = opt("rnn", "recurrent cell")
+    epochs: int = opt(500, "full-batch epochs", low=1)
+    lr: float = opt(1e-3, "Adam learning rate", above=0)
+    hidden_size: int | None = opt(
+        None, "hidden units (default: the vocabulary size, as in the notes)", low=1
+    )
+    num_layers: int = opt(1, "stacked layers", low=1)
+    nonlinearity: Nonlinearity = opt("tanh", "activation of the rnn cell (rnn only)")
+    seed: int = opt(0, "random seed", low=0, high=SEED_MAX)
+    device: Device = opt("auto", "where to run: auto = cuda > mps > cpu")
+    every: int = opt(50, "print every N epochs (and the first and the last)", low=1)
+    threads: int | None = opt(
+        None, "CPU threads (default: OMP_NUM_THREADS if set, else 1: a tiny model's step)", low=1
+    )
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if len(self.sentence) < 2:
+            raise NextcharError(
+                f"the sentence needs at least 2 characters (input = all but the last, target = "
+                f"all but the first); got {len(self.sentence)}: {self.sentence!r}"
+            )

@@ -14,17 +14,13 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from nextchar import (
-    CharTokenizer,
-    NextcharError,
-    build_model,
-    count_parameters,
-    save_checkpoint,
-)
+from nextchar import NextcharError
 from nextchar.core.config import model_config
 from nextchar.inference.export import export_onnx
-from nextchar.models import load
+from nextchar.models import build_model, count_parameters, load
+from nextchar.models.checkpoint import save_checkpoint
 from nextchar.models.onnx import load_onnx
+from nextchar.text.tokenizers import CharTokenizer
 
 TEXT = "ROMEO: But soft, what light through yonder window breaks?\nJULIET: Ay me!\n" * 3
 DEPLOY = Path(__file__).resolve().parents[1] / "docs" / "deploy.md"

@@ -1,8 +1,8 @@
 import pytest
 
-from nextchar import LabConfig, NextcharError
+from nextchar import NextcharError
 from nextchar.classroom.lab import prepare_lab, run_lab
-from nextchar.core.commands import LAB_SENTENCE
+from nextchar.core.commands import LAB_SENTENCE, LabConfig
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])

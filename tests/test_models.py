@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from nextchar import ModelConfig, NextcharError
-from nextchar.core.config import CELLS, model_config, model_config_from_dict
+from nextchar import NextcharError
+from nextchar.core.config import CELLS, ModelConfig, model_config, model_config_from_dict
 from nextchar.models import build_model, detach_state
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}

@@ -181,12 +181,12 @@ Path("runs").mkdir(exist_ok=True)
 vectors.save("runs/shakespeare-w2v.kv")
 words_run = nextchar.train(
     "shakespeare:train", level="word", embeddings="runs/shakespeare-w2v.kv", embedding_dim=64,
-    max_steps=60, eval_every=60, val_fraction=0.02, out="runs/words", progress=False,
+    max_steps=60, eval_every=60, val_fraction=0.02, progress=False,
 )  # fmt: skip
 words_run
 
 # %%
-model = nextchar.load("runs/words")
+model = nextchar.load(words_run)  # its run directory: runs/shakespeare-train (numbered if taken)
 model.predict("the king of", k=8)
 
 # %%

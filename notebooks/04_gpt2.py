@@ -71,12 +71,11 @@ else:
         "small GPT-2 trained now on the built-in Korean corpus instead.\n"
         "With internet, nextchar.load('gpt2') fetches the real one once."
     )
-    nextchar.train(
+    source = nextchar.train(
         "korean", model="gpt2", tokenizer="bpe", vocab_size=512, n_layer=2, n_head=2,
         n_embd=64, block_size=64, seq_len=64, batch_size=16, max_steps=300, eval_every=300,
-        out="runs/gpt2-small", progress=False,
-    )  # fmt: skip
-    source = "runs/gpt2-small"
+        progress=False,
+    ).run_dir  # fmt: skip
 gpt2 = nextchar.load(source)
 gpt2
 
@@ -163,11 +162,11 @@ print(prompt + gpt2.sample(prompt, length=40, top_p=0.9, seed=0))
 # ...`).
 
 # %%
-nextchar.train(
+gru = nextchar.train(
     "korean", cell="gru", hidden_size=128, num_layers=1, embedding_dim=32, batch_size=16,
-    seq_len=64, max_steps=300, eval_every=300, out="runs/korean-gru", progress=False,
+    seq_len=64, max_steps=300, eval_every=300, progress=False,
 )  # fmt: skip
-rows = compare(["runs/korean-gru", source], read_text("korean:val"))
+rows = compare([str(gru.run_dir), str(source)], read_text("korean:val"))
 print(table(rows))
 display(Image(filename=str(plot(rows, Path("runs/compare.png"), "korean:val"))))
 

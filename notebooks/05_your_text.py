@@ -92,7 +92,6 @@ print(read_text(text_source)[:300])
 # %%
 run = nextchar.train(
     text_source, cell="lstm", hidden_size=256, num_layers=1, max_steps=200, eval_every=100,
-    out="runs/my-text",
 )  # fmt: skip
 run
 
@@ -202,7 +201,7 @@ with hangul_fonts():
     ax.set_yticks(range(len(order)), [str(u) for u in order], fontsize=6)
     ax.set_title("LSTM 셀 상태 c: 줄 위치와 상관이 큰 unit (cell state units)")
     fig.tight_layout()
-    fig.savefig("runs/my-text/cells.png")
+    fig.savefig(run.run_dir / "cells.png")
 display(HTML(htmlview.png(run.run_dir / "cells.png", "cell heatmap")))
 
 # %% [markdown] lang="ko"

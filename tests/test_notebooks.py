@@ -83,11 +83,18 @@ def _execute(path: Path, cwd: Path) -> nbformat.NotebookNode:
     return notebook
 
 
+@pytest.fixture(scope="module")
+def classroom(tmp_path_factory) -> Path:
+    """One folder for every notebook, as a student's: they run one after another in it."""
+    return tmp_path_factory.mktemp("classroom")
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
-def test_notebook_runs_top_to_bottom(source: Path, tmp_path: Path) -> None:
+def test_notebook_runs_top_to_bottom(source: Path, classroom: Path) -> None:
     """The Korean notebook with answers, as a student would run it; the English one has the
     same code (above)."""
-    notebook = _execute(NOTEBOOKS / "ko" / f"{source.stem}.ipynb", tmp_path)
+    notebook = _execute(NOTEBOOKS / "ko" / f"{source.stem}.ipynb", classroom)
     outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     checks = [
@@ -100,6 +107,18 @@ def test_notebook_runs_top_to_bottom(source: Path, tmp_path: Path) -> None:
     assert sum("✔" in text for text in checks) >= 2, "the exercise checks ran and passed"
     warnings = [o.text for o in outputs if o.output_type == "stream" and o.name == "stderr"]
     assert not [w for w in warnings if "missing from" in w or "Traceback" in w], warnings
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["04_gpt2", "05_your_text"])
+def test_a_notebook_runs_again_in_the_same_folder(name: str, classroom: Path) -> None:
+    """Run a second time where it ran (after the test above): its runs get new directories
+    (runs/korean-2, ...) instead of refusing the first run's."""
+    runs_before = set((classroom / "runs").iterdir())
+    notebook = _execute(NOTEBOOKS / "en" / f"{name}.ipynb", classroom)
+    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert set((classroom / "runs").iterdir()) > runs_before
 
 
 def test_a_blank_exercise_fails_its_check(tmp_path: Path) -> None:

@@ -156,19 +156,17 @@ class Model(NamedTuple):
         )
 
 
-def load(source: str | Path, device: str = "auto") -> Model:
-    """A checkpoint or run directory, an exported .onnx file, or a GPT-2 (name or
-    directory), ready to predict and sample."""
+def load(source: TrainResult | str | Path, device: str = "auto") -> Model:
+    """A run (its directory, or what `train` returned), a checkpoint, an exported .onnx
+    file, or a GPT-2 (name or directory), ready to predict and sample."""
     from nextchar.models import load as load_model
 
-    return Model(*load_model(source, device))
+    return Model(*load_model(getattr(source, "run_dir", source), device))
 
 
 def _model(source: Model | TrainResult | str | Path) -> Model:
     """A loaded model from itself, a run's result, or a path (a run, checkpoint, .onnx, GPT-2)."""
-    if isinstance(source, Model):
-        return source
-    return load(getattr(source, "run_dir", source))
+    return source if isinstance(source, Model) else load(source)
 
 
 def sample(source: Model | str | Path, prime: str | None = None, **options: Any) -> str:

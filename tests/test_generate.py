@@ -197,3 +197,21 @@ def test_beam_search_is_for_gpt2_only() -> None:
     tok = CharTokenizer.build("abc")
     with pytest.raises(NextcharError, match="num_beams needs a GPT-2"):
         sample(tiny_model(tok), tok, "a", SampleConfig(length=3, num_beams=2))
+
+
+def test_prediction_bars_line_up_by_display_width_with_hangul() -> None:
+    """A Hangul syllable takes two terminal columns: the bars start in one column whatever
+    the tokens, and plurals read right."""
+    from types import SimpleNamespace
+
+    from nextchar.display.terminal import columns, plural, prediction_lines
+
+    prediction = SimpleNamespace(
+        unknown=0, after="서울은", entropy_bits=1.0, vocab_size=3, unit="character",
+        candidates=[("대", 0.5), ("a", 0.3), ("\n", 0.2)],
+    )  # fmt: skip
+    rows = prediction_lines(prediction)[1:]
+    starts = {columns(row[: row.index("%")]) for row in rows}
+    assert len(starts) == 1, rows
+    assert columns("서울") == 4 and columns("e\u0301") == 1
+    assert (plural(1, "step"), plural(1000, "step")) == ("1 step", "1,000 steps")

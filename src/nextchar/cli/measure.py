@@ -127,8 +127,7 @@ def _show_eval(path: str, r: Any, tokenizer: Any, adapted: Any) -> None:
     # perplexity is per token of this tokenizer; per character it is exp(nats per char)
     per_char = f", {math.exp(r.nats_per_char):.3f} per character" if unit != "character" else ""
     print(f"  perplexity       {r.perplexity:.3f} (per {unit}{per_char})")
-    label = f"  next-{unit} acc."
-    print(f"{label:<18} {r.accuracy:.1%}")
+    print(f"  accuracy         {r.accuracy:.1%} of next {unit}s")
     if unit == "word":
         print(
             f"  unknown words    {r.unknown:,} of {r.tokens + 1:,} "

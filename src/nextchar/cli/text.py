@@ -8,7 +8,7 @@ import argparse
 from nextchar.cli.common import MODEL_ARG_HELP, Sub, add_device, add_fields, given
 from nextchar.core.commands import SampleConfig
 from nextchar.core.errors import NextcharError
-from nextchar.display.terminal import bar, prediction_lines, shown
+from nextchar.display.terminal import bar, columns, pad, prediction_lines, shown
 
 
 def add_sample(sub: Sub) -> None:
@@ -101,9 +101,9 @@ def run_neighbors(args: argparse.Namespace) -> int:
     model, tokenizer = load(args.checkpoint, "cpu")
     result = nearest(model, tokenizer, args.word, args.top_k)
     print(f"nearest to {shown(result.word)} (cosine similarity of input embeddings):")
-    width = max(len(shown(w)) for w, _ in result.neighbours)
+    width = max(columns(shown(w)) for w, _ in result.neighbours)
     for word, similarity in result.neighbours:
-        print(f"  {shown(word):<{width}}  {similarity:+.3f}  {bar(similarity, 20)}")
+        print(f"  {pad(shown(word), width)}  {similarity:+.3f}  {bar(similarity, 20)}")
     print(f"(one-hot input: every other {tokenizer.unit} would be at cosine 0)")
     return 0
 

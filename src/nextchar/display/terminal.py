@@ -3,7 +3,29 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
+
+
+def columns(text: str) -> int:
+    """Terminal columns `text` takes: a wide character (a Hangul syllable, a CJK ideograph,
+    most emoji) takes two, a combining mark none."""
+    return sum(
+        0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+        for ch in text
+    )
+
+
+def pad(text: str, width: int, right: bool = False) -> str:
+    """`text` padded with spaces to `width` columns (on the left with `right`), counting
+    display columns, not code points: a table of Hangul rows stays aligned."""
+    fill = " " * max(0, width - columns(text))
+    return fill + text if right else text + fill
+
+
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """'1 step', '2 steps', '1,000 steps'."""
+    return f"{count:,} {word if count == 1 else words or word + 's'}"
 
 
 def shown(token: str) -> str:
@@ -29,8 +51,8 @@ def prediction_lines(prediction: Any) -> list[str]:
         f"after {prediction.after[-40:]!r}: entropy {prediction.entropy_bits:.2f} bits "
         f"over {prediction.vocab_size:,} {prediction.unit}s"
     )
-    width = max(len(shown(t)) for t, _ in prediction.candidates)
+    width = max(columns(shown(t)) for t, _ in prediction.candidates)
     top = prediction.candidates[0][1]
     for token, p in prediction.candidates:
-        lines.append(f"  {shown(token):>{width}}  {p:6.1%}  {bar(p / top)}")
+        lines.append(f"  {pad(shown(token), width, right=True)}  {p:6.1%}  {bar(p / top)}")
     return lines

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from nextchar.core.options import flag
 from nextchar.display import htmlview
+from nextchar.display.terminal import plural
 
 
 @dataclass
@@ -35,7 +36,7 @@ class TrainResult:
         """What `nextchar train` prints at the end."""
         status = "interrupted" if self.interrupted else "done"
         lines = [
-            f"{status}: {self.step} steps in {self.seconds:.0f} s, "
+            f"{status}: {plural(self.step, 'step')} in {self.seconds:.0f} s, "
             f"{self.chars_per_second:,.0f} characters/s, {self.parameters:,} parameters"
         ]
         if self.interrupted:

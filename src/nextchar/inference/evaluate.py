@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nextchar.core.errors import NextcharError
+from nextchar.core.errors import NextcharError, broken_weights
 from nextchar.core.options import flag
 from nextchar.core.runtime import ThreadTuner
 from nextchar.display.progress import progress as progress_bar
@@ -216,11 +216,7 @@ def _evaluate_streams(
 def _check_finite(result: tuple[float, int, int]) -> tuple[float, int, int]:
     """A NaN or infinite NLL is no measurement: refuse it instead of printing 'nan bits'."""
     if not math.isfinite(result[0]):
-        raise NextcharError(
-            f"the model's predictions are not finite numbers (total NLL {result[0]}): its "
-            "weights are broken, usually by a training run that diverged; train again with "
-            f"a lower {flag('lr')}"
-        )
+        raise broken_weights(f"the model's predictions (total NLL {result[0]})")
     return result
 
 

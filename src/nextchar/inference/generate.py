@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from nextchar.core.commands import SampleConfig
-from nextchar.core.errors import NextcharError
+from nextchar.core.errors import NextcharError, broken_weights
 from nextchar.core.options import flag
 from nextchar.core.runtime import threads_for_small_work
 from nextchar.display import htmlview
@@ -97,11 +97,7 @@ def prime_state(model: nn.Module, prime_ids: list[int]) -> tuple[torch.Tensor, S
     ids = torch.tensor([prime_ids], device=model_device(model))
     logits, state = model(ids)
     if not bool(torch.isfinite(logits[:, -1]).all()):  # once per prime, not per token
-        raise NextcharError(
-            "the model's scores are not finite numbers (NaN or infinity): its weights are "
-            "broken, usually by a training run that diverged; train again with a lower "
-            f"{flag('lr')}"
-        )
+        raise broken_weights("the model's scores")
     return logits[:, -1], state
 
 

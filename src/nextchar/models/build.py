@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from nextchar.core.config import ModelConfig
-from nextchar.core.errors import NextcharError
+from nextchar.core.errors import NextcharError, broken_weights
 from nextchar.core.options import flag
 from nextchar.models.recurrent import RecurrentLM
 
@@ -53,10 +53,7 @@ def check_finite(model: nn.Module, source: str) -> None:
     probabilities, samples) would be NaN. Such weights come from a run that diverged."""
     for name, tensor in model.state_dict().items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            raise NextcharError(
-                f"{source}: the weights ({name}) hold NaN or infinity: the training run that "
-                f"wrote them diverged; train again with a lower {flag('lr')}"
-            )
+            raise broken_weights(f"{source}: the weights ({name})")
 
 
 def count_parameters(model: nn.Module) -> int:

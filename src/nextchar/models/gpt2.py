@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from nextchar.core.config import ModelConfig, model_config
-from nextchar.core.errors import NextcharError
+from nextchar.core.errors import NextcharError, optional
 from nextchar.core.options import flag
 from nextchar.models.contract import (
     BEAM_SEARCH,
@@ -39,16 +39,9 @@ from nextchar.models.contract import (
 )
 from nextchar.text.tokenizers import BPETokenizer
 
-INSTALL_HINT = 'pip install "nextchar[gpt2]" (or: pip install transformers tokenizers)'
-
 
 def _transformers() -> Any:
-    try:
-        import transformers
-    except ImportError:
-        raise NextcharError(
-            f"GPT-2 needs transformers, which is not installed: {INSTALL_HINT}"
-        ) from None
+    transformers = optional("transformers", "GPT-2", "gpt2")
     transformers.logging.set_verbosity_error()  # our errors are the ones users read
     transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bar per load
     return transformers

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from nextchar.core.config import ModelConfig, model_config_from_dict
-from nextchar.core.errors import NextcharError
+from nextchar.core.errors import NextcharError, optional
 from nextchar.core.options import flag
 from nextchar.models.contract import (
     BEAM_SEARCH,
@@ -31,14 +31,10 @@ from nextchar.text.tokenizers import Tokenizer, tokenizer_from_dict
 
 METADATA_KEY = "nextchar"
 ONNX_FORMAT = "nextchar-onnx"
-INSTALL_HINT = 'pip install "nextchar[onnx]"'
 
 
 def require_package(module: str) -> Any:
-    try:
-        return __import__(module)
-    except ImportError:
-        raise NextcharError(f"ONNX needs the {module} package: {INSTALL_HINT}") from None
+    return optional(module, "ONNX", "onnx")
 
 
 class OnnxLM(nn.Module):

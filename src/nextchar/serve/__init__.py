@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from nextchar.core.errors import NextcharError
+from nextchar.core.errors import NextcharError, optional
 from nextchar.core.options import flag
 from nextchar.serve.limits import (  # noqa: F401  (part of the package's API)
     LOOPBACK_NAMES,
@@ -28,8 +28,6 @@ from nextchar.serve.limits import (  # noqa: F401  (part of the package's API)
     MAX_TOP,
     valid_text,
 )
-
-INSTALL_HINT = 'pip install "nextchar[serve]"'
 
 
 def host_allowed(header: str, allowed: Iterable[str]) -> bool:
@@ -88,12 +86,11 @@ def load_models(sources: list[str], device: str = "auto") -> list[Served]:
 def create_app(models: list[Served], allowed_hosts: Iterable[str] = ()) -> Any:
     """The FastAPI application serving `models`; requests must name this machine in their
     Host header (loopback names, address literals, or one of `allowed_hosts`)."""
-    try:
-        from fastapi import FastAPI, Request
-        from fastapi.exceptions import RequestValidationError
-        from fastapi.responses import HTMLResponse, JSONResponse
-    except ImportError:
-        raise NextcharError(f"nextchar serve needs FastAPI and uvicorn: {INSTALL_HINT}") from None
+    optional("fastapi", "nextchar serve", "serve", "FastAPI")
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import HTMLResponse, JSONResponse
+
     from nextchar.serve import routes
     from nextchar.serve.docs import docs_page
 
@@ -156,10 +153,7 @@ def serve(
     allowed_hosts: Iterable[str] = (),
 ) -> None:
     """Load the models and run the app with uvicorn until Ctrl-C."""
-    try:
-        import uvicorn
-    except ImportError:
-        raise NextcharError(f"nextchar serve needs FastAPI and uvicorn: {INSTALL_HINT}") from None
+    uvicorn = optional("uvicorn", "nextchar serve", "serve")
     if not 1 <= port <= 65535:
         raise NextcharError(f"{flag('port')} must be in 1..65535, got {port}")
     sock = bind(host, port)  # before loading: a port in use fails first, and fast

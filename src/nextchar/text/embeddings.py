@@ -21,24 +21,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from nextchar.core.errors import NextcharError
+from nextchar.core.errors import NextcharError, optional
 from nextchar.core.options import flag
 from nextchar.text.tokenizers import Tokenizer
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
 
-INSTALL_HINT = 'pip install "nextchar[word2vec]" (or: pip install gensim)'
-
 
 def _gensim() -> Any:
-    try:
-        import gensim
-    except ImportError:
-        raise NextcharError(
-            f"word2vec needs gensim, which is not installed: {INSTALL_HINT}"
-        ) from None
-    return gensim
+    return optional("gensim", "word2vec", "word2vec")
 
 
 def stable_hash(text: str) -> int:

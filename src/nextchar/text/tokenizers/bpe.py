@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from nextchar.core.errors import NextcharError
+from nextchar.core.errors import NextcharError, optional
 from nextchar.core.options import flag
 from nextchar.text.tokenizers.base import (
     Normalization,
@@ -39,13 +39,7 @@ _BYTE_OF = _byte_level_alphabet()
 
 
 def _tokenizers_library() -> Any:
-    try:
-        import tokenizers
-    except ImportError:
-        raise NextcharError(
-            'BPE tokenizers need the HuggingFace tokenizers package: pip install "nextchar[gpt2]"'
-        ) from None
-    return tokenizers
+    return optional("tokenizers", "BPE tokenizers", "gpt2", "HuggingFace tokenizers")
 
 
 # A newline between two non-space characters is a pre-tokenization boundary of GPT-2's

@@ -114,7 +114,7 @@ class LongRangeConfig:
 
 
 # The quick run keeps the lesson's three cells (about 75 s); cells or full add minGRU and
-# minLSTM (their gates read the input only: README, "Why LSTM").
+# minLSTM (their gates read the input only: docs/long-range.md).
 QUICK = LongRangeConfig(cells=("rnn", "lstm", "gru"), steps=250)
 FULL = LongRangeConfig(
     distances=(2, 5, 10, 20, 50, 100, 200),

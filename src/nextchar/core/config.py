@@ -207,8 +207,8 @@ def model_config_from_dict(data: Any) -> ModelConfig:
 class TrainConfig:
     """How to train: data handling, batching, optimisation, budget and bookkeeping.
 
-    The defaults are the documented CPU default (README, "Training"): measured to give the
-    best validation bits per character we found in 8 minutes on 2 CPU cores.
+    The defaults are the CPU default: what gave the best validation bits per character in 8
+    minutes on 2 CPU cores (bench/quality.py, bench/RESULTS.md).
     """
 
     # data
@@ -301,7 +301,7 @@ class TrainConfig:
         "kernels use TF32, and on CPUs), fp32 or bf16 (on a CPU fast only with AMX)",
     )
     compile: bool = opt(
-        False, "torch.compile the model for training (it compiles first: 10-25 s measured)"
+        False, "torch.compile the model for training (it compiles first, for some seconds)"
     )
     threads: int | None = opt(
         None,

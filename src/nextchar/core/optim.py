@@ -1,7 +1,7 @@
 """torch's Adam and AdamW, stepped without importing torch._dynamo.
 
-torch.optim wraps every `step` in a function that imports torch._dynamo (2.2-2.5 s on a laptop
-CPU, as long as importing torch itself) to insert a graph break for torch.compile, and marks a
+torch.optim wraps every `step` in a function that imports torch._dynamo (seconds on a laptop
+CPU, about as long as importing torch itself) to insert a graph break for torch.compile, and marks a
 few Optimizer methods with torch._disable_dynamo, which imports it on their first call. Nothing
 here compiles an optimizer (compile compiles the model), so these classes run the very same
 update -- torch's own step function, under no_grad as the wrapper would -- and the import

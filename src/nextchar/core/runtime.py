@@ -1,16 +1,14 @@
-"""Where the code runs and how: device choice (cuda > mps > cpu), seeding and the CPU thread
-policy live here and nowhere else.
+"""Where the code runs and how: device choice (cuda > mps > cpu), precision, seeding and the
+CPU thread policy live here and nowhere else.
 
 Threads. A CPU step of a small model is a few small matrix products: a thread team costs more
 than it saves, and beside one busy process on two cores it falls off a cliff (each OpenMP
-barrier waits for the descheduled team member: `nextchar lab` 8 s quiet, 15.5 s busy with 2
-threads, 9.2 s with 1). So tiny work (the lab, sampling one token at a time) runs on one thread,
-and a training or evaluation loop times its own steps with a `ThreadTuner`, which moves between
-1 thread and all cores when another count is faster -- as when another program takes a core
-(GRU 2x384 training on 2 cores: 8,100 chars/s with 2 threads quiet, 5,100 with 1; beside a busy
-process 2,000 with 2 and 5,000 with 1). `OMP_NUM_THREADS` or `threads` fix the count instead.
-A passive OpenMP wait policy was measured too and is far worse: every one of a step's thousands
-of small parallel regions then waits for a sleeping thread to wake.
+barrier waits for the descheduled team member). So tiny work (the lab, sampling one token at a
+time) runs on one thread, and a training or evaluation loop times its own steps with a
+`ThreadTuner`, which moves between 1 thread and all cores when another count is faster -- as
+when another program takes a core (bench/contention.py measures both). `OMP_NUM_THREADS` or
+`threads` fix the count instead. A passive OpenMP wait policy is far worse: every one of a
+step's thousands of small parallel regions then waits for a sleeping thread to wake.
 """
 
 from __future__ import annotations
@@ -47,7 +45,7 @@ def pick_device(name: str = "auto") -> torch.device:
             raise NextcharError(
                 f"{flag('device', name)} was asked for but this PyTorch sees no CUDA GPU; "
                 f"use {flag('device', 'cpu')} (or auto), or install a CUDA build of torch "
-                "(see README)"
+                "(see docs/gpu.md)"
             )
         return torch.device(name)
     if name == "mps":
@@ -74,8 +72,8 @@ def autocast_for(
     precision: str, device: torch.device, preferred: str = "fp32"
 ) -> contextlib.AbstractContextManager:
     """The mixed-precision context of a training step. `auto` is the model's
-    `preferred_precision(device)`: what measured fastest at the same validation bpc (README,
-    "Precision")."""
+    `preferred_precision(device)`: what measured fastest at the same validation bpc
+    (bench/precision.py)."""
     if precision == "auto":
         precision = preferred
     if precision == "fp32":

@@ -105,7 +105,8 @@ class RecurrentLM(nn.Module):
         return self.config.describe()
 
     def preferred_precision(self, device: torch.device) -> str:
-        # cuDNN already runs fp32 RNNs on TF32 tensor cores; bf16 measured 0.86-0.98x
+        # cuDNN already runs fp32 RNNs on TF32 tensor cores: bf16 was no faster
+        # (bench/precision.py)
         return "fp32"
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
@@ -142,7 +143,7 @@ class RecurrentLM(nn.Module):
 
     def stepper(self, state: State) -> Stepper:
         """On a CPU, the fused cells step through their own weights as matrix-vector products
-        (models/step.py: 1.7-8x faster than the module at batch 1); elsewhere, and for a
+        (models/step.py: faster than the module at batch 1, bench/sampling.py); elsewhere, and for a
         projected LSTM or a minimal cell, through forward."""
         state = state if state is not None else self.init_state(1)
         fast = self.config.cell in FUSED and not self.config.proj_size

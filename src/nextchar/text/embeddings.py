@@ -177,8 +177,8 @@ def embedding_rows(
     All vectors are multiplied by one factor that gives them the standard deviation of the
     embedding's own initialisation (`init_std`; N(0, 1) for nn.Embedding). word2vec's vectors
     are about 7x smaller than that: copied unscaled, they reach the recurrent layer as a faint
-    input, and on Shakespeare the model then learned *slower* than from random rows (README,
-    "Word level"). One common factor changes no direction, so cosine neighbours are the same.
+    input, and on Shakespeare the model then learned *slower* than from random rows
+    (bench/RESULTS.md, "Word level"). One common factor changes no direction, so cosine neighbours are the same.
     """
     if vectors.vector_size != dim:
         raise NextcharError(

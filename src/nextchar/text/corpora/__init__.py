@@ -1,5 +1,5 @@
 """Built-in corpora: texts shipped inside the package (xz-compressed), so that a class without
-internet can train on the README's commands. A name works wherever a text file does:
+internet can train on the guide's commands. A name works wherever a text file does:
 `shakespeare` is a corpus's training text, `shakespeare:val` its validation text. A local
 file or directory of the same name wins (data.read_text asks the file system first).
 
@@ -73,7 +73,7 @@ def builtin_text(ref: str) -> str | None:
 
 
 def default_validation(files: tuple[str, ...] | list[str]) -> str | None:
-    """`train shakespeare` validates on `shakespeare:val` (the split the README's numbers
+    """`train shakespeare` validates on `shakespeare:val` (the split bench/RESULTS.md's numbers
     use), not on a tenth cut from the training text. Only for one corpus named without a
     split; `shakespeare:train` asks for val_fraction's cut instead."""
     if len(files) != 1 or ":" in files[0] or parse_name(files[0]) is None:

@@ -36,7 +36,8 @@ from nextchar.models.contract import DYNAMIC_EVAL
 
 @dataclass(frozen=True)
 class DynamicConfig:
-    # chosen on the first 20 % of shakespeare_val.txt with the 8-minute CPU default (bench/RESULTS.md)
+    # chosen on the first fifth of shakespeare:val with the 8-minute CPU default
+    # (bench/RESULTS.md)
     seq_len: int = 50
     lr: float = 3e-4
     decay: float = 1e-3

@@ -16,7 +16,8 @@ Which kernel solves the window is a measured choice per device, as cuDNN and one
 nn.GRU: on a GPU, the log-space parallel scan (`scan`); on a CPU, whose two to eight cores are
 already filled by batch x units, the recurrence itself in one fused autograd function
 (`recurrence`: a loop over time without a graph node per step), several times faster than
-the scan's logcumsumexp there (bench/minimal_cells.py). Both compute the same h; a test holds them to it, forward and gradients.
+the scan's logcumsumexp there (bench/minimal_cells.py). Both compute the same h; a test
+holds them to it, forward and gradients.
 """
 
 from __future__ import annotations

@@ -178,7 +178,8 @@ def embedding_rows(
     embedding's own initialisation (`init_std`; N(0, 1) for nn.Embedding). word2vec's vectors
     are about 7x smaller than that: copied unscaled, they reach the recurrent layer as a faint
     input, and on Shakespeare the model then learned *slower* than from random rows
-    (bench/RESULTS.md, "Word level"). One common factor changes no direction, so cosine neighbours are the same.
+    (bench/RESULTS.md, "Word level"). One common factor changes no direction, so cosine
+    neighbours are the same.
     """
     if vectors.vector_size != dim:
         raise NextcharError(

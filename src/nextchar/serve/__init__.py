@@ -131,7 +131,8 @@ def create_app(models: list[Served], allowed_hosts: Iterable[str] = ()) -> Any:
     def bad_input(_: Request, exc: NextcharError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
-    routes.add_routes(app, models)
+    app.state.models = {m.name: m for m in models}  # what the routes serve, by name
+    app.include_router(routes.router)
     page = resources.files(__package__).joinpath("index.html").read_text(encoding="utf-8")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -1,17 +1,21 @@
-"""The JSON API under /api/: request and response models (pydantic, validated before any
-model runs) and the endpoints, grouped by what they show."""
+"""The JSON API under /api/: one module-level router whose endpoints read the served models
+from the app (`app.state.models`), and their request and response models (pydantic,
+validated before any model runs). A request's sampling options are SampleConfig's own fields
+(core/commands.py): the same types and bounds as the command line's and the notebook's, with
+the server's tighter caps on top (a page on 127.0.0.1 is still a server)."""
 
 # No `from __future__ import annotations`: FastAPI reads the request and response models from
 # the endpoints' annotations at run time.
+import dataclasses
 import json
-from collections.abc import Callable, Iterator
+import typing
+from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import StreamingResponse
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, create_model
 
-from nextchar.core.checks import SEED_MAX
 from nextchar.core.commands import SampleConfig
 from nextchar.inference import cells
 from nextchar.inference.evaluate import token_surprise
@@ -20,8 +24,24 @@ from nextchar.models import count_parameters
 from nextchar.models.contract import CELLS
 from nextchar.serve.limits import MAX_CELL_TEXT, MAX_GENERATE, MAX_TEXT, MAX_TOP, valid_text
 
+router = APIRouter(prefix="/api")
+
 Text = Annotated[str, AfterValidator(valid_text)]
-Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
+
+
+def option_field(cls: type, name: str, **server: Any) -> tuple[Any, Any]:
+    """A request field from an option field of `cls`: its type, default, help and bounds
+    (`server` tightens them: le=2000, or another default)."""
+    option = {f.name: f for f in dataclasses.fields(cls)}[name]
+    hint, meta = typing.get_type_hints(cls)[name], option.metadata
+    spec: dict[str, Any] = {"default": option.default, "description": meta.get("help")}
+    for bound, key in (("low", "ge"), ("high", "le"), ("above", "gt"), ("below", "lt")):
+        if meta.get(bound) is not None:
+            spec[key] = meta[bound]
+    if float in (hint, *typing.get_args(hint)):
+        spec["allow_inf_nan"] = False  # NaN passes every comparison
+    spec.update(server)
+    return hint, Field(**spec)
 
 
 class ModelInfo(BaseModel):
@@ -55,15 +75,19 @@ class PredictResponse(BaseModel):
     unit: str
 
 
-class GenerateRequest(BaseModel):
-    model: Text
-    prime: Text = Field(min_length=1, max_length=MAX_TEXT)
-    length: int = Field(200, ge=1, le=MAX_GENERATE)
-    temperature: float = Field(1.0, gt=0, le=10, allow_inf_nan=False)
-    top_k: int | None = Field(None, ge=1)
-    top_p: float | None = Field(None, gt=0, le=1, allow_inf_nan=False)
-    greedy: bool = False
-    seed: Seed = 0
+# What a request may ask of sample(): SampleConfig's fields, capped for a shared server.
+SAMPLING = ("length", "temperature", "top_k", "top_p", "greedy", "seed")
+GenerateRequest = create_model(
+    "GenerateRequest",
+    model=(Text, ...),
+    prime=(Text, Field(min_length=1, max_length=MAX_TEXT)),
+    length=option_field(SampleConfig, "length", default=200, ge=1, le=MAX_GENERATE),
+    temperature=option_field(SampleConfig, "temperature", le=10),
+    top_k=option_field(SampleConfig, "top_k", le=MAX_TOP),
+    top_p=option_field(SampleConfig, "top_p"),
+    greedy=option_field(SampleConfig, "greedy"),
+    seed=option_field(SampleConfig, "seed"),
+)
 
 
 class TextRequest(BaseModel):
@@ -109,122 +133,111 @@ class Unit(BaseModel):
     r: float
 
 
-def add_routes(app: Any, models: list[Any]) -> None:
-    """Every /api/ endpoint, for `models` (chosen by their served name, never by a path)."""
-    by_name = {m.name: m for m in models}
-
-    def pick(name: str) -> Any:
-        if name not in by_name:
-            raise HTTPException(404, f"unknown model {name!r}; served: {', '.join(by_name)}")
-        return by_name[name]
-
-    _model_routes(app, models)
-    _text_routes(app, pick)
-    _cell_routes(app, pick)
+def pick(request: Request, name: str) -> Any:
+    """A served model by its name (never by a path)."""
+    models = request.app.state.models
+    if name not in models:
+        raise HTTPException(404, f"unknown model {name!r}; served: {', '.join(models)}")
+    return models[name]
 
 
-def _model_routes(app: Any, models: list[Any]) -> None:
-    @app.get("/api/models")
-    def list_models() -> list[ModelInfo]:
-        """The served models, in the order given on the command line."""
-        out = []
-        for m in models:
-            model = m.model
-            has_cells = CELLS in model.capabilities
-            out.append(
-                ModelInfo(
-                    name=m.name,
-                    description=model.describe(),
-                    kind=model.config.kind,
-                    unit=m.tokenizer.unit,
-                    vocab_size=m.tokenizer.vocab_size,
-                    parameters=count_parameters(model),
-                    layers=model.layers,
-                    units=model.units,
-                    has_cells=has_cells,
-                    states=model.state_labels() if has_cells else {},
-                    source=m.source,
-                )
+@router.get("/models")
+def list_models(request: Request) -> list[ModelInfo]:
+    """The served models, in the order given on the command line."""
+    out = []
+    for m in request.app.state.models.values():
+        model = m.model
+        has_cells = CELLS in model.capabilities
+        out.append(
+            ModelInfo(
+                name=m.name,
+                description=model.describe(),
+                kind=model.config.kind,
+                unit=m.tokenizer.unit,
+                vocab_size=m.tokenizer.vocab_size,
+                parameters=count_parameters(model),
+                layers=model.layers,
+                units=model.units,
+                has_cells=has_cells,
+                states=model.state_labels() if has_cells else {},
+                source=m.source,
             )
-        return out
-
-
-def _text_routes(app: Any, pick: Callable[[str], Any]) -> None:
-    @app.post("/api/predict")
-    def predict(req: PredictRequest) -> PredictResponse:
-        """The k most likely next tokens after `text`, and the entropy of the distribution."""
-        m = pick(req.model)
-        prediction = predict_next(m.model, m.tokenizer, req.text, req.k)
-        return PredictResponse(
-            candidates=[Candidate(token=t, p=p) for t, p in prediction.candidates],
-            entropy_bits=prediction.entropy_bits,
-            unit=m.tokenizer.unit,
         )
-
-    @app.post("/api/generate")
-    def generate(req: GenerateRequest) -> StreamingResponse:
-        """A continuation of `prime`, streamed as server-sent events: `data: {"text": ...}`
-        per piece, then `event: done`."""
-        m = pick(req.model)
-        config = SampleConfig(
-            length=req.length,
-            temperature=req.temperature,
-            top_k=req.top_k,
-            top_p=req.top_p,
-            greedy=req.greedy,
-            seed=req.seed,
-        )
-        m.tokenizer.encode(req.prime)  # unknown characters: a 400 before the stream starts
-
-        def events() -> Iterator[str]:
-            for _, piece in sample_texts(m.model, m.tokenizer, req.prime, config):
-                yield f"data: {json.dumps({'text': piece}, ensure_ascii=False)}\n\n"
-            yield "event: done\ndata: {}\n\n"
-
-        return StreamingResponse(events(), media_type="text/event-stream")
-
-    @app.post("/api/surprise")
-    def surprise(req: TextRequest) -> SurpriseResponse:
-        """-log2 p of each token given the text before it; the sum over the characters after
-        the first token is the text's bits per character."""
-        m = pick(req.model)
-        ids = m.tokenizer.encode(req.text)
-        scores = token_surprise(m.model, ids)
-        tokens = [m.tokenizer.token_text(i) for i in ids]
-        chars = len(m.tokenizer.decode(ids)) - len(m.tokenizer.decode(ids[:1]))
-        return SurpriseResponse(
-            tokens=[Scored(token=t, bits=b) for t, b in zip(tokens, [None, *scores], strict=True)],
-            bits_per_char=sum(scores) / chars if scores and chars > 0 else None,
-        )
+    return out
 
 
-def _cell_routes(app: Any, pick: Callable[[str], Any]) -> None:
-    def _values(m: Any, text: str, layer: int, state: str) -> tuple[Any, int, Any]:
-        acts = cells.activations(m.model, m.tokenizer, text)
-        layer = layer if layer >= 0 else acts.layers + layer
-        return acts, layer, acts.values(state, layer)
+@router.post("/predict")
+def predict(request: Request, req: PredictRequest) -> PredictResponse:
+    """The k most likely next tokens after `text`, and the entropy of the distribution."""
+    m = pick(request, req.model)
+    prediction = predict_next(m.model, m.tokenizer, req.text, req.k)
+    return PredictResponse(
+        candidates=[Candidate(token=t, p=p) for t, p in prediction.candidates],
+        entropy_bits=prediction.entropy_bits,
+        unit=m.tokenizer.unit,
+    )
 
-    @app.post("/api/activations")
-    def activations(req: ActivationsRequest) -> ActivationsResponse:
-        """Every unit of one layer's h (or LSTM c, or a gate) after each token of `text`."""
-        m = pick(req.model)
-        acts, layer, values = _values(m, req.text, req.layer, req.state)
-        return ActivationsResponse(
-            tokens=acts.tokens,
-            layer=layer,
-            state=req.state,
-            values=[[round(v, 4) for v in row] for row in values.tolist()],
-        )
 
-    @app.post("/api/correlate")
-    def correlate(req: CorrelateRequest) -> list[Unit]:
-        """The units whose activation follows a pattern of the text most closely (Pearson r)."""
-        m = pick(req.model)
-        acts, _, values = _values(m, req.text, req.layer, req.state)
-        signal = cells.pattern_signal(acts.tokens, req.pattern)
-        return [Unit(unit=u, r=r) for u, r in cells.correlate(values, signal, req.top)]
+@router.post("/generate")
+def generate(request: Request, req: GenerateRequest) -> StreamingResponse:  # type: ignore[valid-type]
+    """A continuation of `prime`, streamed as server-sent events: `data: {"text": ...}` per
+    piece, then `event: done`."""
+    m = pick(request, req.model)
+    config = SampleConfig(**req.model_dump(include=set(SAMPLING)))
+    m.tokenizer.encode(req.prime)  # unknown characters: a 400 before the stream starts
 
-    @app.get("/api/patterns")
-    def patterns() -> dict[str, str]:
-        """The named patterns for /api/correlate."""
-        return {name: label for name, (label, _) in cells.PATTERNS.items()}
+    def events() -> Iterator[str]:
+        for _, piece in sample_texts(m.model, m.tokenizer, req.prime, config):
+            yield f"data: {json.dumps({'text': piece}, ensure_ascii=False)}\n\n"
+        yield "event: done\ndata: {}\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
+@router.post("/surprise")
+def surprise(request: Request, req: TextRequest) -> SurpriseResponse:
+    """-log2 p of each token given the text before it; the sum over the characters after the
+    first token is the text's bits per character."""
+    m = pick(request, req.model)
+    ids = m.tokenizer.encode(req.text)
+    scores = token_surprise(m.model, ids)
+    tokens = [m.tokenizer.token_text(i) for i in ids]
+    chars = len(m.tokenizer.decode(ids)) - len(m.tokenizer.decode(ids[:1]))
+    return SurpriseResponse(
+        tokens=[Scored(token=t, bits=b) for t, b in zip(tokens, [None, *scores], strict=True)],
+        bits_per_char=sum(scores) / chars if scores and chars > 0 else None,
+    )
+
+
+def _values(m: Any, text: str, layer: int, state: str) -> tuple[Any, int, Any]:
+    acts = cells.activations(m.model, m.tokenizer, text)
+    layer = layer if layer >= 0 else acts.layers + layer
+    return acts, layer, acts.values(state, layer)
+
+
+@router.post("/activations")
+def activations(request: Request, req: ActivationsRequest) -> ActivationsResponse:
+    """Every unit of one layer's h (or LSTM c, or a gate) after each token of `text`."""
+    m = pick(request, req.model)
+    acts, layer, values = _values(m, req.text, req.layer, req.state)
+    return ActivationsResponse(
+        tokens=acts.tokens,
+        layer=layer,
+        state=req.state,
+        values=[[round(v, 4) for v in row] for row in values.tolist()],
+    )
+
+
+@router.post("/correlate")
+def correlate(request: Request, req: CorrelateRequest) -> list[Unit]:
+    """The units whose activation follows a pattern of the text most closely (Pearson r)."""
+    m = pick(request, req.model)
+    acts, _, values = _values(m, req.text, req.layer, req.state)
+    signal = cells.pattern_signal(acts.tokens, req.pattern)
+    return [Unit(unit=u, r=r) for u, r in cells.correlate(values, signal, req.top)]
+
+
+@router.get("/patterns")
+def patterns() -> dict[str, str]:
+    """The named patterns for /api/correlate."""
+    return {name: label for name, (label, _) in cells.PATTERNS.items()}

@@ -42,7 +42,7 @@ SEED = "--seed must be in 0..9223372036854775807"
         (["lab", "--hidden-size", "0"], "--hidden-size must be >= 1, got 0"),
         (["lab", "--lr", "inf"], "--lr must be a finite number"),
         (["chat", "{ckpt}", "--seed", str(2**64)], SEED),
-        (["chat", "{ckpt}", "--top", "0"], "--top must be >= 1"),
+        (["chat", "{ckpt}", "--top", "0"], "--top-k must be >= 1"),
         (["shapes", "--hidden-size", "10000000"], "not enough memory for these shapes"),
         (["export", "{ckpt}", "{tmp}/m.onnx", "--opset", "9999"], r"--opset must be in 7\.\.20"),
         (["export", "{ckpt}", "{tmp}/m.onnx", "--opset", "1"], r"--opset must be in 7\.\.20"),

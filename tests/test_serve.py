@@ -347,9 +347,11 @@ def test_the_page_is_self_contained(served) -> None:
 
 def test_serve_binds_this_machine_only_by_default() -> None:
     from nextchar.cli import build_parser
+    from nextchar.cli.common import given
+    from nextchar.core.commands import ServeConfig
 
-    args = build_parser().parse_args(["serve", "ckpt"])
-    assert (args.host, args.port) == ("127.0.0.1", 8000)
+    options = ServeConfig(**given(build_parser().parse_args(["serve", "ckpt"]), ServeConfig))
+    assert (options.host, options.port) == ("127.0.0.1", 8000)
 
 
 def test_chat_shows_next_tokens_and_a_continuation(tmp_path, run_cli, monkeypatch) -> None:

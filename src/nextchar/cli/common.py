@@ -102,6 +102,10 @@ def add_fields(
             p.add_argument(flag, action=argparse.BooleanOptionalAction,
                            default=argparse.SUPPRESS, help=text)  # fmt: skip
             continue
+        if meta.get("repeat"):  # a tuple of strings, one per use of the flag
+            p.add_argument(flag, action="append", dest=f.name, default=argparse.SUPPRESS,
+                           help=text, metavar=_metavar(hint, meta))  # fmt: skip
+            continue
         choices = typing.get_args(hint) if typing.get_origin(hint) is typing.Literal else None
         p.add_argument(
             flag,

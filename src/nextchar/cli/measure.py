@@ -7,8 +7,13 @@ import math
 from pathlib import Path
 from typing import Any
 
-from nextchar.cli.common import MODEL_ARG_HELP, Sub, add_device
-from nextchar.core.errors import NextcharError
+from nextchar.cli.common import MODEL_ARG_HELP, Sub, add_device, add_fields, given
+from nextchar.core.commands import EvalConfig, ExportConfig
+
+# which of EvalConfig's options each command takes
+EVAL = ("encoding", "errors", "batch_size", "seq_len", "stride", "dynamic", "dynamic_lr",
+        "dynamic_decay", "json")  # fmt: skip
+COMPARE = ("encoding", "errors", "stride", "dynamic", "dynamic_lr", "dynamic_decay", "json")
 
 
 def add_eval(sub: Sub) -> None:
@@ -20,55 +25,18 @@ def add_eval(sub: Sub) -> None:
     )
     p.add_argument("checkpoint", help=MODEL_ARG_HELP)
     p.add_argument("files", nargs="+", help="text files or directories to evaluate")
-    p.add_argument("--encoding", default="utf-8", help="text encoding (default: utf-8)")
-    p.add_argument(
-        "--errors",
-        choices=("strict", "replace"),
-        default="strict",
-        help="invalid bytes: strict (error) or replace (U+FFFD)",
-    )
-    p.add_argument("--batch-size", type=int, default=16, help="parallel streams (default: 16)")
-    p.add_argument("--seq-len", type=int, default=256, help="window length (default: 256)")
-    p.add_argument(
-        "--stride",
-        type=int,
-        default=None,
-        help="GPT-2: tokens the sliding window moves by; each token is predicted with at "
-        "least context - stride tokens before it (default: half the context)",
-    )
+    add_fields(p, EvalConfig, EVAL)
     add_device(p)
-    add_dynamic(p)
-    p.add_argument("--json", action="store_true", help="print one JSON object per file")
     p.set_defaults(run=run_eval)
 
 
-def add_dynamic(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--dynamic",
-        action="store_true",
-        help="also dynamic evaluation (Krause et al. 2018): the model adapts to the text as "
-        "it scores it, one RMS step per segment after scoring it; reported apart from the "
-        "static number",
-    )
-    p.add_argument("--dynamic-lr", type=float, default=None, help="its step size (default: 3e-4)")
-    p.add_argument(
-        "--dynamic-decay",
-        type=float,
-        default=None,
-        help="its pull back to the trained weights per step (default: 1e-3)",
-    )
-
-
-def dynamic_config(args: argparse.Namespace) -> object:
-    """The DynamicConfig the flags ask for, or None without --dynamic."""
-    if not args.dynamic:
-        if args.dynamic_lr is not None or args.dynamic_decay is not None:
-            raise NextcharError("--dynamic-lr and --dynamic-decay need --dynamic")
+def dynamic_config(options: EvalConfig) -> object:
+    """The DynamicConfig the options ask for, or None without dynamic evaluation."""
+    if not options.dynamic:
         return None
     from nextchar.inference.dynamic import DynamicConfig
 
-    given = {"lr": args.dynamic_lr, "decay": args.dynamic_decay}
-    return DynamicConfig(**{k: v for k, v in given.items() if v is not None})
+    return DynamicConfig(**options.dynamic_options())
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -78,25 +46,26 @@ def run_eval(args: argparse.Namespace) -> int:
     from nextchar.models import load
     from nextchar.text.data import read_text
 
-    if args.batch_size < 1 or args.seq_len < 1:
-        raise NextcharError("--batch-size and --seq-len must be >= 1")
-    dynamic = dynamic_config(args)
+    options = EvalConfig(**given(args, EvalConfig))
+    dynamic = dynamic_config(options)
     model, tokenizer = load(args.checkpoint, args.device)
     for path in args.files:
-        text = read_text(path, args.encoding, args.errors)
+        text = read_text(path, options.encoding, options.errors)
         r = evaluate_text(
             model,
             tokenizer,
             text,
-            args.batch_size,
-            args.seq_len,
-            progress=not args.json,
-            stride=args.stride,
+            options.batch_size,
+            options.seq_len,
+            progress=not options.json,
+            stride=options.stride,
         )
         adapted = None
         if dynamic is not None:
-            adapted = evaluate_text(model, tokenizer, text, progress=not args.json, dynamic=dynamic)
-        if args.json:
+            adapted = evaluate_text(
+                model, tokenizer, text, progress=not options.json, dynamic=dynamic
+            )
+        if options.json:
             print(
                 json.dumps(
                     {
@@ -158,11 +127,8 @@ def add_compare(sub: Sub) -> None:
         "models", nargs="+", help="checkpoints, run directories, exported .onnx files or GPT-2s"
     )
     p.add_argument("--out", default="compare.png", help="bar chart (default: compare.png)")
-    p.add_argument("--stride", type=int, default=None, help="GPT-2 sliding-window stride")
-    p.add_argument("--encoding", default="utf-8", help="text encoding (default: utf-8)")
+    add_fields(p, EvalConfig, COMPARE)
     add_device(p)
-    add_dynamic(p)
-    p.add_argument("--json", action="store_true", help="print one JSON object per model")
     p.set_defaults(run=run_compare)
 
 
@@ -172,10 +138,11 @@ def run_compare(args: argparse.Namespace) -> int:
     from nextchar.inference.compare import check_chart_path, compare, plot, table
     from nextchar.text.data import read_text
 
+    options = EvalConfig(**given(args, EvalConfig))
     check_chart_path(Path(args.out))
-    text = read_text(args.file, args.encoding)
-    rows = compare(args.models, text, args.device, args.stride, dynamic_config(args))
-    if args.json:
+    text = read_text(args.file, options.encoding, options.errors)
+    rows = compare(args.models, text, args.device, options.stride, dynamic_config(options))
+    if options.json:
         for r in rows:
             print(
                 json.dumps(
@@ -197,7 +164,7 @@ def run_compare(args: argparse.Namespace) -> int:
         print(f"{args.file}: {len(text):,} characters\n")
         print(table(rows), end="")
     path = plot(rows, Path(args.out), f"{Path(args.file).name}: bits per character")
-    if not args.json:
+    if not options.json:
         print(f"\nchart: {path}")
     return 0
 
@@ -213,8 +180,7 @@ def add_export(sub: Sub) -> None:
     )
     p.add_argument("checkpoint", help="checkpoint or run directory")
     p.add_argument("out", help="the .onnx file to write")
-    p.add_argument("--format", choices=("onnx",), default="onnx", help="export format")
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset, 7-20 (default: 17)")
+    add_fields(p, ExportConfig)
     p.set_defaults(run=run_export)
 
 
@@ -222,11 +188,12 @@ def run_export(args: argparse.Namespace) -> int:
     from nextchar.inference.export import export_onnx
     from nextchar.models.onnx import load_onnx
 
-    out = export_onnx(args.checkpoint, args.out, args.opset)
+    options = ExportConfig(**given(args, ExportConfig))
+    out = export_onnx(args.checkpoint, args.out, options.opset)
     model, _ = load_onnx(out)
     names = ", ".join(model.state_names)
     print(
-        f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, opset {args.opset}): "
+        f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, opset {options.opset}): "
         f"ids [batch, sequence] + state {names} -> logits + new state"
     )
     print(f"next: nextchar sample {out} --length 300")

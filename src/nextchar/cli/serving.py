@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 
 from nextchar.cli.common import MODEL_ARG_HELP, Sub, add_device, add_fields, given
-from nextchar.core.commands import CHAT_SAMPLING, SampleConfig
+from nextchar.core.commands import CHAT_SAMPLING, SampleConfig, ServeConfig, ShowConfig
+
+CHAT_SHOWN = {"top_k": 5}  # next tokens under the prompt
 
 
 def add_serve(sub: Sub) -> None:
@@ -17,21 +19,7 @@ def add_serve(sub: Sub) -> None:
         "character surprise; JSON API under /api/ (documented at /docs).",
     )
     p.add_argument("checkpoints", nargs="+", metavar="CKPT", help=MODEL_ARG_HELP)
-    p.add_argument(
-        "--host",
-        default="127.0.0.1",
-        help="address to bind (default: 127.0.0.1, this machine only; 0.0.0.0 opens it to "
-        "the network)",
-    )
-    p.add_argument("--port", type=int, default=8000, help="port, 1-65535 (default: 8000)")
-    p.add_argument(
-        "--allowed-host",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="also answer requests whose Host header is NAME (repeatable); loopback names and "
-        "IP addresses are always accepted, other names are refused (DNS rebinding)",
-    )
+    add_fields(p, ServeConfig)
     add_device(p)
     p.set_defaults(run=run_serve)
 
@@ -39,7 +27,8 @@ def add_serve(sub: Sub) -> None:
 def run_serve(args: argparse.Namespace) -> int:
     from nextchar.serve import serve
 
-    serve(args.checkpoints, args.host, args.port, args.device, args.allowed_host)
+    options = ServeConfig(**given(args, ServeConfig))
+    serve(args.checkpoints, options.host, options.port, args.device, options.allowed_host)
     return 0
 
 
@@ -52,7 +41,7 @@ def add_chat(sub: Sub) -> None:
         ":length 100, :seed 1, :greedy, :help, :quit). '\\n' in a line is a newline.",
     )
     p.add_argument("checkpoint", help=MODEL_ARG_HELP)
-    p.add_argument("--top", type=int, default=5, help="next tokens shown (default: 5)")
+    add_fields(p, ShowConfig, defaults=CHAT_SHOWN)
     add_fields(p, SampleConfig, ("length", "temperature", "top_k", "seed"), CHAT_SAMPLING)
     add_device(p)
     p.set_defaults(run=run_chat)
@@ -63,5 +52,6 @@ def run_chat(args: argparse.Namespace) -> int:
     from nextchar.serve.chat import chat
 
     config = SampleConfig(**{**CHAT_SAMPLING, **given(args, SampleConfig)})  # errors first
-    chat(lambda: load(args.checkpoint, args.device), config, args.top)
+    shown = ShowConfig(**{**CHAT_SHOWN, **given(args, ShowConfig)})
+    chat(lambda: load(args.checkpoint, args.device), config, shown.top_k)
     return 0

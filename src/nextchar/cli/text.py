@@ -6,8 +6,7 @@ from __future__ import annotations
 import argparse
 
 from nextchar.cli.common import MODEL_ARG_HELP, Sub, add_device, add_fields, given
-from nextchar.core.commands import SampleConfig
-from nextchar.core.errors import NextcharError
+from nextchar.core.commands import EvalConfig, SampleConfig, ShowConfig
 from nextchar.display.terminal import bar, columns, pad, prediction_lines, shown
 
 
@@ -65,7 +64,7 @@ def add_predict(sub: Sub) -> None:
         help=MODEL_ARG_HELP,
     )
     p.add_argument("text", help="the text so far")
-    p.add_argument("--top-k", type=int, default=10, help="how many candidates (default: 10)")
+    add_fields(p, ShowConfig)
     add_device(p)
     p.set_defaults(run=run_predict)
 
@@ -75,7 +74,8 @@ def run_predict(args: argparse.Namespace) -> int:
     from nextchar.models import load
 
     model, tokenizer = load(args.checkpoint, args.device)
-    prediction = predict_next(model, tokenizer, args.text, args.top_k)
+    shown_ = ShowConfig(**given(args, ShowConfig))
+    prediction = predict_next(model, tokenizer, args.text, shown_.top_k)
     print("\n".join(prediction_lines(prediction)))
     return 0
 
@@ -90,7 +90,7 @@ def add_neighbors(sub: Sub) -> None:
     )
     p.add_argument("checkpoint", help="checkpoint or run directory")
     p.add_argument("word", help="a word (or character) in the model's vocabulary")
-    p.add_argument("--top-k", type=int, default=10, help="how many neighbours (default: 10)")
+    add_fields(p, ShowConfig)
     p.set_defaults(run=run_neighbors)
 
 
@@ -99,7 +99,7 @@ def run_neighbors(args: argparse.Namespace) -> int:
     from nextchar.text.embeddings import nearest
 
     model, tokenizer = load(args.checkpoint, "cpu")
-    result = nearest(model, tokenizer, args.word, args.top_k)
+    result = nearest(model, tokenizer, args.word, ShowConfig(**given(args, ShowConfig)).top_k)
     print(f"nearest to {shown(result.word)} (cosine similarity of input embeddings):")
     width = max(columns(shown(w)) for w, _ in result.neighbours)
     for word, similarity in result.neighbours:
@@ -118,8 +118,8 @@ def add_tokens(sub: Sub) -> None:
     )
     p.add_argument("model", help=MODEL_ARG_HELP)
     p.add_argument("files", nargs="+", help="text files or directories")
-    p.add_argument("--encoding", default="utf-8", help="text encoding (default: utf-8)")
-    p.add_argument("--top", type=int, default=10, help="tokens listed (default: 10)")
+    add_fields(p, EvalConfig, ("encoding",))
+    add_fields(p, ShowConfig)
     p.set_defaults(run=run_tokens)
 
 
@@ -128,11 +128,11 @@ def run_tokens(args: argparse.Namespace) -> int:
     from nextchar.text.data import read_text
     from nextchar.text.tokenizers import token_report
 
-    if args.top < 1:
-        raise NextcharError(f"--top must be >= 1, got {args.top}")
+    shown_ = ShowConfig(**given(args, ShowConfig))
+    encoding = EvalConfig(**given(args, EvalConfig)).encoding
     tokenizer = load_tokenizer(args.model)
     for path in args.files:
-        report = token_report(tokenizer, read_text(path, args.encoding), args.top)
+        report = token_report(tokenizer, read_text(path, encoding), shown_.top_k)
         print("\n".join(report.lines(path)))
     return 0
 

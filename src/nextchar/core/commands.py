@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nextchar.core.checks import SEED_MAX, check_fields
-from nextchar.core.config import Device, FusedCell, Nonlinearity
+from nextchar.core.config import Device, Errors, FusedCell, Nonlinearity
 from nextchar.core.errors import NextcharError
 from nextchar.core.options import flag, opt
 
@@ -127,3 +127,83 @@ class LabConfig:
                 f"the sentence needs at least 2 characters (input = all but the last, target = "
                 f"all but the first); got {len(self.sentence)}: {self.sentence!r}"
             )
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """How `eval` and `compare` read a text and score it."""
+
+    encoding: str = opt("utf-8", "text encoding of the files")
+    errors: Errors = opt("strict", "invalid bytes: strict (an error) or replace (U+FFFD)")
+    batch_size: int = opt(16, "parallel streams", low=1)
+    seq_len: int = opt(256, "window length", low=1)
+    stride: int | None = opt(
+        None,
+        "GPT-2: tokens the sliding window moves by; each token is predicted with at least "
+        "context - stride tokens before it (none: half the context)",
+        low=1,
+    )
+    dynamic: bool = opt(
+        False,
+        "also dynamic evaluation (Krause et al. 2018): the model adapts to the text as it "
+        "scores it, one RMS step per segment after scoring it; reported apart from the "
+        "static number",
+    )
+    dynamic_lr: float | None = opt(None, "dynamic evaluation's step size (none: 3e-4)", above=0)
+    dynamic_decay: float | None = opt(
+        None, "dynamic evaluation's pull back to the trained weights (none: 1e-3)", low=0, below=1
+    )
+    json: bool = opt(False, "print one JSON object per text (eval) or model (compare)")
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if not self.dynamic and (self.dynamic_lr, self.dynamic_decay) != (None, None):
+            raise NextcharError(
+                f"{flag('dynamic_lr')} and {flag('dynamic_decay')} need {flag('dynamic')}"
+            )
+
+    def dynamic_options(self) -> dict[str, float]:
+        """The dynamic-evaluation settings given (inference.dynamic.DynamicConfig's names)."""
+        given = {"lr": self.dynamic_lr, "decay": self.dynamic_decay}
+        return {k: v for k, v in given.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class ShowConfig:
+    """How much of a distribution, a neighbourhood or a report is shown."""
+
+    top_k: int = opt(10, "how many to show", low=1, aliases=("top",))
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """What `nextchar export` writes."""
+
+    opset: int = opt(17, "ONNX opset", low=7, high=20)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Where `nextchar serve` listens and whom it answers."""
+
+    host: str = opt(
+        "127.0.0.1",
+        "address to bind (this machine only; 0.0.0.0 opens it to the network, with no login)",
+    )
+    port: int = opt(8000, "port", low=1, high=65535)
+    allowed_host: tuple[str, ...] = opt(
+        (),
+        "also answer requests whose Host header is NAME (repeatable); loopback names and IP "
+        "addresses are always accepted, other names are refused (DNS rebinding)",
+        repeat=True,
+        metavar="NAME",
+    )
+
+    def __post_init__(self) -> None:
+        check_fields(self)

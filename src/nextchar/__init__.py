@@ -4,7 +4,8 @@ The public API, one name per concept: the commands as functions (`lab`, `shapes`
 `load`, `sample`, `predict`, `evaluate`: api.py), the loaded `Model`, the configs that say
 what a model and a run are, and the one error type. Everything else is reached through its
 part (`nextchar.text.tokenizers`, `nextchar.models`, ...: docs/maintainers.md). Names are
-imported on first use (PEP 562), so `nextchar --help` and `--version` start without torch.
+imported on first use (PEP 562), so the command line answers its help and version
+without importing torch.
 """
 
 from __future__ import annotations

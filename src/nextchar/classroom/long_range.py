@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from nextchar.core.config import CELLS, model_config
+from nextchar.core.commands import FULL, LONG_RANGE_TASKS, QUICK, LongRangeConfig
+from nextchar.core.config import model_config
 from nextchar.core.errors import NextcharError
 from nextchar.core.optim import Adam
-from nextchar.core.options import flag
 from nextchar.core.runtime import pick_device
 from nextchar.display.figures import figure, hangul_fonts
 from nextchar.models import RecurrentLM, build_model
@@ -37,7 +37,7 @@ QUERY = "?"
 PAIRS = ("()", "[]", "{}", "<>")
 ALPHABET = "".join(sorted(set(SYMBOLS + DISTRACTORS + QUERY + "".join(PAIRS))))
 STOI = {c: i for i, c in enumerate(ALPHABET)}
-TASKS = ("remember", "brackets")
+TASKS = LONG_RANGE_TASKS
 
 
 def chance_level(task: str) -> float:
@@ -83,47 +83,6 @@ def input_gradient_norms(
     (grad,) = torch.autograd.grad(loss, x)
     model.train(was_training)
     return grad.norm(dim=-1).mean(dim=0).detach()  # [T]
-
-
-@dataclass(frozen=True)
-class LongRangeConfig:
-    tasks: tuple[str, ...] = TASKS
-    cells: tuple[str, ...] = CELLS
-    distances: tuple[int, ...] = (2, 5, 10, 20, 40)
-    seeds: int = 2
-    steps: int = 300
-    batch_size: int = 64
-    hidden_size: int = 32
-    lr: float = 1e-2
-    eval_size: int = 512
-    device: str = "cpu"
-
-    def __post_init__(self) -> None:
-        for name in ("seeds", "steps", "batch_size", "hidden_size", "eval_size"):
-            if getattr(self, name) < 1:
-                raise NextcharError(f"--{name.replace('_', '-')} must be >= 1")
-        if not self.distances or min(self.distances) < 1:
-            raise NextcharError(f"{flag('distances')} must be a list of integers >= 1")
-        bad = set(self.cells) - set(CELLS)
-        if bad or not self.cells:
-            raise NextcharError(
-                f"{flag('cells')} takes {', '.join(CELLS)}; got {', '.join(sorted(bad))}"
-            )
-        if set(self.tasks) - set(TASKS) or not self.tasks:
-            raise NextcharError(f"{flag('tasks')} takes {', '.join(TASKS)}")
-
-
-# The quick run keeps the lesson's three cells (about 75 s); cells or full add minGRU and
-# minLSTM (their gates read the input only: docs/long-range.md).
-QUICK = LongRangeConfig(cells=("rnn", "lstm", "gru"), steps=250)
-FULL = LongRangeConfig(
-    distances=(2, 5, 10, 20, 50, 100, 200),
-    seeds=5,
-    steps=2000,
-    hidden_size=128,
-    lr=3e-3,
-    device="auto",
-)
 
 
 def train_one(
@@ -306,17 +265,6 @@ def _plot_gradients(result: LongRangeResult) -> Figure:
     return fig
 
 
-def parse_ints(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise NextcharError(f"expected comma-separated integers, got {text!r}") from None
-
-
-def parse_names(text: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in text.split(",") if v.strip())
-
-
 __all__ = [
     "FULL",
     "QUICK",
@@ -325,8 +273,6 @@ __all__ = [
     "chance_level",
     "input_gradient_norms",
     "make_batch",
-    "parse_ints",
-    "parse_names",
     "run_long_range",
     "summary_table",
     "write_outputs",

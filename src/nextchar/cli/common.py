@@ -53,6 +53,19 @@ def _base_type(hint: Any) -> type:
     return next((t for t in (int, float, str) if t == hint or t in typing.get_args(hint)), str)
 
 
+def _list_of(item: type) -> Any:
+    def parse(text: str) -> tuple[Any, ...]:
+        try:
+            return tuple(item(v.strip()) for v in text.split(",") if v.strip())
+        except ValueError:
+            kind = {int: "integers", float: "numbers"}.get(item, "names")
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated {kind}, got {text!r}"
+            ) from None
+
+    return parse
+
+
 def _metavar(hint: Any, meta: Any) -> str:
     """One placeholder style: N for counts, NUM for numbers, TIME for durations, TEXT else."""
     if meta.get("metavar"):
@@ -67,6 +80,8 @@ def _default_shown(default: Any, hint: Any) -> str:
         return ""
     if hint is bool:
         return " (default: on)" if default else " (default: off)"
+    if isinstance(default, tuple):
+        return f" (default: {','.join(map(str, default))})"
     return f" (default: {default})"
 
 
@@ -105,6 +120,11 @@ def add_fields(
         if meta.get("repeat"):  # a tuple of strings, one per use of the flag
             p.add_argument(flag, action="append", dest=f.name, default=argparse.SUPPRESS,
                            help=text, metavar=_metavar(hint, meta))  # fmt: skip
+            continue
+        if typing.get_origin(hint) is tuple:  # comma-separated: 2,5,10
+            item = _base_type(typing.get_args(hint)[0])
+            p.add_argument(flag, dest=f.name, type=_list_of(item), default=argparse.SUPPRESS,
+                           help=text, metavar="A,B,...")  # fmt: skip
             continue
         choices = typing.get_args(hint) if typing.get_origin(hint) is typing.Literal else None
         p.add_argument(

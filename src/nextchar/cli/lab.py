@@ -7,8 +7,8 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from nextchar.cli.common import Parser, Sub, add_device, add_fields, given
-from nextchar.core.commands import LabConfig, ShapeConfig
+from nextchar.cli.common import Parser, Sub, add_fields, given
+from nextchar.core.commands import QUICK, LabConfig, LongRangeConfig, ShapeConfig
 
 
 def add_lab(sub: Sub) -> None:
@@ -70,47 +70,16 @@ def add_experiment(sub: Sub) -> None:
         "whose answer depends on a symbol D steps back; print accuracy per "
         "distance and plot it with the gradient that reaches back.",
     )
-    preset = lr.add_mutually_exclusive_group()
-    preset.add_argument(
-        "--quick", action="store_true", help="the default: about 75 seconds on 2 CPU cores"
-    )
-    preset.add_argument(
-        "--full",
-        action="store_true",
-        help="longer distances, more seeds and steps (a GPU or a long CPU run)",
-    )
-    lr.add_argument("--tasks", help="comma-separated: remember,brackets")
-    lr.add_argument(
-        "--cells",
-        help="comma-separated: rnn,lstm,gru,mingru,minlstm (default: rnn,lstm,gru; --full: all)",
-    )
-    lr.add_argument("--distances", help="comma-separated distances, e.g. 2,5,10,20,40")
-    lr.add_argument("--seeds", type=int, help="seeds per setting")
-    lr.add_argument("--steps", type=int, help="training steps per model")
-    lr.add_argument("--hidden-size", type=int, help="hidden units")
-    add_device(lr, default=None)
-    lr.add_argument(
-        "--out",
-        default="runs/long-range",
-        help="where to write JSON and plots (default: runs/long-range)",
-    )
+    add_fields(lr, LongRangeConfig, defaults=dataclasses.asdict(QUICK))
     lr.set_defaults(run=run_long_range)
 
 
 def run_long_range(args: argparse.Namespace) -> int:
     from nextchar.classroom import long_range as exp
 
-    overrides: dict[str, object] = {}
-    if args.tasks:
-        overrides["tasks"] = exp.parse_names(args.tasks)
-    if args.cells:
-        overrides["cells"] = exp.parse_names(args.cells)
-    if args.distances:
-        overrides["distances"] = exp.parse_ints(args.distances)
-    for name in ("seeds", "steps", "hidden_size", "device"):
-        if getattr(args, name) is not None:
-            overrides[name] = getattr(args, name)
-    config = dataclasses.replace(exp.FULL if args.full else exp.QUICK, **overrides)
+    given_ = given(args, LongRangeConfig)
+    preset = exp.FULL if given_.get("full") else exp.QUICK
+    config = dataclasses.replace(preset, **given_)
 
     def show(task: str, cell: str, distance: int, accs: list[float]) -> None:
         mean = sum(accs) / len(accs)
@@ -125,6 +94,6 @@ def run_long_range(args: argparse.Namespace) -> int:
     result = exp.run_long_range(config, on_result=show)
     print()
     print(exp.summary_table(result), end="")
-    paths = exp.write_outputs(result, Path(args.out))
+    paths = exp.write_outputs(result, Path(config.out))
     print(f"{result.seconds:.0f} s; wrote {', '.join(str(p) for p in paths)}")
     return 0

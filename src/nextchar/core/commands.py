@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nextchar.core.checks import SEED_MAX, check_fields
-from nextchar.core.config import Device, Errors, FusedCell, Nonlinearity
+from nextchar.core.config import CELLS, Cell, Device, Errors, FusedCell, Nonlinearity
 from nextchar.core.errors import NextcharError
 from nextchar.core.options import flag, opt
 
@@ -207,3 +207,52 @@ class ServeConfig:
 
     def __post_init__(self) -> None:
         check_fields(self)
+
+
+LONG_RANGE_TASKS = ("remember", "brackets")
+
+
+@dataclass(frozen=True)
+class LongRangeConfig:
+    """`nextchar experiment long-range`: which cells learn an answer D steps back. The
+    quick preset (the default) and the full one (`full`) are classroom/long_range.py's;
+    options given explicitly change a preset."""
+
+    full: bool = opt(
+        False, "longer distances, more seeds and steps (a GPU or a long CPU run)",
+        negative="quick",
+    )  # fmt: skip
+    tasks: tuple[str, ...] = opt(LONG_RANGE_TASKS, "comma-separated: remember,brackets")
+    cells: tuple[Cell, ...] = opt(CELLS, "comma-separated: rnn,lstm,gru,mingru,minlstm")
+    distances: tuple[int, ...] = opt((2, 5, 10, 20, 40), "comma-separated distances")
+    seeds: int = opt(2, "seeds per setting", low=1)
+    steps: int = opt(300, "training steps per model", low=1)
+    batch_size: int = opt(64, low=1)
+    hidden_size: int = opt(32, "hidden units", low=1)
+    lr: float = opt(1e-2, above=0)
+    eval_size: int = opt(512, low=1)
+    device: Device = opt("cpu", "where to run: auto = cuda > mps > cpu")
+    out: str = opt("runs/long-range", "where to write JSON and plots")
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if not self.distances or min(self.distances) < 1:
+            raise NextcharError(f"{flag('distances')} must be a list of integers >= 1")
+        if not self.cells:
+            raise NextcharError(f"{flag('cells')} takes {', '.join(CELLS)}")
+        if set(self.tasks) - set(LONG_RANGE_TASKS) or not self.tasks:
+            raise NextcharError(f"{flag('tasks')} takes {', '.join(LONG_RANGE_TASKS)}")
+
+
+# The quick run keeps the lesson's three cells (about 75 s); cells or full add minGRU and
+# minLSTM (their gates read the input only: docs/long-range.md).
+QUICK = LongRangeConfig(cells=("rnn", "lstm", "gru"), steps=250)
+FULL = LongRangeConfig(
+    full=True,
+    distances=(2, 5, 10, 20, 50, 100, 200),
+    seeds=5,
+    steps=2000,
+    hidden_size=128,
+    lr=3e-3,
+    device="auto",
+)

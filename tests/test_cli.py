@@ -103,3 +103,16 @@ def test_cuda_request_without_cuda_is_a_clear_error(run_cli) -> None:
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
     assert "--device cpu" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "suggestion"),
+    [
+        (["train", "korean", "--max-stpes", "3"], "--max-steps"),
+        (["experiment", "long-range", "--distnces", "3"], "--distances"),
+        (["sample", "run", "--temprature", "0.5"], "--temperature"),
+    ],
+)
+def test_a_misspelt_flag_gets_a_suggestion_from_its_command(run_cli, one_line, argv, suggestion):
+    proc = run_cli(*argv)
+    one_line(proc.returncode, proc.stderr, rf"arguments: .*\(did you mean {suggestion}\?\)")

@@ -11,7 +11,7 @@ import typing
 from typing import Any, NoReturn
 
 from nextchar.core.config import DEVICE_CHOICES
-from nextchar.core.options import flag_name
+from nextchar.core.options import did_you_mean, flag_name
 
 MODEL_ARG_HELP = (
     "checkpoint or run directory, a file from `nextchar export` (.onnx), or a GPT-2 "
@@ -22,10 +22,30 @@ Sub = argparse._SubParsersAction
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (plus where to look), not a usage dump."""
+    """argparse, but a usage error is one line (plus where to look), not a usage dump, and a
+    misspelt flag gets a "did you mean" from the flags of the command it was given to."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> argparse.Namespace:  # type: ignore[override]
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = self._command_parser(parsed)
+            flags = [f for f in command._option_string_actions if f.startswith("--")]
+            hint = did_you_mean(extras[0], flags) if extras[0].startswith("-") else ""
+            command.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
+        return parsed
+
+    def _command_parser(self, parsed: argparse.Namespace) -> argparse.ArgumentParser:
+        """The (sub)command's own parser: `nextchar experiment long-range` is two deep."""
+        parser: argparse.ArgumentParser = self
+        while True:
+            subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+            chosen = subs and getattr(parsed, subs[0].dest or "", None)
+            if not chosen:
+                return parser
+            parser = subs[0].choices[chosen]
 
 
 def parse_duration(text: str) -> float:

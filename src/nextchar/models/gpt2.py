@@ -214,14 +214,18 @@ def _from_pretrained(reference: str, fetch: Callable[[bool], Any]) -> Any:
             raise NextcharError(
                 f"cannot load {reference!r} as GPT-2: no such checkpoint directory here and "
                 f"not in the Hugging Face cache ({why}); HF_HUB_OFFLINE is set, so nothing is "
-                f"downloaded: on a machine with internet run `nextchar predict {reference} "
-                "hello` once, or give a directory written by save_pretrained"
+                "downloaded: on a machine with internet, `hf download openai-community/gpt2 "
+                "--local-dir gpt2` and copy that folder here, or train a small GPT-2 with "
+                'nextchar (docs/gpt2.md, "Without internet")'
+
             ) from None
     if not _hub_reachable():
         raise NextcharError(
             f"{reference!r} is not a checkpoint or run directory here (check the path), not in "
-            "the Hugging Face cache, and the hub cannot be reached from this machine; download "
-            "it where there is internet, or set HF_HUB_OFFLINE=1 to skip the hub"
+            "the Hugging Face cache, and the hub cannot be reached from this machine: on a "
+            "machine with internet, `hf download openai-community/gpt2 --local-dir gpt2` and "
+            "copy that folder here, or train a small GPT-2 with nextchar (docs/gpt2.md, "
+            "\"Without internet\")"
         )
     try:
         return fetch(False)

@@ -1,4 +1,4 @@
-"""Shared test helpers: run the real command line in-process (`cli`, `run_cli`) or, where a
+"""Shared test helpers: run the real command line in-process (`cli`) or, where a
 test is about the process itself (exit codes, signals, start-up, hash seeds), in a fresh one
 (`run_process`)."""
 
@@ -9,13 +9,22 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
 
-def in_process(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """main(argv) in this process, in `cwd`, output captured: for module-scoped fixtures,
-    where the function-scoped `run_cli` cannot be used."""
+class Ran(NamedTuple):
+    """What a command line did: unpacks as (code, out, err) and reads as a CompletedProcess."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def in_process(*args: object, cwd: Path | None = None) -> Ran:
+    """main(argv) in this process, in `cwd`, output captured (the `cli` fixture's engine; for
+    module-scoped fixtures, which cannot use a function-scoped one)."""
     import contextlib
     import io
 
@@ -32,17 +41,15 @@ def in_process(*args: object, cwd: Path | None = None) -> subprocess.CompletedPr
                 code = exc.code if isinstance(exc.code, int) else 1
     finally:
         os.chdir(here)
-    return subprocess.CompletedProcess([str(a) for a in args], code, out.getvalue(), err.getvalue())
+    return Ran(code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture
-def run_cli(monkeypatch):
-    """Run `nextchar ARGS...` through main(argv) in this process, with `env` set and in `cwd`;
-    returns a CompletedProcess (returncode, stdout, stderr) as a subprocess would."""
+def cli(monkeypatch):
+    """The one way tests run `nextchar ARGS...`: main(argv) in this process, with `env` set
+    and in `cwd`; a usage error's SystemExit becomes its exit status."""
 
-    def run(
-        *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 0
-    ) -> subprocess.CompletedProcess[str]:
+    def run(*args: object, env: dict[str, str] | None = None, cwd: Path | None = None) -> Ran:
         with monkeypatch.context() as patch:
             for name, value in (env or {}).items():
                 patch.setenv(name, value)
@@ -67,19 +74,6 @@ def run_process():
             cwd=cwd,
             timeout=timeout,
         )
-
-    return run
-
-
-@pytest.fixture
-def cli(capsys):
-    """Run the real command line in-process, `main(argv)`: (exit code, stdout, stderr)."""
-    from nextchar.cli import main
-
-    def run(*argv: object) -> tuple[int, str, str]:
-        code = main([str(a) for a in argv])
-        out, err = capsys.readouterr()
-        return code, out, err
 
     return run
 

@@ -14,8 +14,8 @@ def trace(stdout: str) -> list[str]:
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])
-def test_lab_prints_the_trace_and_ends_in_the_target(run_cli, cell: str) -> None:
-    proc = run_cli("lab", "--cell", cell, "--device", "cpu")
+def test_lab_prints_the_trace_and_ends_in_the_target(cli, cell: str) -> None:
+    proc = cli("lab", "--cell", cell, "--device", "cpu")
     assert proc.returncode == 0, proc.stderr
     lines = trace(proc.stdout)
     assert len(lines) == 11
@@ -25,8 +25,8 @@ def test_lab_prints_the_trace_and_ends_in_the_target(run_cli, cell: str) -> None
     assert f"final : {TARGET}   (equals the target)" in proc.stdout
 
 
-def test_lab_korean_sentence(run_cli) -> None:
-    proc = run_cli("lab", "--sentence", " 서울은 대한민국의 수도이다", "--device", "cpu")
+def test_lab_korean_sentence(cli) -> None:
+    proc = cli("lab", "--sentence", " 서울은 대한민국의 수도이다", "--device", "cpu")
     assert proc.returncode == 0, proc.stderr
     assert trace(proc.stdout)[-1].endswith("prediction : 서울은 대한민국의 수도이다")
 
@@ -40,8 +40,8 @@ def test_lab_trace_does_not_depend_on_python_hash_seed(run_process) -> None:
     assert trace(a.stdout) == trace(b.stdout) and len(trace(a.stdout)) == 5
 
 
-def test_shapes_example_from_the_issue(run_cli) -> None:
-    proc = run_cli(
+def test_shapes_example_from_the_issue(cli) -> None:
+    proc = cli(
         "shapes",
         "--cell",
         "lstm",
@@ -62,10 +62,10 @@ def test_shapes_example_from_the_issue(run_cli) -> None:
     assert rows["c_n"] == ["(1,", "1,", "2)"]
 
 
-def test_python_dash_m_and_console_script_agree(run_cli, capsys) -> None:
+def test_python_dash_m_and_console_script_agree(cli, capsys) -> None:
     assert main(["shapes", "--cell", "gru", "--seq-first"]) == 0
     in_process = capsys.readouterr().out
-    assert run_cli("shapes", "--cell", "gru", "--seq-first").stdout == in_process
+    assert cli("shapes", "--cell", "gru", "--seq-first").stdout == in_process
     assert "(L, N, H_in)" in in_process
 
 
@@ -86,20 +86,20 @@ def test_python_dash_m_and_console_script_agree(run_cli, capsys) -> None:
         ([], "required"),
     ],
 )
-def test_bad_arguments_give_one_line_and_nonzero_exit(run_cli, args, message) -> None:
-    proc = run_cli(*args)
+def test_bad_arguments_give_one_line_and_nonzero_exit(cli, args, message) -> None:
+    proc = cli(*args)
     assert proc.returncode == 2
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in proc.stderr
 
 
-def test_cuda_request_without_cuda_is_a_clear_error(run_cli) -> None:
+def test_cuda_request_without_cuda_is_a_clear_error(cli) -> None:
     import torch
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    proc = run_cli("lab", "--device", "cuda")
+    proc = cli("lab", "--device", "cuda")
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
     assert "--device cpu" in proc.stderr
@@ -113,6 +113,6 @@ def test_cuda_request_without_cuda_is_a_clear_error(run_cli) -> None:
         (["sample", "run", "--temprature", "0.5"], "--temperature"),
     ],
 )
-def test_a_misspelt_flag_gets_a_suggestion_from_its_command(run_cli, one_line, argv, suggestion):
-    proc = run_cli(*argv)
+def test_a_misspelt_flag_gets_a_suggestion_from_its_command(cli, one_line, argv, suggestion):
+    proc = cli(*argv)
     one_line(proc.returncode, proc.stderr, rf"arguments: .*\(did you mean {suggestion}\?\)")

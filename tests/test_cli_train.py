@@ -52,7 +52,7 @@ def test_train_reports_and_writes_a_run(trained) -> None:
     assert any("val_bpc" in r for r in rows) and any("chars_per_sec" in r for r in rows)
 
 
-def test_sample_is_streamed_and_repeatable(trained, run_cli) -> None:
+def test_sample_is_streamed_and_repeatable(trained, cli) -> None:
     root, _ = trained
     args = (
         "sample",
@@ -66,21 +66,21 @@ def test_sample_is_streamed_and_repeatable(trained, run_cli) -> None:
         "--device",
         "cpu",
     )
-    a, b = run_cli(*args, cwd=root), run_cli(*args, cwd=root)
+    a, b = cli(*args, cwd=root), cli(*args, cwd=root)
     assert a.returncode == 0, a.stderr
     assert a.stdout == b.stdout and a.stdout.startswith("ROMEO:")
     assert len(a.stdout.rstrip("\n")) >= 80
-    two = run_cli(*args, "--num-samples", "2", "--top-k", "5", "--top-p", "0.9", cwd=root)
+    two = cli(*args, "--num-samples", "2", "--top-k", "5", "--top-p", "0.9", cwd=root)
     assert two.stdout.count("--- sample") == 2
-    greedy = run_cli(
+    greedy = cli(
         "sample", "runs/plays", "--prime", "JULIET: and", "--greedy", "--length", "20", cwd=root
     )
     assert greedy.returncode == 0 and greedy.stdout.startswith("JULIET: and")
 
 
-def test_predict_shows_a_bar_chart_with_entropy(trained, run_cli) -> None:
+def test_predict_shows_a_bar_chart_with_entropy(trained, cli) -> None:
     root, _ = trained
-    proc = run_cli("predict", "runs/plays", "ROMEO: line 1, my lad", "--top-k", "3", cwd=root)
+    proc = cli("predict", "runs/plays", "ROMEO: line 1, my lad", "--top-k", "3", cwd=root)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert "entropy" in lines[0] and len(lines) == 4
@@ -88,32 +88,32 @@ def test_predict_shows_a_bar_chart_with_entropy(trained, run_cli) -> None:
     assert percents == sorted(percents, reverse=True) and "█" in lines[1]
 
 
-def test_eval_reports_bits_per_character(trained, run_cli) -> None:
+def test_eval_reports_bits_per_character(trained, cli) -> None:
     root, _ = trained
     (root / "held.txt").write_text("JULIET: and yours, 3.\nROMEO: line 9, my lady.\n")
-    proc = run_cli("eval", "runs/plays", "held.txt", "--json", cwd=root)
+    proc = cli("eval", "runs/plays", "held.txt", "--json", cwd=root)
     assert proc.returncode == 0, proc.stderr
     r = json.loads(proc.stdout)
     assert r["chars"] == len("JULIET: and yours, 3.\nROMEO: line 9, my lady.\n") - 1
     assert r["bits_per_char"] == pytest.approx(r["nll_nats"] / r["chars"] / 0.693147, rel=1e-5)
-    text = run_cli("eval", "runs/plays", "held.txt", cwd=root).stdout
+    text = cli("eval", "runs/plays", "held.txt", cwd=root).stdout
     assert "bits" in text and "perplexity" in text
 
 
-def test_dynamic_evaluation_is_reported_apart_from_the_static_number(trained, run_cli) -> None:
+def test_dynamic_evaluation_is_reported_apart_from_the_static_number(trained, cli) -> None:
     root, _ = trained
     (root / "again.txt").write_text(CORPUS[:3000], encoding="utf-8")
-    proc = run_cli("eval", "runs/plays", "again.txt", "--dynamic", "--json", cwd=root)
+    proc = cli("eval", "runs/plays", "again.txt", "--dynamic", "--json", cwd=root)
     assert proc.returncode == 0, proc.stderr
     r = json.loads(proc.stdout)
     assert r["dynamic_bits_per_char"] != r["bits_per_char"] > 0
-    text = run_cli("eval", "runs/plays", "again.txt", "--dynamic", cwd=root).stdout
+    text = cli("eval", "runs/plays", "again.txt", "--dynamic", cwd=root).stdout
     assert "dynamic eval" in text and "separate measurement" in text
-    table = run_cli(
+    table = cli(
         "compare", "again.txt", "runs/plays", "--dynamic", "--out", "c.png", cwd=root
     ).stdout
     assert "dynamic eval bpc" in table and "adapts to the text" in table
-    refused = run_cli("eval", "runs/plays", "again.txt", "--dynamic-lr", "1e-3", cwd=root)
+    refused = cli("eval", "runs/plays", "again.txt", "--dynamic-lr", "1e-3", cwd=root)
     assert refused.returncode == 2 and "need --dynamic" in refused.stderr
 
 
@@ -137,15 +137,15 @@ def test_dynamic_evaluation_is_reported_apart_from_the_static_number(trained, ru
         (["train", "--resume", "runs/plays", "--hidden-size", "8"], "only --max-steps"),
     ],
 )
-def test_bad_input_is_one_line(trained, run_cli, args, message) -> None:
+def test_bad_input_is_one_line(trained, cli, args, message) -> None:
     root, _ = trained
-    proc = run_cli(*args, cwd=root)
+    proc = cli(*args, cwd=root)
     assert proc.returncode == 2, proc.stdout
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], proc.stderr
 
 
-def test_bad_training_files(tmp_path, run_cli) -> None:
+def test_bad_training_files(tmp_path, cli) -> None:
     (tmp_path / "empty.txt").write_text("")
     (tmp_path / "one.txt").write_text("zzzzzzzzzzzzzzzzzzzzzzzz")
     (tmp_path / "latin1.txt").write_bytes("café olé ".encode("latin-1") * 50)
@@ -158,17 +158,17 @@ def test_bad_training_files(tmp_path, run_cli) -> None:
         (["sample", "half"], "not JSON"),
     ]
     for args, message in cases:
-        proc = run_cli(*args, "--device", "cpu", cwd=tmp_path)
+        proc = cli(*args, "--device", "cpu", cwd=tmp_path)
         assert proc.returncode == 2 and message in proc.stderr, (args, proc.stderr)
         assert len(proc.stderr.strip().splitlines()) == 1
-    ok = run_cli(
+    ok = cli(
         "train", "latin1.txt", "--encoding", "latin-1", "--max-steps", "3", *TINY, cwd=tmp_path
     )
     assert ok.returncode == 0, ok.stderr
 
 
 @pytest.mark.slow
-def test_ctrl_c_saves_and_resume_continues(tmp_path, run_cli) -> None:
+def test_ctrl_c_saves_and_resume_continues(tmp_path, cli) -> None:
     (tmp_path / "plays.txt").write_text(CORPUS, encoding="utf-8")
     cmd = [
         sys.executable,
@@ -199,7 +199,7 @@ def test_ctrl_c_saves_and_resume_continues(tmp_path, run_cli) -> None:
     state = json.loads((tmp_path / "run" / "last" / "trainer_state.json").read_text())
     stopped_at = state["step"]
     assert stopped_at >= 3
-    resumed = run_cli(
+    resumed = cli(
         "train", "--resume", "run", "--max-steps", str(stopped_at + 5), "--quiet", cwd=tmp_path
     )
     assert resumed.returncode == 0, resumed.stderr
@@ -209,7 +209,7 @@ def test_ctrl_c_saves_and_resume_continues(tmp_path, run_cli) -> None:
     assert steps == list(range(1, stopped_at + 6))
 
 
-def test_korean_nfc_and_nfd_compare_in_bits_per_nfc_character(tmp_path, run_cli) -> None:
+def test_korean_nfc_and_nfd_compare_in_bits_per_nfc_character(tmp_path, cli) -> None:
     korean = (
         "대한민국은 민주공화국이다. 대한민국의 주권은 국민에게 있고, "
         "모든 권력은 국민으로부터 나온다.\n"
@@ -219,7 +219,7 @@ def test_korean_nfc_and_nfd_compare_in_bits_per_nfc_character(tmp_path, run_cli)
     (tmp_path / "held.txt").write_text(held, encoding="utf-8")
     results = {}
     for name, extra in (("nfc", []), ("nfd", ["--normalization", "nfd"])):
-        trained = run_cli(
+        trained = cli(
             "train",
             "ko.txt",
             "--out",
@@ -232,7 +232,7 @@ def test_korean_nfc_and_nfd_compare_in_bits_per_nfc_character(tmp_path, run_cli)
             cwd=tmp_path,
         )
         assert trained.returncode == 0, trained.stderr
-        proc = run_cli("eval", name, "held.txt", "--json", cwd=tmp_path)
+        proc = cli("eval", name, "held.txt", "--json", cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr
         results[name] = json.loads(proc.stdout)
     nfc, nfd = results["nfc"], results["nfd"]
@@ -241,7 +241,7 @@ def test_korean_nfc_and_nfd_compare_in_bits_per_nfc_character(tmp_path, run_cli)
     assert 0 <= nfd["unknown"] < nfc["unknown"]  # jamo cover unseen syllables
     # the validation text's characters join the vocabulary (as in char-rnn and nanoGPT);
     # only a text seen after training needs --unk
-    covered = run_cli(
+    covered = cli(
         "train",
         "ko.txt",
         "--out",
@@ -255,27 +255,27 @@ def test_korean_nfc_and_nfd_compare_in_bits_per_nfc_character(tmp_path, run_cli)
     )
     assert covered.returncode == 0, covered.stderr
     (tmp_path / "later.txt").write_text("헌법 개정은 국회 재적의원 과반수의 발의로 제안된다.\n")
-    refused = run_cli("eval", "strict", "later.txt", cwd=tmp_path)
+    refused = cli("eval", "strict", "later.txt", cwd=tmp_path)
     assert refused.returncode == 2 and "not in the vocabulary" in refused.stderr
     assert "--unk" in refused.stderr
 
 
-def test_sample_without_prime_on_a_text_without_newlines(tmp_path, run_cli) -> None:
+def test_sample_without_prime_on_a_text_without_newlines(tmp_path, cli) -> None:
     (tmp_path / "ab.txt").write_text("abababbaab" * 80)
-    trained = run_cli("train", "ab.txt", "--out", "run", "--max-steps", "3", *TINY, cwd=tmp_path)
+    trained = cli("train", "ab.txt", "--out", "run", "--max-steps", "3", *TINY, cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr
-    proc = run_cli("sample", "run", "--length", "15", cwd=tmp_path)
+    proc = cli("sample", "run", "--length", "15", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert set(proc.stdout.strip()) <= {"a", "b"} and len(proc.stdout.strip()) == 16
 
 
-def test_max_time_alone_is_a_time_budget_without_a_step_cap(tmp_path, run_cli) -> None:
+def test_max_time_alone_is_a_time_budget_without_a_step_cap(tmp_path, cli) -> None:
     (tmp_path / "plays.txt").write_text(CORPUS, encoding="utf-8")
-    done = run_cli("train", "plays.txt", "--max-time", "1s", *TINY, "--out", "run", cwd=tmp_path)
+    done = cli("train", "plays.txt", "--max-time", "1s", *TINY, "--out", "run", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     meta = json.loads((tmp_path / "run" / "last" / "config.json").read_text())
     assert meta["train"]["max_steps"] is None and meta["train"]["max_time"] == 1.0
-    both = run_cli(
+    both = cli(
         "train", "plays.txt", "--max-time", "1h", "--max-steps", "3", *TINY, "--out", "capped",
         cwd=tmp_path,
     )  # fmt: skip

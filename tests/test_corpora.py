@@ -102,15 +102,15 @@ def test_corpora_command_lists_names_sizes_and_licences(cli) -> None:
     assert "SOURCES.md" in out and "NAME:val" in out
 
 
-def test_train_and_eval_take_corpus_names(tmp_path, run_cli) -> None:
+def test_train_and_eval_take_corpus_names(tmp_path, cli) -> None:
     run = tmp_path / "ko"
-    proc = run_cli(
+    proc = cli(
         "train", "korean", "--max-steps", "2", "--eval-every", "2", "--quiet", "--out", run,
         "--device", "cpu", *TINY, cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "validation text: korean:val" in proc.stdout
-    proc = run_cli("eval", run, "korean:val", "--device", "cpu", cwd=tmp_path)
+    proc = cli("eval", run, "korean:val", "--device", "cpu", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     # every character but the first is predicted
     assert f"korean:val: {CORPORA['korean'].chars[1] - 1:,} characters predicted" in proc.stdout

@@ -78,15 +78,15 @@ def test_export_has_dynamic_batch_and_sequence_axes(tmp_path) -> None:
     assert shapes["h"] == [2, "batch", 12] and shapes["c"] == [2, "batch", 12]
 
 
-def test_exported_file_samples_the_same_text_as_the_checkpoint(tmp_path, run_cli) -> None:
+def test_exported_file_samples_the_same_text_as_the_checkpoint(tmp_path, cli) -> None:
     ckpt = checkpoint(tmp_path)
-    done = run_cli("export", str(ckpt), str(tmp_path / "out" / "m.onnx"))
+    done = cli("export", str(ckpt), str(tmp_path / "out" / "m.onnx"))
     assert done.returncode == 0, done.stderr
     assert "wrote" in done.stdout and "state h, c" in done.stdout
     for flags in (["--greedy"], ["--seed", "3", "--top-k", "5"], ["--seed", "7"]):
         args = ["--prime", "ROMEO:", "--length", "120", "--device", "cpu", *flags]
-        from_ckpt = run_cli("sample", str(ckpt), *args)
-        from_onnx = run_cli("sample", str(tmp_path / "out" / "m.onnx"), *args)
+        from_ckpt = cli("sample", str(ckpt), *args)
+        from_onnx = cli("sample", str(tmp_path / "out" / "m.onnx"), *args)
         assert from_ckpt.returncode == 0 and from_onnx.returncode == 0, from_onnx.stderr
         assert from_onnx.stdout == from_ckpt.stdout
         assert len(from_onnx.stdout) > 120
@@ -112,7 +112,7 @@ def test_predict_and_eval_read_the_exported_file(tmp_path) -> None:
     assert ra.bits_per_char == pytest.approx(rb.bits_per_char, abs=1e-5)
 
 
-def test_readme_onnxruntime_example_runs_and_greedy_matches_nextchar(tmp_path, run_cli) -> None:
+def test_readme_onnxruntime_example_runs_and_greedy_matches_nextchar(tmp_path, cli) -> None:
     """docs/deploy.md's standalone onnxruntime loop: as written it samples; with argmax in place
     of the random choice it must reproduce `nextchar sample --greedy`."""
     section = DEPLOY.read_text(encoding="utf-8")
@@ -130,7 +130,7 @@ def test_readme_onnxruntime_example_runs_and_greedy_matches_nextchar(tmp_path, r
     greedy = subprocess.run(
         [sys.executable, "greedy.py"], cwd=tmp_path, capture_output=True, text=True
     )
-    ours = run_cli(
+    ours = cli(
         "sample",
         "runs/shakespeare.onnx",
         "--greedy",

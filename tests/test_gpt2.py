@@ -150,26 +150,26 @@ def test_token_report_warns_on_korean_with_an_english_bpe() -> None:
 # ----------------------------------------------------------------------------- CLI
 
 
-def test_cli_predict_sample_eval_tokens_on_a_local_gpt2(tiny_gpt2: str, run_cli, tmp_path) -> None:
+def test_cli_predict_sample_eval_tokens_on_a_local_gpt2(tiny_gpt2: str, cli, tmp_path) -> None:
     env = {"HF_HUB_OFFLINE": "1"}
-    predicted = run_cli("predict", tiny_gpt2, "Seoul is the capital of", "--top-k", "3", env=env)
+    predicted = cli("predict", tiny_gpt2, "Seoul is the capital of", "--top-k", "3", env=env)
     assert predicted.returncode == 0, predicted.stderr
     assert "over 300 tokens" in predicted.stdout
     assert len(predicted.stdout.splitlines()) == 4
 
-    sampled = run_cli("sample", tiny_gpt2, "--prime", "Seoul", "--length", "30", env=env)
+    sampled = cli("sample", tiny_gpt2, "--prime", "Seoul", "--length", "30", env=env)
     assert sampled.returncode == 0, sampled.stderr
     assert sampled.stdout.startswith("Seoul")
 
     (tmp_path / "t.txt").write_text(TEXT[:300])
-    evaluated = run_cli("eval", tiny_gpt2, str(tmp_path / "t.txt"), "--json", env=env)
+    evaluated = cli("eval", tiny_gpt2, str(tmp_path / "t.txt"), "--json", env=env)
     assert evaluated.returncode == 0, evaluated.stderr
     row = json.loads(evaluated.stdout)
     assert row["unit"] == "token" and row["chars"] == 299
     assert row["bits_per_char"] == pytest.approx(row["nll_nats"] / 299 / math.log(2))
 
     (tmp_path / "english.txt").write_text("The king of France is in Paris.\n" * 5)
-    report = run_cli("tokens", tiny_gpt2, str(tmp_path / "english.txt"), str(tmp_path / "t.txt"))
+    report = cli("tokens", tiny_gpt2, str(tmp_path / "english.txt"), str(tmp_path / "t.txt"))
     assert report.returncode == 0, report.stderr
     english, mixed = report.stdout.split(str(tmp_path / "t.txt"))
     assert "vocabulary        300 tokens" in english
@@ -177,13 +177,14 @@ def test_cli_predict_sample_eval_tokens_on_a_local_gpt2(tiny_gpt2: str, run_cli,
     assert "pieces of a character" in mixed  # Korean: 300 tokens hold few Hangul merges
 
 
-def test_offline_without_weights_is_one_clear_error(run_cli, tmp_path) -> None:
+def test_offline_without_weights_is_one_clear_error(cli, tmp_path) -> None:
     env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "empty-cache")}
-    result = run_cli("predict", "gpt2", "Seoul is the capital of", env=env, timeout=60)
+    result = cli("predict", "gpt2", "Seoul is the capital of", env=env)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr
     assert "cannot load 'gpt2' as GPT-2" in lines[0] and "HF_HUB_OFFLINE" in lines[0]
+    assert "hf download" in lines[0] and "docs/gpt2.md" in lines[0]  # how to get it
 
 
 def _damage(path, how: str) -> None:
@@ -239,16 +240,16 @@ def test_a_damaged_gpt2_directory_is_one_line(tiny_gpt2, tmp_path, capsys, how, 
     assert re.search(message, err), err
 
 
-def test_without_transformers_the_error_says_how_to_install(run_cli, monkeypatch) -> None:
+def test_without_transformers_the_error_says_how_to_install(cli, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "transformers", None)  # `import transformers` now fails
-    result = run_cli("predict", "gpt2", "hello")
+    result = cli("predict", "gpt2", "hello")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert 'pip install "nextchar[gpt2]"' in result.stderr
 
 
-def test_a_missing_run_directory_is_still_named(run_cli, tmp_path) -> None:
+def test_a_missing_run_directory_is_still_named(cli, tmp_path) -> None:
     (tmp_path / "runs").mkdir()
-    result = run_cli("predict", "runs/typo", "x", cwd=tmp_path)
+    result = cli("predict", "runs/typo", "x", cwd=tmp_path)
     assert result.returncode == 2
     assert "no checkpoint at runs/typo" in result.stderr
 
@@ -358,33 +359,33 @@ def test_gpt2_options_that_cannot_work_are_refused(tmp_path) -> None:
         model_config(init="gpt2")
 
 
-def test_cli_trains_gpt2_and_compares_it_with_a_recurrent_model(run_cli, tmp_path) -> None:
+def test_cli_trains_gpt2_and_compares_it_with_a_recurrent_model(cli, tmp_path) -> None:
     (tmp_path / "train.txt").write_text(TEXT)
     (tmp_path / "val.txt").write_text(TEXT[:500])
     common = ["--max-steps", "8", "--eval-every", "4", "--batch-size", "4", "--quiet"]
-    gpt = run_cli(
+    gpt = cli(
         "train", "train.txt", "--model", "gpt2", "--tokenizer", "bpe", "--vocab-size", "300",
         "--n-layer", "1", "--n-embd", "16", "--block-size", "16", "--seq-len", "16",
         "--out", "gpt", *common, cwd=tmp_path,
     )  # fmt: skip
     assert gpt.returncode == 0, gpt.stderr
     assert "per token" in gpt.stdout
-    rnn = run_cli(
+    rnn = cli(
         "train", "train.txt", "--hidden-size", "16", "--num-layers", "1", "--seq-len", "16",
         "--out", "rnn", *common, cwd=tmp_path,
     )  # fmt: skip
     assert rnn.returncode == 0, rnn.stderr
-    compared = run_cli("compare", "val.txt", "gpt", "rnn", "--out", "c.png", cwd=tmp_path)
+    compared = cli("compare", "val.txt", "gpt", "rnn", "--out", "c.png", cwd=tmp_path)
     assert compared.returncode == 0, compared.stderr
     rows = [line for line in compared.stdout.splitlines() if line.startswith("| gpt") or
             line.startswith("| rnn")]  # fmt: skip
     assert len(rows) == 2
     assert "gpt2 1L" in compared.stdout and "gru 1x16" in compared.stdout
     assert (tmp_path / "c.png").stat().st_size > 1000
-    as_json = run_cli("compare", "val.txt", "gpt", "rnn", "--json", "--out", "d.png", cwd=tmp_path)
+    as_json = cli("compare", "val.txt", "gpt", "rnn", "--json", "--out", "d.png", cwd=tmp_path)
     values = [json.loads(line) for line in as_json.stdout.splitlines()]
     ours = {v["model"]: v for v in values}
-    single = run_cli("eval", "rnn", "val.txt", "--json", cwd=tmp_path)
+    single = cli("eval", "rnn", "val.txt", "--json", cwd=tmp_path)
     assert ours["rnn"]["bits_per_char"] == pytest.approx(json.loads(single.stdout)["bits_per_char"])
 
 

@@ -91,8 +91,8 @@ def test_lstm_remembers_where_a_tanh_rnn_is_at_chance() -> None:
     assert lstm > rnn + 0.5
 
 
-def test_cli_writes_table_json_and_plots(tmp_path, run_cli) -> None:
-    proc = run_cli(
+def test_cli_writes_table_json_and_plots(tmp_path, cli) -> None:
+    proc = cli(
         "experiment",
         "long-range",
         "--distances",
@@ -129,8 +129,8 @@ def test_cli_writes_table_json_and_plots(tmp_path, run_cli) -> None:
         (["--seeds", "0"], "--seeds"),
     ],
 )
-def test_bad_experiment_arguments(run_cli, args, message) -> None:
-    proc = run_cli("experiment", "long-range", *args)
+def test_bad_experiment_arguments(cli, args, message) -> None:
+    proc = cli("experiment", "long-range", *args)
     assert proc.returncode == 2 and message in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 

@@ -354,13 +354,13 @@ def test_serve_binds_this_machine_only_by_default() -> None:
     assert (options.host, options.port) == ("127.0.0.1", 8000)
 
 
-def test_chat_shows_next_tokens_and_a_continuation(tmp_path, run_cli, monkeypatch) -> None:
+def test_chat_shows_next_tokens_and_a_continuation(tmp_path, cli, monkeypatch) -> None:
     import io
 
     ckpt = make(tmp_path, "lstm", cell="lstm", hidden_size=16)
     lines = ":temperature 0.5\n:length 25\nROMEO\n:top-k x\n:bogus 1\n한\n:quit\nnever read\n"
     monkeypatch.setattr("sys.stdin", io.StringIO(lines))  # a pipe: input() reads the lines
-    proc = run_cli("chat", ckpt, "--seed", "2")
+    proc = cli("chat", ckpt, "--seed", "2")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "temperature 0.5" in out and "length 25" in out

@@ -329,38 +329,38 @@ def test_word_model_bits_per_character_is_total_nll_over_characters(tmp_path) ->
 # ----------------------------------------------------------------------------- CLI
 
 
-def test_cli_word_model_train_predict_neighbors_sample_eval(tmp_path, run_cli) -> None:
+def test_cli_word_model_train_predict_neighbors_sample_eval(tmp_path, cli) -> None:
     (tmp_path / "train.txt").write_text(corpus(300))
     small = ["--hidden-size", "16", "--num-layers", "1", "--emb-dim", "8", "--batch-size", "4"]
     budget = ["--seq-len", "8", "--max-steps", "20", "--eval-every", "10", "--quiet"]
     args = ["train", "train.txt", "--level", "word", "--embeddings", "word2vec", "--out", "run"]
-    done = run_cli(*args, *small, *budget, cwd=tmp_path)
+    done = cli(*args, *small, *budget, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "embeddings: word2vec (skip-gram, 8-d" in done.stdout
     assert "perplexity" in done.stdout and "per word" in done.stdout
 
-    predicted = run_cli("predict", "run", "the cat", "--top-k", "3", cwd=tmp_path)
+    predicted = cli("predict", "run", "the cat", "--top-k", "3", cwd=tmp_path)
     assert predicted.returncode == 0, predicted.stderr
     assert "over 20 words" in predicted.stdout  # <unk>, "\n", "." and 17 words
     rows = predicted.stdout.splitlines()[1:]
     assert len(rows) == 3 and all("%" in row for row in rows)
 
-    neighbours = run_cli("neighbors", "run", "cat", "--top-k", "4", cwd=tmp_path)
+    neighbours = cli("neighbors", "run", "cat", "--top-k", "4", cwd=tmp_path)
     assert neighbours.returncode == 0, neighbours.stderr
     assert len([r for r in neighbours.stdout.splitlines() if r.startswith("  ")]) == 4
     assert "cosine 0" in neighbours.stdout
 
-    sampled = run_cli("sample", "run", "--prime", "the cat", "--length", "12", cwd=tmp_path)
+    sampled = cli("sample", "run", "--prime", "the cat", "--length", "12", cwd=tmp_path)
     assert sampled.returncode == 0, sampled.stderr
     assert sampled.stdout.startswith("the cat ")  # the first word is spaced after the prime
 
     (tmp_path / "val.txt").write_text("the cat eats the zebra .\n")
-    evaluated = run_cli("eval", "run", "val.txt", "--json", cwd=tmp_path)
+    evaluated = cli("eval", "run", "val.txt", "--json", cwd=tmp_path)
     assert evaluated.returncode == 0, evaluated.stderr
     row = json.loads(evaluated.stdout)
     assert row["unit"] == "word" and row["unknown"] == 1 and row["tokens"] == 6
     assert row["bits_per_char"] == pytest.approx(row["nll_nats"] / row["chars"] / math.log(2))
-    shown = run_cli("eval", "run", "val.txt", cwd=tmp_path)
+    shown = cli("eval", "run", "val.txt", cwd=tmp_path)
     assert "per word" in shown.stdout and "1 of 7" in shown.stdout and "<unk>" in shown.stdout
 
 
@@ -372,33 +372,33 @@ def one_line_error(result) -> str:
     return lines[0]
 
 
-def test_cli_bad_inputs_are_one_line_errors(tmp_path, run_cli) -> None:
+def test_cli_bad_inputs_are_one_line_errors(tmp_path, cli) -> None:
     (tmp_path / "train.txt").write_text(corpus(100))
     kv = gensim.models.KeyedVectors(vector_size=5)
     kv.add_vectors(["cat", "dog"], [[1, 2, 3, 4, 5], [1, 2, 3, 4, 6]])
     kv.save_word2vec_format(str(tmp_path / "v5.bin"), binary=True)
     base = ["train", "train.txt", "--level", "word", "--max-steps", "2", "--quiet"]
 
-    err = one_line_error(run_cli(*base, "--embeddings", "v5.bin", "--emb-dim", "8", cwd=tmp_path))
+    err = one_line_error(cli(*base, "--embeddings", "v5.bin", "--emb-dim", "8", cwd=tmp_path))
     assert "5 dimensions" in err and "--embedding-dim 5" in err
-    err = one_line_error(run_cli(*base, "--min-freq", "100000", cwd=tmp_path))
+    err = one_line_error(cli(*base, "--min-freq", "100000", cwd=tmp_path))
     assert "vocabulary is empty" in err and "--min-freq" in err
-    err = one_line_error(run_cli(*base, "--embeddings", "nope.txt", cwd=tmp_path))
+    err = one_line_error(cli(*base, "--embeddings", "nope.txt", cwd=tmp_path))
     assert "no vectors file at nope.txt" in err
-    err = one_line_error(run_cli(*base, "--level", "char", "--tokenizer", "word", cwd=tmp_path))
+    err = one_line_error(cli(*base, "--level", "char", "--tokenizer", "word", cwd=tmp_path))
     assert "contradicts" in err
 
     small = ["--hidden-size", "8", "--num-layers", "1", "--emb-dim", "5", "--batch-size", "2"]
-    ok = run_cli(*base, *small, "--embeddings", "v5.bin", "--out", "run", cwd=tmp_path)
+    ok = cli(*base, *small, "--embeddings", "v5.bin", "--out", "run", cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
     assert "2 of" in ok.stdout  # cat and dog copied, the rest random
-    err = one_line_error(run_cli("neighbors", "run", "cats", cwd=tmp_path))
+    err = one_line_error(cli("neighbors", "run", "cats", cwd=tmp_path))
     assert "'cats' is not in the model's vocabulary" in err and "cat" in err
 
 
-def test_without_gensim_the_error_says_how_to_install(tmp_path, run_cli, monkeypatch) -> None:
+def test_without_gensim_the_error_says_how_to_install(tmp_path, cli, monkeypatch) -> None:
     (tmp_path / "train.txt").write_text(corpus(50))
     monkeypatch.setitem(sys.modules, "gensim", None)  # `import gensim` now fails
     args = ["train", "train.txt", "--level", "word", "--embeddings", "word2vec", "--quiet"]
-    err = one_line_error(run_cli(*args, "--max-steps", "2", cwd=tmp_path))
+    err = one_line_error(cli(*args, "--max-steps", "2", cwd=tmp_path))
     assert "gensim" in err and 'pip install "nextchar[word2vec]"' in err

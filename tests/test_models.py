@@ -127,7 +127,7 @@ def _every_kind(tmp_path) -> list:
 
 def test_every_model_kind_meets_the_contract(tmp_path) -> None:
     from nextchar.models import LanguageModel
-    from nextchar.models.contract import CELLS as CELL_VIEW
+    from nextchar.models.contract import CELL_VIEW
 
     for model in _every_kind(tmp_path):
         assert isinstance(model, LanguageModel), model.describe()

@@ -16,7 +16,7 @@ from nextchar.models import allocating
 from nextchar.models.recurrent import FUSED as CELL_MODULES
 
 # Gates per cell: the input/hidden weights stack this many H_cell-sized blocks.
-GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+GATE_BLOCKS = {"rnn": 1, "lstm": 4, "gru": 3}
 GATE_NAMES = {"rnn": "", "lstm": "i|f|g|o", "gru": "r|z|n"}
 # Only nn.LSTM carries a cell state c beside h (and only it has proj_size).
 HAS_CELL_STATE = {"rnn": False, "lstm": True, "gru": False}
@@ -85,7 +85,8 @@ def _sequence_rows(args: ShapeConfig) -> list[tuple[str, str, tuple[int, ...]]]:
 
 
 def _parameter_rows(args: ShapeConfig) -> list[tuple[str, str, tuple[int, ...]]]:
-    gates, g = GATES[args.cell], ("" if GATES[args.cell] == 1 else f"{GATES[args.cell]}*")
+    gates = GATE_BLOCKS[args.cell]
+    g = "" if gates == 1 else f"{gates}*"
     rows = []
     for layer in range(args.num_layers):
         layer_in, in_notation = (

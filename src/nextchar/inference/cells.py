@@ -16,7 +16,7 @@ import torch
 
 from nextchar.core.errors import NextcharError
 from nextchar.models import model_device, require
-from nextchar.models.contract import CELLS
+from nextchar.models.contract import CELL_VIEW
 from nextchar.text.tokenizers import Tokenizer
 
 
@@ -45,7 +45,7 @@ class Activations:
 @torch.no_grad()
 def activations(model: Any, tokenizer: Tokenizer, text: str) -> Activations:
     """Every layer's state (and gates, where the cell has them) after each token of the text."""
-    require(model, CELLS, "the cell view")
+    require(model, CELL_VIEW, "the cell view")
     ids = tokenizer.encode(text)
     if not ids:
         raise NextcharError("the text is empty")

@@ -24,7 +24,7 @@ State = Any  # tuple[torch.Tensor, ...] (named by state_names), a key/value cach
 Stepper = Callable[[int], torch.Tensor]
 
 # Optional capabilities a model declares in `capabilities`; `limits` says why one is missing.
-CELLS = "cells"  # cell_states(): every unit's state (and gates) after each token
+CELL_VIEW = "cells"  # cell_states(): every unit's state (and gates) after each token
 BEAM_SEARCH = "beam_search"  # beam_search(prime_ids, config)
 ONNX = "onnx"  # export_module(): a module the TorchScript ONNX exporter handles
 EMBEDDING_INIT = "embedding_init"  # an input embedding that embeddings may initialise

@@ -29,7 +29,7 @@ from nextchar.core.errors import NextcharError, optional
 from nextchar.core.options import flag
 from nextchar.models.contract import (
     BEAM_SEARCH,
-    CELLS,
+    CELL_VIEW,
     DYNAMIC_EVAL,
     EMBEDDING_INIT,
     ONNX,
@@ -54,7 +54,7 @@ class GPT2LM(nn.Module):
     state_names = ()  # the cache is not carried from one training window to the next
     capabilities = frozenset({BEAM_SEARCH})
     limits: ClassVar[dict[str, str]] = {
-        CELLS: "a transformer has no recurrent cells to show; serve an RNN/LSTM/GRU",
+        CELL_VIEW: "a transformer has no recurrent cells to show; serve an RNN/LSTM/GRU",
         ONNX: "for GPT-2 use Hugging Face optimum: optimum-cli export onnx",
         EMBEDDING_INIT: f"{flag('embeddings')} initialises a recurrent model's input "
         "embedding only",
@@ -217,7 +217,6 @@ def _from_pretrained(reference: str, fetch: Callable[[bool], Any]) -> Any:
                 "downloaded: on a machine with internet, `hf download openai-community/gpt2 "
                 "--local-dir gpt2` and copy that folder here, or train a small GPT-2 with "
                 'nextchar (docs/gpt2.md, "Without internet")'
-
             ) from None
     if not _hub_reachable():
         raise NextcharError(
@@ -225,7 +224,7 @@ def _from_pretrained(reference: str, fetch: Callable[[bool], Any]) -> Any:
             "the Hugging Face cache, and the hub cannot be reached from this machine: on a "
             "machine with internet, `hf download openai-community/gpt2 --local-dir gpt2` and "
             "copy that folder here, or train a small GPT-2 with nextchar (docs/gpt2.md, "
-            "\"Without internet\")"
+            '"Without internet")'
         )
     try:
         return fetch(False)

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 # What each cell shows besides h in the cell view: its gates, in [0, 1].
-GATES: dict[str, dict[str, str]] = {
+GATE_LABELS: dict[str, dict[str, str]] = {
     "mingru": {"z": "z (update gate)"},
     "minlstm": {"f": "f (forget gate, normalised)", "i": "i (input gate, normalised)"},
 }

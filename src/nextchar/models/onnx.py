@@ -19,7 +19,7 @@ from nextchar.core.errors import NextcharError, optional
 from nextchar.core.options import flag
 from nextchar.models.contract import (
     BEAM_SEARCH,
-    CELLS,
+    CELL_VIEW,
     DYNAMIC_EVAL,
     EMBEDDING_INIT,
     ONNX,
@@ -41,7 +41,7 @@ class OnnxLM(nn.Module):
     context_size = None
     capabilities: frozenset[str] = frozenset()
     limits: ClassVar[dict[str, str]] = {
-        CELLS: "an exported file keeps only its inputs and outputs; serve the checkpoint",
+        CELL_VIEW: "an exported file keeps only its inputs and outputs; serve the checkpoint",
         BEAM_SEARCH: "beam search is GPT-2's; recurrent models sample",
         ONNX: "it is an ONNX file already",
         EMBEDDING_INIT: "an exported file cannot be trained",

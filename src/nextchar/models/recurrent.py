@@ -15,7 +15,7 @@ from nextchar.core.config import ModelConfig
 from nextchar.core.options import flag
 from nextchar.models.contract import (
     BEAM_SEARCH,
-    CELLS,
+    CELL_VIEW,
     DYNAMIC_EVAL,
     EMBEDDING_INIT,
     ONNX,
@@ -23,7 +23,7 @@ from nextchar.models.contract import (
     Stepper,
     forward_stepper,
 )
-from nextchar.models.minimal import GATES, MinRNN
+from nextchar.models.minimal import GATE_LABELS, MinRNN
 from nextchar.models.step import fused_stepper
 
 FUSED: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -46,7 +46,7 @@ def _layers(config: ModelConfig) -> nn.Module:
         "bias": config.bias,
         "dropout": config.dropout if config.num_layers > 1 else 0.0,
     }
-    if config.cell in GATES:
+    if config.cell in GATE_LABELS:
         return MinRNN(config.cell, **kwargs)  # type: ignore[arg-type]
     if config.cell == "rnn":
         kwargs["nonlinearity"] = config.nonlinearity
@@ -93,13 +93,13 @@ class RecurrentLM(nn.Module):
                 f"an LSTM with {flag('proj_size', cfg.proj_size)}: ONNX's LSTM operator has no "
                 f"projection (train without {flag('proj_size')})"
             )
-        elif cfg.cell in GATES:
+        elif cfg.cell in GATE_LABELS:
             limits[ONNX] = (
                 f"the {cfg.cell} scan over time (a custom recurrence on CPUs, logcumsumexp on "
                 "GPUs) has no ONNX operator in the TorchScript exporter; serve or sample the "
                 "checkpoint itself"
             )
-        return frozenset({CELLS, ONNX, EMBEDDING_INIT, DYNAMIC_EVAL}) - set(limits), limits
+        return frozenset({CELL_VIEW, ONNX, EMBEDDING_INIT, DYNAMIC_EVAL}) - set(limits), limits
 
     def describe(self) -> str:
         return self.config.describe()
@@ -153,7 +153,7 @@ class RecurrentLM(nn.Module):
 
     def state_labels(self) -> dict[str, str]:
         """What the cell view can show, name -> label: h, an LSTM's c, a minimal cell's gates."""
-        gates = GATES.get(self.config.cell, {})
+        gates = GATE_LABELS.get(self.config.cell, {})
         return {**{n: STATE_LABELS[n] for n in self.state_names}, **gates}
 
     @torch.no_grad()

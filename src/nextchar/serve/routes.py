@@ -21,7 +21,7 @@ from nextchar.inference import cells
 from nextchar.inference.evaluate import token_surprise
 from nextchar.inference.generate import predict_next, sample_texts
 from nextchar.models import count_parameters
-from nextchar.models.contract import CELLS
+from nextchar.models.contract import CELL_VIEW
 from nextchar.serve.limits import MAX_CELL_TEXT, MAX_GENERATE, MAX_TEXT, MAX_TOP, valid_text
 
 router = APIRouter(prefix="/api")
@@ -147,7 +147,7 @@ def list_models(request: Request) -> list[ModelInfo]:
     out = []
     for m in request.app.state.models.values():
         model = m.model
-        has_cells = CELLS in model.capabilities
+        has_cells = CELL_VIEW in model.capabilities
         out.append(
             ModelInfo(
                 name=m.name,

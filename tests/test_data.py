@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from nextchar import NextcharError
+from nextchar.core.config import TrainConfig
 from nextchar.text.data import Batches, batchify, encode, read_text, smallest_dtype, split_text
 from nextchar.text.tokenizers import ByteTokenizer, CharTokenizer
 
@@ -35,8 +36,9 @@ def test_missing_path_and_empty_directory(tmp_path) -> None:
 def test_split_is_a_contiguous_tail() -> None:
     train, val = split_text("0123456789", 0.2)
     assert (train, val) == ("01234567", "89")
-    with pytest.raises(NextcharError, match="val_fraction"):
-        split_text("abc", 1.0)
+    # the fraction is checked once, where it is given
+    with pytest.raises(NextcharError, match="val_fraction must be < 1"):
+        TrainConfig(files=("x",), val_fraction=1.0)
 
 
 def test_encode_uses_the_smallest_dtype() -> None:

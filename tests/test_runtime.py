@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from nextchar.core import runtime
+from nextchar.core.config import TrainConfig
 from nextchar.core.errors import NextcharError
 from nextchar.core.optim import Adam, AdamW
 from nextchar.core.runtime import ThreadTuner, threads_for_small_work, user_threads
@@ -22,8 +23,8 @@ def test_user_threads_flag_then_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert user_threads(5) == 5  # the flag wins
     monkeypatch.setenv("OMP_NUM_THREADS", "lots")
     assert user_threads() is None  # not a count: the policy chooses
-    with pytest.raises(NextcharError, match="threads must be >= 1"):
-        user_threads(0)
+    with pytest.raises(NextcharError, match="threads must be >= 1"):  # checked where given
+        TrainConfig(threads=0)
 
 
 def test_small_work_runs_on_one_thread_and_restores(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -109,9 +109,7 @@ def seed_everything(seed: int) -> torch.Generator:
 def user_threads(threads: int | None = None) -> int | None:
     """The thread count the user fixed: `threads`, else OMP_NUM_THREADS; None lets the
     policy choose."""
-    if threads is not None:
-        if threads < 1:
-            raise NextcharError(f"{flag('threads')} must be >= 1, got {threads}")
+    if threads is not None:  # validated where it was given (TrainConfig, LabConfig)
         return threads
     value = os.environ.get("OMP_NUM_THREADS", "").strip()
     return int(value) if value.isdigit() and int(value) > 0 else None

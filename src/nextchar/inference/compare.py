@@ -100,28 +100,24 @@ def _bpc(result: EvalResult | None) -> str:
 def plot(rows: list[Row], path: Path, title: str) -> Path:
     """A horizontal bar chart of bits per character (lower is better)."""
     with hangul_fonts():  # model names may be Korean
-        return _plot(rows, path, title)
-
-
-def _plot(rows: list[Row], path: Path, title: str) -> Path:
-    ordered = sorted(rows, key=lambda r: r.result.bits_per_char, reverse=True)
-    fig = figure(figsize=(7, 0.6 * len(rows) + 1.4), dpi=120)
-    ax = fig.subplots()
-    values = [r.result.bits_per_char for r in ordered]
-    bars = ax.barh([f"{r.name}\n{r.model}" for r in ordered], values, color="#4c72b0")
-    for bar, r in zip(bars, ordered, strict=True):
-        ax.text(
-            bar.get_width(),
-            bar.get_y() + bar.get_height() / 2,
-            f" {r.result.bits_per_char:.3f}  ({r.parameters / 1e6:.2f} M params)",
-            va="center",
-            fontsize=8,
-        )
-    ax.set_xlabel("bits per character (lower is better)")
-    ax.set_xlim(0, max(values) * 1.45)
-    ax.set_title(title, fontsize=9)
-    ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
+        ordered = sorted(rows, key=lambda r: r.result.bits_per_char, reverse=True)
+        fig = figure(figsize=(7, 0.6 * len(rows) + 1.4), dpi=120)
+        ax = fig.subplots()
+        values = [r.result.bits_per_char for r in ordered]
+        bars = ax.barh([f"{r.name}\n{r.model}" for r in ordered], values, color="#4c72b0")
+        for bar, r in zip(bars, ordered, strict=True):
+            ax.text(
+                bar.get_width(),
+                bar.get_y() + bar.get_height() / 2,
+                f" {r.result.bits_per_char:.3f}  ({r.parameters / 1e6:.2f} M params)",
+                va="center",
+                fontsize=8,
+            )
+        ax.set_xlabel("bits per character (lower is better)")
+        ax.set_xlim(0, max(values) * 1.45)
+        ax.set_title(title, fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+        fig.tight_layout()
     try:
         check_chart_path(path)
         fig.savefig(path)

@@ -79,8 +79,6 @@ def read_text(
 def split_text(text: str, val_fraction: float) -> tuple[str, str]:
     """Contiguous split: the last `val_fraction` of the text is validation (no shuffling, so
     validation text is never seen, not even as overlapping windows)."""
-    if not 0.0 < val_fraction < 1.0:
-        raise NextcharError(f"{flag('val_fraction')} must be in (0, 1), got {val_fraction}")
     cut = int(len(text) * (1.0 - val_fraction))
     return text[:cut], text[cut:]
 
@@ -137,8 +135,6 @@ class Batches:
     rows: slice = field(default_factory=lambda: slice(None))
 
     def __post_init__(self) -> None:
-        if self.mode not in ("streams", "random"):
-            raise NextcharError(f"{flag('batching')} must be streams or random, got {self.mode!r}")
         if self.batch_size < 1 or self.seq_len < 1:
             raise NextcharError("batch size and sequence length must be >= 1")
         need = self.batch_size * (self.seq_len + 1) if self.mode == "streams" else self.seq_len + 1

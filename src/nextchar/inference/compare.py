@@ -118,11 +118,11 @@ def plot(rows: list[Row], path: Path, title: str) -> Path:
         ax.set_title(title, fontsize=9)
         ax.grid(axis="x", alpha=0.3)
         fig.tight_layout()
-    try:
-        check_chart_path(path)
-        fig.savefig(path)
-    except (OSError, ValueError) as exc:  # unwritable place, or a format matplotlib lacks
-        raise NextcharError(f"cannot write the chart to {path}: {exc}") from None
+        try:
+            check_chart_path(path)
+            fig.savefig(path)  # inside the font context: text is laid out when drawn
+        except (OSError, ValueError) as exc:  # unwritable place, or a format matplotlib lacks
+            raise NextcharError(f"cannot write the chart to {path}: {exc}") from None
     return path
 
 

@@ -214,17 +214,16 @@ def _from_pretrained(reference: str, fetch: Callable[[bool], Any]) -> Any:
             raise NextcharError(
                 f"cannot load {reference!r} as GPT-2: no such checkpoint directory here and "
                 f"not in the Hugging Face cache ({why}); HF_HUB_OFFLINE is set, so nothing is "
-                "downloaded: on a machine with internet, `hf download openai-community/gpt2 "
-                "--local-dir gpt2` and copy that folder here, or train a small GPT-2 with "
-                'nextchar (docs/gpt2.md, "Without internet")'
+                "downloaded: download it into a folder where there is internet (hf download) "
+                "and copy the folder here, or train a small GPT-2 with nextchar (docs/gpt2.md, "
+                '"Without internet")'
             ) from None
     if not _hub_reachable():
         raise NextcharError(
             f"{reference!r} is not a checkpoint or run directory here (check the path), not in "
-            "the Hugging Face cache, and the hub cannot be reached from this machine: on a "
-            "machine with internet, `hf download openai-community/gpt2 --local-dir gpt2` and "
-            "copy that folder here, or train a small GPT-2 with nextchar (docs/gpt2.md, "
-            '"Without internet")'
+            "the Hugging Face cache, and the hub cannot be reached from this machine: download "
+            "it into a folder where there is internet (hf download) and copy the folder here, "
+            'or train a small GPT-2 with nextchar (docs/gpt2.md, "Without internet")'
         )
     try:
         return fetch(False)

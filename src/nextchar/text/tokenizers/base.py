@@ -86,7 +86,7 @@ class _Recomposing:
         return out
 
 
-def _describe(chars: Sequence[str], limit: int = 8) -> str:
+def _listed(chars: Sequence[str], limit: int = 8) -> str:
     shown = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in chars[:limit])
     more = f" and {len(chars) - limit} more" if len(chars) > limit else ""
     return shown + more

@@ -17,7 +17,7 @@ from nextchar.text.tokenizers.base import (
     StreamDecoder,
     _check_normalization,
     _code_points,
-    _describe,
+    _listed,
     _PassThrough,
     _Recomposing,
     checked_ids,
@@ -87,7 +87,7 @@ class CharTokenizer:
             if not self.unk:
                 missing = sorted({chr(int(c)) for c in cps[~known]})
                 raise NextcharError(
-                    f"{len(missing)} character(s) not in the vocabulary: {_describe(missing)}; "
+                    f"{len(missing)} character(s) not in the vocabulary: {_listed(missing)}; "
                     f"build the tokenizer with unk=True ({flag('unk')}) to map them to U+FFFD, "
                     "or train on text that contains them"
                 )

@@ -66,9 +66,17 @@ def help_text(text: str) -> str:
     return re.sub(r"`([a-z][a-z0-9_]*)`", lambda m: flag_name(m.group(1)), text)
 
 
+def _choices(hint: Any) -> tuple[str, ...] | None:
+    """The choices of a Literal annotation, also inside `X | None`."""
+    if typing.get_origin(hint) is typing.Literal:
+        return typing.get_args(hint)
+    inner = [a for a in typing.get_args(hint) if typing.get_origin(a) is typing.Literal]
+    return typing.get_args(inner[0]) if inner else None
+
+
 def _base_type(hint: Any) -> type:
     """int, float or str from an annotation such as `int | None`."""
-    if typing.get_origin(hint) is typing.Literal:
+    if _choices(hint):
         return str
     return next((t for t in (int, float, str) if t == hint or t in typing.get_args(hint)), str)
 
@@ -146,7 +154,7 @@ def add_fields(
             p.add_argument(flag, dest=f.name, type=_list_of(item), default=argparse.SUPPRESS,
                            help=text, metavar="A,B,...")  # fmt: skip
             continue
-        choices = typing.get_args(hint) if typing.get_origin(hint) is typing.Literal else None
+        choices = _choices(hint)
         p.add_argument(
             flag,
             *map(flag_name, meta.get("aliases", ())),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from nextchar.cli.common import Sub, add_fields, given
-from nextchar.core.config import GPT2Config, RecurrentConfig, TrainConfig
+from nextchar.core.config import GPT2Config, RecurrentConfig, RunConfig, TrainConfig
 
 
 def add_train(sub: Sub) -> None:
@@ -18,23 +18,7 @@ def add_train(sub: Sub) -> None:
         "character and writes checkpoints to a run directory.",
     )
     p.add_argument("files", nargs="*", help="training text: files or directories")
-    p.add_argument(
-        "--out", help="run directory (default: runs/<first file's name>, numbered if taken)"
-    )
-    p.add_argument(
-        "--resume",
-        metavar="RUN_DIR",
-        help="continue this run from its last "
-        "checkpoint (files, model and settings come from the run)",
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument(
-        "--level",
-        choices=("char", "word"),
-        help="predict characters (default) or words; --level word is --tokenizer word and "
-        "starts from the word-level defaults (LSTM 1x256, embedding 128, dropout 0.3, batch "
-        "32x32, lr 3e-3, 1000 steps) instead of the character ones shown below",
-    )
+    add_fields(p, RunConfig)
     add_fields(p, RecurrentConfig)
     add_fields(p, GPT2Config)
     add_fields(p, TrainConfig)
@@ -46,13 +30,14 @@ def run_train(args: argparse.Namespace) -> int:
     from nextchar.training.loop import train
     from nextchar.training.plan import plan_run
 
+    run = RunConfig(**given(args, RunConfig))
     plan = plan_run(
         args.files,
         {**given(args, RecurrentConfig), **given(args, GPT2Config)},
         given(args, TrainConfig),
-        args.level,
-        args.resume,
-        args.out,
+        run.level,
+        run.resume,
+        run.out,
     )
     main_process = from_env().is_main  # under torchrun, rank 0 alone reports
     chosen = plan.train.val_file is not None and "val_file" not in given(args, TrainConfig)
@@ -63,7 +48,7 @@ def run_train(args: argparse.Namespace) -> int:
         plan.train,
         plan.run_dir,
         resume=plan.resume,
-        progress=not args.quiet and main_process,
+        progress=not run.quiet and main_process,
         log=lambda line: print(line, flush=True) if main_process else None,
         started=args.started,
     )

@@ -337,3 +337,30 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         data = {**data, "files": tuple(data.get("files", ()))}
         return from_dict(cls, data)
+
+
+Level = Literal["char", "word"]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Where a training run goes and how it reports (the train command's own options)."""
+
+    out: str | None = opt(
+        None, "run directory (none: runs/<first file's name>, numbered if taken)", metavar="DIR"
+    )
+    resume: str | None = opt(
+        None,
+        "continue this run from its last checkpoint (files, model and settings come from it)",
+        metavar="RUN",
+    )
+    level: Level | None = opt(
+        None,
+        "predict characters (char, the default) or words; word is `tokenizer` word and starts "
+        "from the word-level defaults (LSTM 1x256, embedding 128, dropout 0.3, batch 32x32, lr "
+        "3e-3, 1000 steps) instead of the character ones shown below",
+    )
+    quiet: bool = opt(False, "no progress bar")
+
+    def __post_init__(self) -> None:
+        check_fields(self)

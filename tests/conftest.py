@@ -13,6 +13,31 @@ from typing import NamedTuple
 
 import pytest
 
+# The one tiny model the tests train, as options and as the command line's flags: small
+# enough to train in a second, big enough to learn the plays below.
+TINY = {"hidden_size": 24, "embedding_dim": 16}
+TINY_TRAINING = {"batch_size": 4, "seq_len": 32, "warmup_steps": 5, "lr": 0.01, "device": "cpu"}
+
+
+def flags(**options: object) -> list[str]:
+    """Options as command-line flags: hidden_size=24 -> --hidden-size 24; True -> the flag."""
+    from nextchar.core.options import flag_name
+
+    out: list[str] = []
+    for name, value in options.items():
+        out += [flag_name(name)] if value is True else [flag_name(name), str(value)]
+    return out
+
+
+TINY_FLAGS = [*flags(**TINY, **TINY_TRAINING), "--quiet"]
+
+
+def plays(lines: int = 150) -> str:
+    """A small play: two speakers, numbered lines (learnable in a few dozen steps)."""
+    return "".join(
+        f"ROMEO: line {i}, my lady.\nJULIET: and yours, {i % 7}.\n" for i in range(lines)
+    )
+
 
 class Ran(NamedTuple):
     """What a command line did: unpacks as (code, out, err) and reads as a CompletedProcess."""

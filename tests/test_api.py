@@ -7,13 +7,14 @@ import re
 import sys
 
 import pytest
-from tests.conftest import in_process
+from tests.conftest import TINY as TINY_SIZES
+from tests.conftest import TINY_TRAINING, in_process
 
 import nextchar
 from nextchar import NextcharError
 
 TEXT = "the cat sat on the mat. the dog sat on the log. " * 40
-TINY = {"hidden_size": 16, "embedding_dim": 8, "batch_size": 4, "seq_len": 16, "device": "cpu"}
+TINY = {**TINY_SIZES, **TINY_TRAINING}
 
 
 @pytest.fixture(scope="module")

@@ -8,28 +8,10 @@ import time
 
 import pytest
 
-from conftest import in_process
+from conftest import TINY_FLAGS, in_process, plays
 
-CORPUS = "".join(f"ROMEO: line {i}, my lady.\nJULIET: and yours, {i % 7}.\n" for i in range(150))
-TINY = [
-    "--hidden-size",
-    "24",
-    "--embedding-dim",
-    "16",
-    "--batch-size",
-    "4",
-    "--seq-len",
-    "32",
-    "--eval-every",
-    "20",
-    "--warmup-steps",
-    "5",
-    "--lr",
-    "0.01",
-    "--device",
-    "cpu",
-    "--quiet",
-]
+CORPUS = plays()
+TINY = [*TINY_FLAGS, "--eval-every", "20"]
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from conftest import TINY_FLAGS
 from nextchar import NextcharError
 from nextchar.text.corpora import CORPORA, SPLITS, default_validation, parse_name
 from nextchar.text.data import read_text
 from nextchar.training.plan import plan_run
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--hidden-size", "16", "--embedding-dim", "8", "--batch-size", "4", "--seq-len", "16"]
+TINY = TINY_FLAGS
 
 
 @pytest.mark.parametrize("name", sorted(CORPORA))

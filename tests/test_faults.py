@@ -11,16 +11,17 @@ import re
 import pytest
 import torch
 
+from conftest import TINY as TINY_SIZES
+from conftest import TINY_FLAGS, plays
 from nextchar.core.config import TrainConfig, model_config
 from nextchar.models import build_model, load
 from nextchar.models.checkpoint import save_checkpoint
 from nextchar.text.data import load_corpus
 from nextchar.text.tokenizers import CharTokenizer
 
-TEXT = "".join(f"ROMEO: line {i}, my lady.\nJULIET: and yours, {i % 7}.\n" for i in range(60))
-TINY = model_config(cell="gru", hidden_size=16, embedding_dim=8)
-FLAGS = ["--hidden-size", "16", "--embedding-dim", "8", "--batch-size", "4", "--seq-len", "16"]
-FLAGS += ["--warmup-steps", "2", "--device", "cpu", "--quiet", "--eval-tokens", "200"]
+TEXT = plays(60)
+TINY = model_config(cell="gru", **TINY_SIZES)
+FLAGS = [*TINY_FLAGS, "--eval-tokens", "200"]
 
 
 @pytest.fixture

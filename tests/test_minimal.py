@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from conftest import TINY_FLAGS, plays
 from nextchar.core.config import model_config
 from nextchar.models import LanguageModel, build_model
 from nextchar.models.minimal import MinCell, recurrence, scan
@@ -100,10 +101,8 @@ def test_minimal_cells_meet_the_contract_and_show_their_gates(kind: str) -> None
         torch.testing.assert_close(states["f"] + states["i"], torch.ones(3, 5, 6))
 
 
-PLAYS = "".join(f"ROMEO: line {i}, my lady.\nJULIET: and yours, {i % 7}.\n" for i in range(150))
-TINY = ["--hidden-size", "24", "--embedding-dim", "16", "--batch-size", "4", "--seq-len", "32",
-        "--eval-every", "20", "--warmup-steps", "5", "--lr", "0.01", "--device", "cpu",
-        "--quiet"]  # fmt: skip
+PLAYS = plays()
+TINY = [*TINY_FLAGS, "--eval-every", "20"]
 
 
 @pytest.mark.parametrize("kind", CELLS)

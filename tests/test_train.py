@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 
+from conftest import TINY as TINY_SIZES
 from nextchar import NextcharError
 from nextchar.core.config import TrainConfig, model_config
 from nextchar.core.runtime import cpu_bf16_supported
@@ -13,7 +14,7 @@ from nextchar.inference.evaluate import evaluate_text
 from nextchar.models import load
 from nextchar.training.loop import lr_at, train
 
-TINY = model_config(cell="lstm", hidden_size=16, embedding_dim=8)
+TINY = model_config(cell="lstm", **TINY_SIZES)
 
 
 def corpus(tmp_path, text: str, name: str = "corpus.txt") -> str:

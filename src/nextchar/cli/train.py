@@ -31,16 +31,11 @@ def run_train(args: argparse.Namespace) -> int:
     from nextchar.training.plan import plan_run
 
     run = RunConfig(**given(args, RunConfig))
-    plan = plan_run(
-        args.files,
-        {**given(args, RecurrentConfig), **given(args, GPT2Config)},
-        given(args, TrainConfig),
-        run.level,
-        run.resume,
-        run.out,
-    )
+    model_flags = {**given(args, RecurrentConfig), **given(args, GPT2Config)}
+    train_flags = given(args, TrainConfig)
+    plan = plan_run(args.files, model_flags, train_flags, run.level, run.resume, run.out)
     main_process = from_env().is_main  # under torchrun, rank 0 alone reports
-    chosen = plan.train.val_file is not None and "val_file" not in given(args, TrainConfig)
+    chosen = plan.train.val_file is not None and "val_file" not in train_flags
     if main_process and not plan.resume and chosen:
         print(f"validation text: {plan.train.val_file} (the built-in corpus's own)")
     result = train(

@@ -2,7 +2,7 @@
 fused nn.RNN/LSTM/GRU kernels, or the parallel-scan minGRU/minLSTM of models/minimal.py. It maps
 ids to logits and carries its state; it knows nothing about text or training.
 
-    ids [B, T] input__> x [B, T, H_in] recurrent layers--> h [B, T, H_out] --Linear--> [B, T, V]
+    ids [B, T] -(input)-> x [B, T, H_in] -(recurrent layers)-> h [B, T, H_out] -(Linear)-> [B, T, V]
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ torchrun sets RANK, WORLD_SIZE and LOCAL_RANK (and the rendezvous address) for e
 `nextchar train` reads them here and nowhere else. One process is rank 0, the main one: it
 alone writes checkpoints, metrics and the progress bar. The others compute and agree.
 
-    torchrun nproc_per_node 2 -m nextchar train FILE ...
+    torchrun with 2 processes per node, running `-m nextchar train FILE ...`
 
 batch_size stays the *global* batch: rank r of N takes rows [r*B/N, (r+1)*B/N) of each
 [B, T] batch, so N processes compute the gradient one process computes for batch B, and the
@@ -92,8 +92,8 @@ def device_for(group: Group, device: torch.device) -> torch.device:
         if group.local_rank >= torch.cuda.device_count():
             raise NextcharError(
                 f"process {group.local_rank} on this node has no GPU of its own "
-                f"({torch.cuda.device_count()} visible): use {flag('nproc_per_node')} "
-                f"{torch.cuda.device_count()} or fewer"
+                f"({torch.cuda.device_count()} visible): use torchrun's "
+                f"{flag('nproc_per_node', torch.cuda.device_count(), command_line=True)} or fewer"
             )
         torch.cuda.set_device(group.local_rank)
         return torch.device("cuda", group.local_rank)

@@ -104,5 +104,6 @@ GPT2_LEVEL: dict[str, dict[str, Any]] = {
     "train": {"batch_size": 32, "seq_len": 128, "lr": 1e-3, "warmup_steps": 100},
 }
 
-# kind gpt2 and tokenizer word (level word) start from their own defaults
+# GPT-2 (model="gpt2") and word level (tokenizer="word", level="word") start from their own
+# defaults
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {"gpt2": GPT2_LEVEL, "word": WORD_LEVEL}

@@ -81,8 +81,13 @@ def start(group: Group, device: torch.device) -> None:
     dist.init_process_group(backend, timeout=timedelta(minutes=30), **kwargs)
 
 
-def stop(group: Group) -> None:
+def stop(group: Group, finished: bool = False) -> None:
+    """Leave the process group. After a run that finished everywhere, wait for every process
+    first: tearing gloo down while a peer still talks to it aborts the process
+    ("terminate called without an active exception")."""
     if group.enabled and dist.is_initialized():
+        if finished:
+            dist.barrier()
         dist.destroy_process_group()
 
 

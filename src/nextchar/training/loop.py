@@ -256,16 +256,19 @@ def train(
         check_new_run_dir(run_dir)
     existed = run_dir.exists()
     started = time.perf_counter() if started is None else started
+    finished = False
     try:
         run = open_run(model_config, config, run_dir, resume, corpus, log or (lambda _: None))
         run.clock.started = started
-        return _finish(run, progress, should_stop)
+        result = _finish(run, progress, should_stop)
+        finished = True
+        return result
     except BaseException:
         if not resume and dist.from_env().is_main:
             remove_unsaved_run(run_dir, existed)
         raise
     finally:  # also when opening the run failed after joining the process group
-        dist.stop(dist.from_env())
+        dist.stop(dist.from_env(), finished)
 
 
 def _finish(run: Run, progress: bool, should_stop: Callable[[int], bool] | None) -> TrainResult:

@@ -12,14 +12,15 @@ import pytest
 import torch
 
 from conftest import TINY as TINY_SIZES
-from conftest import TINY_FLAGS, plays
+from conftest import TINY_FLAGS
+from conftest import plays as play_text
 from nextchar.core.config import TrainConfig, model_config
 from nextchar.models import build_model, load
 from nextchar.models.checkpoint import save_checkpoint
 from nextchar.text.data import load_corpus
 from nextchar.text.tokenizers import CharTokenizer
 
-TEXT = plays(60)
+TEXT = play_text(60)
 TINY = model_config(cell="gru", **TINY_SIZES)
 FLAGS = [*TINY_FLAGS, "--eval-tokens", "200"]
 
@@ -85,7 +86,10 @@ def test_resume_after_a_kill_between_the_two_renames(plays, tmp_path, cli, one_l
     code, out, err = cli("train", "--resume", run, "--max-steps", "15")
     assert code == 0, err
     assert "done: 15 steps" in out
-    assert sorted(p.name for p in run.iterdir() if p.name.startswith((".", "last"))) == ["last"]
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith((".", "last"))) == [
+        ".lock",
+        "last",
+    ]
     meta = json.loads((run / "last" / "config.json").read_text())
     assert meta["step"] == 15
 
@@ -271,3 +275,56 @@ def test_nfd_models_say_per_nfd_symbol_not_per_character(tmp_path, cli, one_line
     )
     assert per_char > per_symbol  # a syllable is 2-3 jamo: harder to guess whole
     assert math.isfinite(per_char)
+
+
+def test_one_writer_per_run_directory(plays, tmp_path, cli, one_line) -> None:
+    """While a process writes a run, a second `train --out` into it and a `--resume` of it are
+    refused with the holder's PID; once it lets go, the directory is free again."""
+    import os
+
+    from nextchar.training.rundir import one_writer
+
+    fresh, run = tmp_path / "fresh", tmp_path / "run"
+    code, _, err = cli("train", plays, "--out", run, "--max-steps", "2", *FLAGS)
+    assert code == 0, err
+    holder = rf"is being written by another nextchar \(process {os.getpid()}\)"
+    with one_writer(fresh), one_writer(run):  # live writers: this process, other open files
+        code, _, err = cli("train", plays, "--out", fresh, "--max-steps", "2", *FLAGS)
+        one_line(code, err, holder)
+        code, _, err = cli("train", "--resume", run, "--max-steps", "4")
+        one_line(code, err, holder)
+    code, _, err = cli("train", plays, "--out", fresh, "--max-steps", "2", *FLAGS)
+    assert code == 0, err
+    code, _, err = cli("train", "--resume", run, "--max-steps", "4")
+    assert code == 0, err
+
+
+@pytest.mark.slow
+def test_a_lock_left_by_kill_9_is_stale(plays, tmp_path, cli, run_process) -> None:
+    """Two real processes: the second is refused while the first trains; after `kill -9` the
+    lock is gone with its process and the run resumes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    argv = ["train", str(plays), "--out", str(out), "--max-time", "60", "--eval-every", "5"]
+    first = subprocess.Popen(
+        [sys.executable, "-m", "nextchar", *argv, *FLAGS],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not (out / "last").is_dir() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert (out / "last").is_dir(), "the first run saved nothing in a minute"
+        code, _, err = cli("train", "--resume", out, "--max-steps", "100")
+        assert code == 2 and f"(process {first.pid})" in err, err
+    finally:
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait()
+    assert (out / ".lock").read_text().strip() == str(first.pid)  # the file stays, the lock not
+    code, _, err = cli("train", "--resume", out, "--max-steps", "30", "--max-time", "120")
+    assert code == 0, err

@@ -29,7 +29,7 @@ from nextchar.training.budget import PROBE_TOKENS, end_reserve, final_eval_token
 from nextchar.training.listeners import Checkpoints, Listener, Metrics, ProgressBar
 from nextchar.training.opening import open_run
 from nextchar.training.result import TrainResult
-from nextchar.training.rundir import check_new_run_dir, remove_unsaved_run
+from nextchar.training.rundir import check_new_run_dir, one_writer, remove_unsaved_run
 from nextchar.training.state import Log, Run
 
 
@@ -251,24 +251,28 @@ def train(
     starts (such as how the embedding was initialised). A time budget counts from `started`
     (a time.perf_counter() value: when the command began), else from this call.
     """
-    run_dir = Path(run_dir)
+    run_dir, main = Path(run_dir), dist.from_env().is_main
     if not resume:
-        check_new_run_dir(run_dir)
+        check_new_run_dir(run_dir)  # before the lock makes the directory: a file is no run
     existed = run_dir.exists()
     started = time.perf_counter() if started is None else started
     finished = False
-    try:
-        run = open_run(model_config, config, run_dir, resume, corpus, log or (lambda _: None))
-        run.clock.started = started
-        result = _finish(run, progress, should_stop)
-        finished = True
-        return result
-    except BaseException:
-        if not resume and dist.from_env().is_main:
-            remove_unsaved_run(run_dir, existed)
-        raise
-    finally:  # also when opening the run failed after joining the process group
-        dist.stop(dist.from_env(), finished)
+    # the main process writes the run; the lock keeps every other writer out until it ends
+    with one_writer(run_dir) if main else contextlib.nullcontext():
+        try:
+            if not resume:
+                check_new_run_dir(run_dir)  # again under the lock: two starts cannot both pass
+            run = open_run(model_config, config, run_dir, resume, corpus, log or (lambda _: None))
+            run.clock.started = started
+            result = _finish(run, progress, should_stop)
+            finished = True
+            return result
+        except BaseException:
+            if not resume and main:
+                remove_unsaved_run(run_dir, existed)
+            raise
+        finally:  # also when opening the run failed after joining the process group
+            dist.stop(dist.from_env(), finished)
 
 
 def _finish(run: Run, progress: bool, should_stop: Callable[[int], bool] | None) -> TrainResult:

@@ -6,18 +6,57 @@ default name is runs/<first file's name>.
     RUN/best/         lowest validation bpc so far
     RUN/metrics.jsonl one JSON object per logged step and per evaluation
     RUN/curves.png    training and validation bits
+    RUN/.lock         held by the one process writing the run (its PID inside)
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks here; one writer is then the user's care
+    fcntl = None  # type: ignore[assignment]
 
 from nextchar.core.errors import NextcharError
 from nextchar.core.options import flag
 
 CHECKPOINT_NAMES = ("best", "last", "best.old", "last.old")
+LOCK = ".lock"
+
+
+@contextlib.contextmanager
+def one_writer(run_dir: Path) -> Iterator[None]:
+    """Hold the run directory's lock for the run's life: a second `train` into it, or a
+    resume of it while it trains, is refused with the holder's PID. The lock is the kernel's
+    (flock): a writer killed with -9 leaves its .lock file behind but not the lock, so the
+    next run takes it over."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise NextcharError(f"{flag('out', run_dir)} is a file; give a directory for the run")
+    make_run_dir(run_dir)
+    if fcntl is None:
+        yield
+        return
+    fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        raise NextcharError(
+            f"{run_dir} is being written by another nextchar (process {holder}); wait for "
+            f"it to end, or choose another {flag('out')}"
+        ) from None
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def check_new_run_dir(run_dir: Path) -> None:
@@ -25,7 +64,7 @@ def check_new_run_dir(run_dir: Path) -> None:
     save replaces what has those names: it starts only in a new or empty directory."""
     out = flag("out")
     if run_dir.exists() and not run_dir.is_dir():
-        raise NextcharError(f"{out} {run_dir} is a file; give a directory for the run")
+        raise NextcharError(f"{flag('out', run_dir)} is a file; give a directory for the run")
     if not run_dir.is_dir():
         return
     if any((run_dir / name).exists() for name in ("last", "last.old")):
@@ -33,7 +72,7 @@ def check_new_run_dir(run_dir: Path) -> None:
             f"{run_dir} already holds a run; continue it with {flag('resume', run_dir)}, "
             f"or choose another {out} directory"
         )
-    inside = sorted(p.name for p in run_dir.iterdir())
+    inside = sorted(p.name for p in run_dir.iterdir() if p.name != LOCK)
     if inside:
         shown = ", ".join(inside[:3]) + (f" and {len(inside) - 3} more" if len(inside) > 3 else "")
         raise NextcharError(

@@ -150,7 +150,10 @@ def test_bad_training_files(tmp_path, cli) -> None:
 
 
 @pytest.mark.slow
-def test_ctrl_c_saves_and_resume_continues(tmp_path, cli) -> None:
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_ctrl_c_saves_and_resume_continues(tmp_path, cli, stop) -> None:
+    """Ctrl-C, a scheduler's or `docker stop`'s SIGTERM, a closed terminal's SIGHUP: the
+    run finishes its step, saves a resumable last/ and says how to go on."""
     (tmp_path / "plays.txt").write_text(CORPUS, encoding="utf-8")
     cmd = [
         sys.executable,
@@ -174,7 +177,7 @@ def test_ctrl_c_saves_and_resume_continues(tmp_path, cli) -> None:
     while not (metrics.exists() and metrics.read_text().count("\n") >= 3):
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.1)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, stop))
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "nextchar train --resume run" in out

@@ -168,27 +168,34 @@ def evaluate(run: Run, listeners: list[Listener], progress: bool) -> None:
     run.clock.window = (time.perf_counter(), 0)  # evaluation is not training speed
 
 
+# What stops a run like Ctrl-C: schedulers and `docker stop` send SIGTERM, a closed terminal
+# SIGHUP. The first asks the loop to stop at the next step boundary (so the checkpoint is
+# consistent) and save; a second interrupts at once.
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
 @contextlib.contextmanager
 def _interrupt_flag() -> Iterator[dict[str, bool]]:
-    """First Ctrl-C asks the loop to stop at the next step boundary (so the checkpoint is
-    consistent); a second one interrupts at once."""
+    """A flag the stop signals set (see STOP_SIGNALS); their old handlers come back after."""
     flag_ = {"stop": False}
+
+    def handler(signum: int, frame: Any) -> None:
+        if flag_["stop"]:
+            raise KeyboardInterrupt
+        flag_["stop"] = True
+
     try:
-        previous = signal.getsignal(signal.SIGINT)
-
-        def handler(signum: int, frame: Any) -> None:
-            if flag_["stop"]:
-                raise KeyboardInterrupt
-            flag_["stop"] = True
-
-        signal.signal(signal.SIGINT, handler)
-    except ValueError:  # not the main thread: leave Ctrl-C alone
+        previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    except ValueError:  # not the main thread: leave the signals alone
         yield flag_
         return
     try:
         yield flag_
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def _loop(

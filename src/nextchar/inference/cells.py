@@ -11,10 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import regex
 import torch
 
 from nextchar.core.errors import NextcharError
+from nextchar.inference import regex_worker
 from nextchar.models import model_device, require
 from nextchar.models.contract import CELL_VIEW
 from nextchar.text.tokenizers import Tokenizer
@@ -98,36 +98,36 @@ PATTERNS: dict[str, tuple[str, Callable[[list[str]], list[float]]]] = {
 }
 
 
-# A user's regular expression can backtrack for longer than the universe lasts ("(a|aa)+$"
-# on 30 a's and a '!'). The `regex` package stops it after this many seconds, and it releases
-# the GIL while it matches, so a server's other requests go on meanwhile.
-REGEX_SECONDS = 1.0
-
-
 def pattern_signal(tokens: list[str], pattern: str) -> list[float]:
     """One number per token: a named pattern, or 're:REGEX' (1 where a match covers the
-    token's last character)."""
+    token's last character). A user's regex runs in a child process with a time and a
+    memory limit (regex_worker.py): a pattern that backtracks without end, or whose compiling
+    alone takes gigabytes, is stopped there and named in one line."""
     if pattern in PATTERNS:
         return PATTERNS[pattern][1](tokens)
     if not pattern.startswith("re:"):
         names = ", ".join(PATTERNS)
         raise NextcharError(f"unknown pattern {pattern!r}; use one of {names}, or re:REGEX")
-    try:
-        compiled = regex.compile(pattern[3:])
-    except (regex.error, OverflowError, RecursionError) as exc:
-        raise NextcharError(f"bad regular expression {pattern[3:]!r}: {exc}") from None
-    text = "".join(tokens)
-    covered = [0.0] * len(text)
-    try:
-        for match in compiled.finditer(text, timeout=REGEX_SECONDS):
-            for i in range(match.start(), match.end()):
-                covered[i] = 1.0
-    except TimeoutError:
+    text, source = "".join(tokens), pattern[3:]
+    outcome, found = regex_worker.spans(source, text)
+    if outcome == "bad":
+        raise NextcharError(f"bad regular expression {source!r}: {found}")
+    if outcome == "time":
         raise NextcharError(
-            f"the regular expression {pattern[3:]!r} took longer than {REGEX_SECONDS:g} s on "
-            "this text and was stopped; simplify it (nested repeats such as (a|aa)+ backtrack "
-            "without end)"
-        ) from None
+            f"the regular expression {source!r} took longer than {regex_worker.SECONDS:g} s "
+            "on this text and was stopped; simplify it (nested repeats such as (a|aa)+ "
+            "backtrack without end)"
+        )
+    if outcome == "memory":
+        raise NextcharError(
+            f"the regular expression {source!r} needs more than "
+            f"{regex_worker.MEMORY // 2**20} MB to compile and match and was stopped; simplify "
+            "it (nested counted repeats such as (?:a{1000}){1000} multiply)"
+        )
+    covered = [0.0] * len(text)
+    for start, end in found:
+        for i in range(start, end):
+            covered[i] = 1.0
     ends, position = [], 0
     for token in tokens:
         position += len(token)

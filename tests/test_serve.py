@@ -443,3 +443,64 @@ def test_chat_on_a_terminal_shows_the_next_tokens_while_typing(tmp_path) -> None
         proc.kill()
         proc.wait()
         os.close(master)
+
+
+def test_a_body_past_the_limit_is_refused_before_it_is_read(served) -> None:
+    from nextchar.serve import MAX_BODY
+
+    _, client = served
+    big = b'{"model": "lstm", "text": "' + b"a" * (MAX_BODY + 1) + b'"}'
+    declared = client.post(
+        "/api/predict", content=big, headers={"Content-Type": "application/json"}
+    )
+    assert declared.status_code == 413 and "larger than 65,536 bytes" in declared.text, (
+        declared.text
+    )
+
+    def chunks():  # no Content-Length: counted as it arrives
+        yield big[: MAX_BODY // 2]
+        yield big[MAX_BODY // 2 :]
+
+    streamed = client.post(
+        "/api/predict", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert streamed.status_code == 413
+    assert client.post("/api/predict", json={"model": "lstm", "text": "ROMEO"}).status_code == 200
+
+
+def test_heavy_work_is_bounded_and_light_requests_pass_the_crowd(served) -> None:
+    """One slot running and one waiting: of many concurrent heavy requests, the rest are a
+    503 with Retry-After at once; the model list answers throughout; every slot comes back,
+    streamed ones included."""
+    import threading
+
+    from nextchar.serve import Pool
+
+    _, client = served
+    app = client.app
+    app.state.pool, before = Pool(running=1, waiting=1), app.state.pool
+    try:
+        statuses: list[tuple[int, str | None]] = []
+        body = {"model": "lstm", "text": "ROMEO: " * 200}
+
+        def heavy_request() -> None:
+            response = client.post("/api/activations", json=body)
+            statuses.append((response.status_code, response.headers.get("retry-after")))
+
+        crowd = [threading.Thread(target=heavy_request) for _ in range(12)]
+        for thread in crowd:
+            thread.start()
+        listed = [client.get("/api/models").status_code for _ in range(3)]
+        for thread in crowd:
+            thread.join(timeout=120)
+        assert listed == [200, 200, 200]
+        assert {s for s, _ in statuses} <= {200, 503} and (200 in {s for s, _ in statuses})
+        assert all(r == "1" for s, r in statuses if s == 503)
+        for _ in range(4):  # streamed generations give their slot back when they end
+            stream = client.post(
+                "/api/generate", json={"model": "lstm", "prime": "RO", "length": 5}
+            )
+            assert stream.status_code == 200 and "event: done" in stream.text
+        assert client.post("/api/activations", json=body).status_code == 200
+    finally:
+        app.state.pool = before

@@ -22,12 +22,58 @@ from nextchar.core.errors import NextcharError, optional
 from nextchar.core.options import flag
 from nextchar.serve.limits import (  # noqa: F401  (part of the package's API)
     LOOPBACK_NAMES,
+    MAX_BODY,
     MAX_CELL_TEXT,
     MAX_GENERATE,
     MAX_TEXT,
     MAX_TOP,
+    Busy,
+    Pool,
     valid_text,
 )
+
+
+class BodyLimit:
+    """ASGI middleware: a body larger than `limit` is a 413 before it is read whole -- by
+    its Content-Length when it declares one, else as soon as the bytes received pass it."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers", ())).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > self.limit:
+            return await self._refuse(send)
+        seen, too_large = 0, False
+
+        async def counted() -> Any:
+            nonlocal seen, too_large
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:  # stop reading: the app sees a client that went away
+                too_large = True
+                return {"type": "http.disconnect"}
+            return message
+
+        async def guarded(message: Any) -> None:
+            if not too_large:  # the app's own answer to a cut body is replaced below
+                await send(message)
+
+        try:
+            await self.app(scope, counted, guarded)
+        except Exception:
+            if not too_large:
+                raise
+        if too_large:
+            await self._refuse(send)
+
+    async def _refuse(self, send: Any) -> None:
+        body = f'{{"detail": "the request body is larger than {self.limit:,} bytes"}}'.encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json")]})  # fmt: skip
+        await send({"type": "http.response.body", "body": body})
 
 
 def host_allowed(header: str, allowed: Iterable[str]) -> bool:
@@ -102,6 +148,7 @@ def create_app(models: list[Served], allowed_hosts: Iterable[str] = ()) -> Any:
         redoc_url=None,
     )
     allowed = tuple(allowed_hosts)
+    app.add_middleware(BodyLimit, limit=MAX_BODY)
 
     @app.middleware("http")
     async def check_host(request: Request, call_next: Any) -> Any:
@@ -131,7 +178,13 @@ def create_app(models: list[Served], allowed_hosts: Iterable[str] = ()) -> Any:
     def bad_input(_: Request, exc: NextcharError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
+    @app.exception_handler(Busy)
+    def busy(_: Request, exc: Busy) -> JSONResponse:
+        detail = "the server is busy with other requests; try again in a moment"
+        return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "1"})
+
     app.state.models = {m.name: m for m in models}  # what the routes serve, by name
+    app.state.pool = Pool()  # the one bounded pool for heavy work
     app.include_router(routes.router)
     page = resources.files(__package__).joinpath("index.html").read_text(encoding="utf-8")
 

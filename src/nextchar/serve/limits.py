@@ -3,11 +3,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
+from collections.abc import Iterator
+
 # Request limits: a page on 127.0.0.1 is still a server; long inputs cost seconds of CPU.
 MAX_TEXT = 4000  # characters of text to predict from or score
 MAX_CELL_TEXT = 1500  # characters stepped one token at a time for the cell view
 MAX_GENERATE = 2000  # tokens per continuation
 MAX_TOP = 100
+# The largest request body: 4,000 characters of 4 UTF-8 bytes, JSON-escaped, with the rest of
+# the fields. Bodies past it are refused before they are read whole, let alone parsed.
+MAX_BODY = 64 * 1024
 # Names a browser may use for a server on this machine. Any other Host header is refused
 # (DNS rebinding: a page from evil.example whose name is made to resolve to 127.0.0.1 would
 # otherwise reach a loopback server as if it were the user).
@@ -25,3 +33,28 @@ def valid_text(value: str) -> str:
             "which is not a character; send valid Unicode text"
         ) from None
     return value
+
+
+class Busy(Exception):
+    """Every slot for heavy work is taken: answer 503 with Retry-After."""
+
+
+class Pool:
+    """Heavy work (a model run over a text) in a bounded pool with a short line: at most
+    `running` requests at once and `waiting` more in line; past that a request is refused at
+    once, so light requests (the model list, the page) never wait behind a crowd."""
+
+    def __init__(self, running: int = max(1, min(4, os.cpu_count() or 1)), waiting: int = 8):
+        self.running, self.waiting = running, waiting
+        self._line = threading.BoundedSemaphore(running + waiting)
+        self._run = threading.Semaphore(running)
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        if not self._line.acquire(blocking=False):
+            raise Busy
+        try:
+            with self._run:
+                yield
+        finally:
+            self._line.release()

@@ -141,6 +141,12 @@ def pick(request: Request, name: str) -> Any:
     return models[name]
 
 
+def heavy(request: Request) -> Any:
+    """A slot of the app's bounded pool for work that runs a model over a text (limits.Pool):
+    a 503 with Retry-After when every slot is taken."""
+    return request.app.state.pool.slot()
+
+
 @router.get("/models")
 def list_models(request: Request) -> list[ModelInfo]:
     """The served models, in the order given on the command line."""
@@ -170,7 +176,8 @@ def list_models(request: Request) -> list[ModelInfo]:
 def predict(request: Request, req: PredictRequest) -> PredictResponse:
     """The k most likely next tokens after `text`, and the entropy of the distribution."""
     m = pick(request, req.model)
-    prediction = predict_next(m.model, m.tokenizer, req.text, req.k)
+    with heavy(request):
+        prediction = predict_next(m.model, m.tokenizer, req.text, req.k)
     return PredictResponse(
         candidates=[Candidate(token=t, p=p) for t, p in prediction.candidates],
         entropy_bits=prediction.entropy_bits,
@@ -185,13 +192,30 @@ def generate(request: Request, req: GenerateRequest) -> StreamingResponse:  # ty
     m = pick(request, req.model)
     config = SampleConfig(**req.model_dump(include=set(SAMPLING)))
     m.tokenizer.encode(req.prime)  # unknown characters: a 400 before the stream starts
+    slot = heavy(request)
+    slot.__enter__()  # a 503 now, not mid-stream; held until the stream is sent or dropped
 
     def events() -> Iterator[str]:
         for _, piece in sample_texts(m.model, m.tokenizer, req.prime, config):
             yield f"data: {json.dumps({'text': piece}, ensure_ascii=False)}\n\n"
         yield "event: done\ndata: {}\n\n"
 
-    return StreamingResponse(events(), media_type="text/event-stream")
+    return HeldStream(events(), slot, media_type="text/event-stream")
+
+
+class HeldStream(StreamingResponse):
+    """A streamed response that holds a pool slot until it has been sent, or the client went
+    away (the release is in `__call__`'s finally: it runs however the stream ends)."""
+
+    def __init__(self, content: Iterator[str], slot: Any, **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self.slot = slot
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.slot.__exit__(None, None, None)
 
 
 @router.post("/surprise")
@@ -200,7 +224,8 @@ def surprise(request: Request, req: TextRequest) -> SurpriseResponse:
     first token is the text's bits per character."""
     m = pick(request, req.model)
     ids = m.tokenizer.encode(req.text)
-    scores = token_surprise(m.model, ids)
+    with heavy(request):
+        scores = token_surprise(m.model, ids)
     tokens = [m.tokenizer.token_text(i) for i in ids]
     chars = len(m.tokenizer.decode(ids)) - len(m.tokenizer.decode(ids[:1]))
     return SurpriseResponse(
@@ -219,7 +244,8 @@ def _values(m: Any, text: str, layer: int, state: str) -> tuple[Any, int, Any]:
 def activations(request: Request, req: ActivationsRequest) -> ActivationsResponse:
     """Every unit of one layer's h (or LSTM c, or a gate) after each token of `text`."""
     m = pick(request, req.model)
-    acts, layer, values = _values(m, req.text, req.layer, req.state)
+    with heavy(request):
+        acts, layer, values = _values(m, req.text, req.layer, req.state)
     return ActivationsResponse(
         tokens=acts.tokens,
         layer=layer,
@@ -232,8 +258,9 @@ def activations(request: Request, req: ActivationsRequest) -> ActivationsRespons
 def correlate(request: Request, req: CorrelateRequest) -> list[Unit]:
     """The units whose activation follows a pattern of the text most closely (Pearson r)."""
     m = pick(request, req.model)
-    acts, _, values = _values(m, req.text, req.layer, req.state)
-    signal = cells.pattern_signal(acts.tokens, req.pattern)
+    with heavy(request):
+        acts, _, values = _values(m, req.text, req.layer, req.state)
+        signal = cells.pattern_signal(acts.tokens, req.pattern)
     return [Unit(unit=u, r=r) for u, r in cells.correlate(values, signal, req.top)]
 
 

@@ -86,6 +86,7 @@ def test_only_rank_zero_reports_and_writes(runs) -> None:
     root, two, _ = runs
     assert two.stdout.count("done: 12 steps") == 1
     assert sorted(p.name for p in (root / "two").iterdir()) == [
+        ".lock",  # rank 0's alone
         "best",
         "curves.png",
         "last",

@@ -328,3 +328,55 @@ def test_a_lock_left_by_kill_9_is_stale(plays, tmp_path, cli, run_process) -> No
     assert (out / ".lock").read_text().strip() == str(first.pid)  # the file stays, the lock not
     code, _, err = cli("train", "--resume", out, "--max-steps", "30", "--max-time", "120")
     assert code == 0, err
+
+
+def _edit_json(path, change) -> None:
+    path.write_text(json.dumps(change(json.loads(path.read_text()))))
+
+
+def _edit_blob(path, change) -> None:
+    import torch
+
+    blob = torch.load(path, weights_only=True)
+    change(blob)
+    torch.save(blob, path)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("step", "its step is -5"),
+        ("hidden size", "the weights do not fit the model"),
+        ("batch size", r"its carried state has shapes \[\(2, 4, 24\)\], the model and batch need"),
+        ("optimizer of another run", r"optimizer's exp_avg of parameter \d+ has shape"),
+        ("rng", "its random state cannot be restored"),
+        ("carry", "its carried state is not a list of tensors"),
+    ],
+)
+def test_resume_checks_last_against_the_run_first(plays, tmp_path, cli, one_line, damage, message):
+    """Each part of last/ is checked against the run and itself before any step: one line
+    that names it, never a traceback or a run that trains on from nonsense."""
+    import torch
+
+    run, last = tmp_path / "run", tmp_path / "run" / "last"
+    assert cli("train", plays, "--out", run, "--max-steps", "3", *FLAGS)[0] == 0
+    if damage == "step":
+        _edit_json(last / "trainer_state.json", lambda s: {**s, "step": -5})
+    elif damage == "hidden size":
+        _edit_json(last / "config.json", lambda m: {**m, "model": {**m["model"], "hidden_size": 8}})
+    elif damage == "batch size":
+        _edit_json(last / "config.json", lambda m: {**m, "train": {**m["train"], "batch_size": 2}})
+    elif damage == "optimizer of another run":
+        other = tmp_path / "other"
+        wide = [f if f != "24" else "40" for f in FLAGS]  # the hidden size
+        assert cli("train", plays, "--out", other, "--max-steps", "3", *wide)[0] == 0
+        theirs = torch.load(other / "last" / "optimizer.pt", weights_only=True)["optimizer"]
+        _edit_blob(last / "optimizer.pt", lambda b: b.update(optimizer=theirs))
+    elif damage == "rng":
+        _edit_blob(last / "optimizer.pt", lambda b: b.update(rng_cpu_ranks=[torch.zeros(3)]))
+    else:
+        _edit_blob(last / "optimizer.pt", lambda b: b.update(carry={"h": 1}))
+    code, _, err = cli("train", "--resume", run, "--max-steps", "6")
+    one_line(code, err, message)
+    metrics = (run / "metrics.jsonl").read_text()
+    assert '"step": 3' in metrics  # the history stays

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 
@@ -149,14 +151,74 @@ def resume_config(run_dir: str | Path, **overrides: Any) -> tuple[ModelConfig, T
 
 
 def restore(run: Run, blob: dict[str, Any], trainer_state: dict[str, Any], rows: slice) -> None:
-    """Weights, optimizer, carried state, RNG and position of the run's last/."""
+    """Weights, optimizer, carried state, RNG and position of the run's last/, each checked
+    against the run and itself first: a damaged or edited last/ is one line, before any
+    step, never a traceback or a run that trains on from nonsense."""
+    last = run.run_dir / "last"
+
+    def refuse(what: str) -> NoReturn:
+        raise NextcharError(f"{last} does not fit this run: {what}; resume from another copy "
+                            "or start a new run")  # fmt: skip
+
+    _check_position(trainer_state, refuse)
+    try:
+        load_weights(run.model, last / WEIGHTS)
+    except Exception as exc:  # a damaged file or another model: the user's data, not a bug
+        refuse(f"the weights do not fit the model ({_first_line(exc)})")
+    _check_carry(run, blob["carry"], refuse)
+    _check_optimizer(run, blob["optimizer"], refuse)
+    try:
+        run.optimizer.load_state_dict(blob["optimizer"])
+    except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+        refuse(f"the optimizer state does not fit the model ({_first_line(exc)})")
     run.step = run.last_eval_step = int(trainer_state["step"])  # last/ holds this step
-    load_weights(run.model, run.run_dir / "last" / WEIGHTS)
-    run.optimizer.load_state_dict(blob["optimizer"])
     run.carry = state_from_tensors([t[:, rows] for t in blob["carry"]], run.device)
     _restore_rng(run, blob, run.config.seed + run.step)
     run.best = float(trainer_state["best_val_bpc"])
     run.clock.elapsed_before = float(trainer_state["elapsed"])
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:160]
+
+
+def _check_position(state: dict[str, Any], refuse: Callable[[str], NoReturn]) -> None:
+    step, best, elapsed = state["step"], float(state["best_val_bpc"]), float(state["elapsed"])
+    if step < 0:
+        refuse(f"its step is {step}")
+    if math.isnan(best) or best < 0:
+        refuse(f"its best validation bpc is {best}")
+    if not math.isfinite(elapsed) or elapsed < 0:
+        refuse(f"its time used is {elapsed} s")
+
+
+def _check_carry(run: Run, carry: Any, refuse: Callable[[str], NoReturn]) -> None:
+    """The carried state: none, or one tensor per state name in the layout of one process
+    with the whole batch ([layers, batch, units])."""
+    if not isinstance(carry, list) or not all(isinstance(t, torch.Tensor) for t in carry):
+        refuse("its carried state is not a list of tensors")
+    if not carry:
+        return
+    expected = [tuple(s) for s in run.model.state_shapes(run.config.batch_size).values()]
+    found = [tuple(t.shape) for t in carry]
+    if found != expected:
+        refuse(f"its carried state has shapes {found}, the model and batch need {expected}")
+
+
+def _check_optimizer(run: Run, saved: Any, refuse: Callable[[str], NoReturn]) -> None:
+    """Every moment tensor has its parameter's shape (torch checks only the group sizes)."""
+    if not isinstance(saved, dict) or not isinstance(saved.get("state"), dict):
+        refuse("its optimizer state is not an optimizer's")
+    params = [p for group in run.optimizer.param_groups for p in group["params"]]
+    for index, moments in saved["state"].items():
+        if not isinstance(index, int) or not 0 <= index < len(params):
+            refuse(f"its optimizer state names parameter {index!r} of {len(params)}")
+        for name, value in (moments or {}).items():
+            if name.startswith("exp_avg") and tuple(value.shape) != tuple(params[index].shape):
+                refuse(
+                    f"its optimizer's {name} of parameter {index} has shape "
+                    f"{tuple(value.shape)}, the parameter {tuple(params[index].shape)}"
+                )
 
 
 def _restore_rng(run: Run, blob: dict[str, Any], fallback_seed: int) -> None:
@@ -173,6 +235,12 @@ def _restore_rng(run: Run, blob: dict[str, Any], fallback_seed: int) -> None:
             )
         torch.manual_seed(fallback_seed + group.rank)
         return
-    torch.set_rng_state(cpu[group.rank])
-    if run.device.type == "cuda" and cuda[group.rank] is not None:
-        torch.cuda.set_rng_state(cuda[group.rank], run.device)
+    try:
+        torch.set_rng_state(cpu[group.rank])
+        if run.device.type == "cuda" and cuda[group.rank] is not None:
+            torch.cuda.set_rng_state(cuda[group.rank], run.device)
+    except (RuntimeError, TypeError) as exc:
+        raise NextcharError(
+            f"{run.run_dir / 'last'} does not fit this run: its random state cannot be "
+            f"restored ({_first_line(exc)}); resume from another copy or start a new run"
+        ) from None

@@ -380,3 +380,88 @@ def test_resume_checks_last_against_the_run_first(plays, tmp_path, cli, one_line
     one_line(code, err, message)
     metrics = (run / "metrics.jsonl").read_text()
     assert '"step": 3' in metrics  # the history stays
+
+
+# ----------------------------------------------------------------------------- I/O faults
+
+
+def test_a_full_disk_during_training_is_one_line_and_keeps_the_checkpoints(
+    plays, tmp_path, cli, one_line, monkeypatch
+) -> None:
+    """The disk fills up after the first save (torch.save says 'unexpected pos', as it does
+    on a full disk): one line naming the checkpoint and what to do; last/ still resumes."""
+    import torch
+
+    run = tmp_path / "run"
+    saves = {"n": 0}
+    real_save = torch.save
+
+    def save_until_full(obj, f, *args, **kwargs):
+        saves["n"] += 1
+        if saves["n"] > 1:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64")
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", save_until_full)
+    code, _, err = cli(
+        "train", plays, "--out", run, "--max-steps", "6", "--eval-every", "3", *FLAGS
+    )
+    one_line(code, err, r"run/last: the disk is full: free some space")
+    monkeypatch.setattr(torch, "save", real_save)
+    assert not list(run.glob(".last.*.tmp"))  # the half-written save is gone
+    code, out, err = cli("train", "--resume", run, "--max-steps", "6")
+    assert code == 0 and "done: 6 steps" in out, err
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (PermissionError(13, "Permission denied"), "plays.txt: permission denied"),
+        (FileNotFoundError(2, "No such file or directory"), r"plays.txt: no such file .*deleted"),
+        (IsADirectoryError(21, "Is a directory"), "plays.txt: a directory stands where"),
+    ],
+)
+def test_a_training_file_that_cannot_be_read_is_one_line(
+    plays, tmp_path, cli, one_line, monkeypatch, error, message
+) -> None:
+    from pathlib import Path
+
+    def refuse(self):
+        error.filename = str(self)
+        raise error
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    code, _, err = cli("train", plays, "--out", tmp_path / "run", "--max-steps", "2", *FLAGS)
+    one_line(code, err, message)
+    assert not (tmp_path / "run").exists()  # nothing left behind
+
+
+def test_a_pipe_or_device_is_not_read_as_a_text(tmp_path, cli, one_line) -> None:
+    import os
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for source in (fifo, "/dev/zero"):
+        code, _, err = cli("train", source, "--max-steps", "2", *FLAGS)
+        one_line(code, err, "is not a regular file")
+
+
+@pytest.mark.parametrize("encoding", ["undefined", "punycode"])
+def test_an_encoding_that_cannot_decode_is_one_line(plays, cli, one_line, encoding) -> None:
+    code, _, err = cli("train", plays, "--encoding", encoding, "--max-steps", "2", *FLAGS)
+    one_line(code, err, rf"plays.txt cannot be read as {encoding} .*--encoding")
+
+
+def test_printing_to_a_full_stdout_is_quiet_and_not_zero(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(
+            [sys.executable, "-m", "nextchar", "corpora"], stdout=full, stderr=subprocess.PIPE,
+            text=True, timeout=120,
+        )  # fmt: skip
+    assert proc.returncode != 0 and proc.stderr == "", proc.stderr

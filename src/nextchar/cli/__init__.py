@@ -5,6 +5,7 @@ and `--version` answer at once; a command imports what it needs when it runs."""
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import time
@@ -17,7 +18,7 @@ from nextchar.cli.serving import add_chat, add_serve
 from nextchar.cli.text import add_corpora, add_neighbors, add_predict, add_sample, add_tokens
 from nextchar.cli.train import add_train
 from nextchar.core import __version__
-from nextchar.core.errors import NextcharError
+from nextchar.core.errors import NextcharError, io_error
 from nextchar.core.options import on_command_line
 
 # in the order `nextchar --help` lists them
@@ -57,17 +58,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.started = started
     try:
         with on_command_line():
-            return args.run(args)
+            code = args.run(args)
+        sys.stdout.flush()  # a full or closed stdout fails here, not in the interpreter's exit
+        return code
     except NextcharError as exc:
-        print(f"nextchar {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return _say(args.command, str(exc), 2)
     except KeyboardInterrupt:
-        print(f"nextchar {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # `nextchar eval ... | head`: the reader left; not an error of ours
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
+        return _say(args.command, "interrupted", 130, prefix="")
+    except OSError as exc:
+        if _stdout_failed(exc):  # `nextchar eval ... | head`, or > /dev/full: quiet, non-zero
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 141 if exc.errno == errno.EPIPE else 1
+        return _say(args.command, io_error(exc), 2)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def _say(command: str, message: str, code: int, prefix: str = "error: ") -> int:
+    print(f"nextchar {command}: {prefix}{message}", file=sys.stderr)
+    return code
+
+
+def _stdout_failed(exc: OSError) -> bool:
+    """Whether the error is our standard output's (a reader that left, a full device): the
+    library's own writes name their file (models/checkpoint.py makes sure of it)."""
+    return exc.filename is None and exc.errno in (errno.EPIPE, errno.ENOSPC, errno.EBADF)

@@ -4,6 +4,7 @@ anything else is a bug that keeps its traceback), and the messages more than one
 
 from __future__ import annotations
 
+import errno
 import importlib
 from typing import Any
 
@@ -32,3 +33,24 @@ def broken_weights(what: str) -> NextcharError:
         f"{what} hold NaN or infinity: the weights are broken, usually by a training run "
         f"that diverged; train again with a lower {flag('lr')}"
     )
+
+
+# What the operating system's refusals mean to the person who ran the command.
+_IO_HINTS = {
+    errno.ENOSPC: "the disk is full: free some space and run it again (checkpoints already "
+    "saved are whole; a training run continues with resume)",
+    errno.EACCES: "permission denied: choose a place you may use, or change its permissions",
+    errno.EPERM: "not permitted: choose a place you may use, or change its permissions",
+    errno.EROFS: "the file system is read-only: choose a place you may write",
+    errno.EISDIR: "a directory stands where a file is needed: give a file's name",
+    errno.ENOTDIR: "a file stands where a directory is needed",
+    errno.ENOENT: "no such file or directory (was it moved or deleted while nextchar ran?)",
+    errno.EDQUOT: "the disk quota is used up: free some space and run it again",
+}
+
+
+def io_error(exc: OSError) -> str:
+    """The one line for an operating-system error: the path, what happened, what to do."""
+    where = exc.filename or "a file"
+    hint = _IO_HINTS.get(exc.errno or 0, exc.strerror or type(exc).__name__)
+    return f"{where}: {hint}"

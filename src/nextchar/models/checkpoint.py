@@ -11,6 +11,7 @@ directory that is renamed into place, so a crash never leaves a half-written che
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -69,10 +70,26 @@ def save_checkpoint(
         if write_more is not None:
             write_more(tmp)
         _swap_into_place(tmp, path)
+    except Exception as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        # torch.save and safetensors on a full disk say "unexpected pos" or "code: 28";
+        # every I/O error leaves here as an OSError that names the checkpoint
+        if _disk_full(path.parent) or any(s in str(exc) for s in ("unexpected pos", "code: 28")):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path)) from None
+        if isinstance(exc, OSError) and exc.filename is None:
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+def _disk_full(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < 2**20
+    except OSError:
+        return False
 
 
 def _tied_names(model: nn.Module) -> set[str]:

@@ -40,9 +40,17 @@ def _sources(paths: Sequence[str | Path]) -> list[Path | str]:
             sources.append(path)
         elif not path.exists() and parse_name(str(raw)) is not None:
             sources.append(str(raw))
+        elif path.exists():  # a pipe, a socket, a device (/dev/zero never ends)
+            raise NextcharError(
+                f"{path} is not a regular file (a pipe or a device); give a text file"
+            )
         else:
             raise NextcharError(f"no such file or directory: {path} ({names_hint()})")
     return sources
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:120]
 
 
 def read_text(
@@ -70,6 +78,11 @@ def read_text(
                 f"{encoding}; pass {flag('encoding')} to name the file's encoding, or "
                 f"{flag('errors', 'replace')} "
                 "to read it with U+FFFD in place of bad bytes"
+            ) from None
+        except UnicodeError as exc:  # a codec that cannot decode at all (undefined, punycode)
+            raise NextcharError(
+                f"{source} cannot be read as {encoding} ({_first_line(exc)}); pass "
+                f"{flag('encoding')} to name the file's encoding"
             ) from None
         except LookupError:
             raise NextcharError(f"unknown text encoding {encoding!r}") from None

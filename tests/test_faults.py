@@ -465,3 +465,33 @@ def test_printing_to_a_full_stdout_is_quiet_and_not_zero(tmp_path) -> None:
             text=True, timeout=120,
         )  # fmt: skip
     assert proc.returncode != 0 and proc.stderr == "", proc.stderr
+
+
+def test_damaged_onnx_metadata_and_short_texts_are_one_line(plays, tmp_path, cli, one_line):
+    """Edited ONNX metadata (not JSON, a key gone, a vocabulary shorter than the outputs), a
+    one-character text and dynamic evaluation's step past float32: one line each."""
+    import onnx
+
+    (tmp_path / "one.txt").write_text("a")
+    code, _, err = cli("train", tmp_path / "one.txt", "--max-steps", "2", *FLAGS)
+    one_line(code, err, "has 1 character.*too few to hold out --val-fraction")
+    run = tmp_path / "run"
+    assert cli("train", plays, "--out", run, "--max-steps", "2", *FLAGS)[0] == 0
+    code, _, err = cli("eval", run, plays, "--dynamic", "--dynamic-lr", "1e308")
+    one_line(code, err, "--dynamic-lr must be <= 1")
+    exported = tmp_path / "m.onnx"
+    assert cli("export", run, exported)[0] == 0
+    original = onnx.load(str(exported))
+    info = json.loads(original.metadata_props[0].value)
+    edits = {
+        "not json": "{nope",
+        "no model": json.dumps({k: v for k, v in info.items() if k != "model"}),
+        "short vocabulary": json.dumps(
+            {**info, "tokenizer": {**info["tokenizer"], "vocab": info["tokenizer"]["vocab"][:3]}}
+        ),
+    }
+    for name, value in edits.items():
+        original.metadata_props[0].value = value
+        onnx.save(original, str(tmp_path / f"{name}.onnx"))
+        code, _, err = cli("sample", tmp_path / f"{name}.onnx", "--length", "5")
+        one_line(code, err, r"m?\.onnx: its (nextchar metadata|tokenizer)")

@@ -149,7 +149,9 @@ class EvalConfig:
         "scores it, one RMS step per segment after scoring it; reported apart from the "
         "static number",
     )
-    dynamic_lr: float | None = opt(None, "dynamic evaluation's step size (none: 3e-4)", above=0)
+    dynamic_lr: float | None = opt(
+        None, "dynamic evaluation's step size (none: 3e-4)", above=0, high=1
+    )
     dynamic_decay: float | None = opt(
         None, "dynamic evaluation's pull back to the trained weights (none: 1e-3)", low=0, below=1
     )

@@ -44,6 +44,7 @@ _IO_HINTS = {
     errno.EROFS: "the file system is read-only: choose a place you may write",
     errno.EISDIR: "a directory stands where a file is needed: give a file's name",
     errno.ENOTDIR: "a file stands where a directory is needed",
+    errno.EEXIST: "a file stands where a directory is needed: give another name",
     errno.ENOENT: "no such file or directory (was it moved or deleted while nextchar ran?)",
     errno.EDQUOT: "the disk quota is used up: free some space and run it again",
 }

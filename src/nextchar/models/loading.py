@@ -28,6 +28,10 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "auto") -> Ch
         tokenizer = tokenizer_from_dict(meta["tokenizer"])
     except NextcharError as exc:
         raise NextcharError(f"{ckpt / 'config.json'}: {exc}; the checkpoint is damaged") from None
+    if model_config.vocab_size is None:
+        raise NextcharError(
+            f"{ckpt / 'config.json'}: the model records no vocab_size; the checkpoint is damaged"
+        )
     if model_config.vocab_size != tokenizer.vocab_size:
         raise NextcharError(
             f"{ckpt}: the model has {model_config.vocab_size} outputs but the "

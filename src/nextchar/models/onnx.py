@@ -16,7 +16,6 @@ from torch import nn
 
 from nextchar.core.config import ModelConfig, model_config_from_dict
 from nextchar.core.errors import NextcharError, optional
-from nextchar.core.options import flag
 from nextchar.models.contract import (
     BEAM_SEARCH,
     CELL_VIEW,
@@ -104,17 +103,29 @@ def load_onnx(path: str | Path) -> tuple[OnnxLM, Tokenizer]:
     except Exception as exc:  # onnxruntime raises its own types for bad files
         first = str(exc).splitlines()[0][:200]
         raise NextcharError(f"{path} is not a loadable ONNX model ({first})") from None
+    again = "export the checkpoint again with: nextchar export CKPT OUT.onnx"
     raw = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
-    info = json.loads(raw) if raw else {}
-    if info.get("format") != ONNX_FORMAT:
+    try:
+        info = json.loads(raw) if raw else {}
+    except (ValueError, RecursionError):
+        raise NextcharError(f"{path}: its nextchar metadata is not JSON; {again}") from None
+    if not isinstance(info, dict) or info.get("format") != ONNX_FORMAT:
         raise NextcharError(
-            f"{path} was not written by `nextchar export` (no tokenizer inside); "
-            "export the checkpoint again with: nextchar export CKPT "
-            f"{flag('format', command_line=True)} onnx OUT.onnx"
+            f"{path} was not written by `nextchar export` (no tokenizer inside); {again}"
         )
-    if "state_shapes" not in info:  # written before the shapes were recorded (0.1.0)
+    try:  # an edited file: every key and type it needs, checked here rather than mid-sample
         config = model_config_from_dict(info["model"])
-        sizes = {"h": config.output_size, "c": config.hidden_size}
-        info["state_shapes"] = {n: [config.num_layers, 1, sizes[n]] for n in info["state"]}
-    model = OnnxLM(session, model_config_from_dict(info["model"]), info)
-    return model.eval(), tokenizer_from_dict(info["tokenizer"])
+        if "state_shapes" not in info:  # written before the shapes were recorded (0.1.0)
+            sizes = {"h": config.output_size, "c": config.hidden_size}
+            info["state_shapes"] = {n: [config.num_layers, 1, sizes[n]] for n in info["state"]}
+        model, tokenizer = OnnxLM(session, config, info), tokenizer_from_dict(info["tokenizer"])
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise NextcharError(
+            f"{path}: its nextchar metadata is damaged ({type(exc).__name__}: {exc}); {again}"
+        ) from None
+    if tokenizer.vocab_size != config.vocab_size:
+        raise NextcharError(
+            f"{path}: its tokenizer has {tokenizer.vocab_size} tokens but the model "
+            f"{config.vocab_size} outputs; {again}"
+        )
+    return model.eval(), tokenizer

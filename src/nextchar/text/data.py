@@ -210,8 +210,14 @@ def load_corpus(config: TrainConfig, tokenizer: Tokenizer | None = None) -> Corp
         train_text, val_text = text, read_text(config.val_file, config.encoding, config.errors)
     else:
         train_text, val_text = split_text(text, config.val_fraction)
-    if not train_text.strip():
+    if not text.strip():
         raise NextcharError(f"the training text in {', '.join(config.files)} is empty")
+    if not train_text.strip():  # a text of a few characters: the validation cut took it all
+        raise NextcharError(
+            f"the training text in {', '.join(config.files)} has {len(text)} character(s): "
+            f"too few to hold out {flag('val_fraction')} {config.val_fraction:g} for "
+            f"validation; give more text, or a {flag('val_file')}"
+        )
     if tokenizer is None:
         tokenizer = build_tokenizer(
             config.tokenizer,

@@ -15,12 +15,18 @@ from nextchar.core.optim import Adam, AdamW
 from nextchar.core.runtime import ThreadTuner, threads_for_small_work, user_threads
 
 
-def test_user_threads_flag_then_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_user_threads_flag_then_environment(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setattr(runtime, "cpu_cores", lambda: 8)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     assert user_threads() is None
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert user_threads() == 3
     assert user_threads(5) == 5  # the flag wins
+    # more than the cores: capped, said once
+    monkeypatch.setenv("OMP_NUM_THREADS", "10000")
+    assert user_threads() == user_threads() == 8
+    said = capsys.readouterr().err.splitlines()
+    assert said == ["nextchar: OMP_NUM_THREADS=10000 is more than the 8 core(s) here: using 8"]
     monkeypatch.setenv("OMP_NUM_THREADS", "lots")
     assert user_threads() is None  # not a count: the policy chooses
     with pytest.raises(NextcharError, match="threads must be >= 1"):  # checked where given

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
 from collections.abc import Iterator
 
@@ -108,11 +109,29 @@ def seed_everything(seed: int) -> torch.Generator:
 
 def user_threads(threads: int | None = None) -> int | None:
     """The thread count the user fixed: `threads`, else OMP_NUM_THREADS; None lets the
-    policy choose."""
-    if threads is not None:  # validated where it was given (TrainConfig, LabConfig)
-        return threads
-    value = os.environ.get("OMP_NUM_THREADS", "").strip()
-    return int(value) if value.isdigit() and int(value) > 0 else None
+    policy choose. More threads than cores only wait for each other: the count is capped at
+    the cores, with one line that says so."""
+    if threads is None:  # a given count was validated where it was given (the configs)
+        value = os.environ.get("OMP_NUM_THREADS", "").strip()
+        if not (value.isdigit() and int(value) > 0):
+            return None
+        threads, source = int(value), f"OMP_NUM_THREADS={value}"
+    else:
+        source = f"{flag('threads', threads)}"
+    cores = cpu_cores()
+    if threads > cores:
+        _say_once(f"nextchar: {source} is more than the {cores} core(s) here: using {cores}")
+        return cores
+    return threads
+
+
+_said: set[str] = set()
+
+
+def _say_once(line: str) -> None:
+    if line not in _said:
+        _said.add(line)
+        print(line, file=sys.stderr, flush=True)
 
 
 def cpu_cores() -> int:

@@ -76,7 +76,7 @@ def save_checkpoint(
         # every I/O error leaves here as an OSError that names the checkpoint
         if _disk_full(path.parent) or any(s in str(exc) for s in ("unexpected pos", "code: 28")):
             raise OSError(errno.ENOSPC, "No space left on device", str(path)) from None
-        if isinstance(exc, OSError) and exc.filename is None:
+        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
             raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
     except BaseException:

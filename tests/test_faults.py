@@ -191,7 +191,10 @@ def test_a_run_that_diverges_before_saving_leaves_nothing_behind(plays, tmp_path
         (["--max-time", "inf"], "--max-time must be a finite number"),
         (["--seed", str(2**64)], "--seed must be in 0..9223372036854775807"),
         (["--seed", "-1"], "--seed must be in 0"),
-        (["--hidden-size", "10000000"], "not enough memory for a gru 2x10000000 model"),
+        (
+            ["--hidden-size", "10000000"],
+            r"training a gru 2x10000000 model .* needs about [\d,.]+ GiB",
+        ),
     ],
 )
 def test_bad_numbers_are_refused_before_training(plays, tmp_path, cli, one_line, flags, message):
@@ -495,3 +498,22 @@ def test_damaged_onnx_metadata_and_short_texts_are_one_line(plays, tmp_path, cli
         onnx.save(original, str(tmp_path / f"{name}.onnx"))
         code, _, err = cli("sample", tmp_path / f"{name}.onnx", "--length", "5")
         one_line(code, err, r"m?\.onnx: its (nextchar metadata|tokenizer)")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "korean", "--cell", "minlstm", "--hidden-size", "30000", "--embedding-dim",
+         "30000", "--max-steps", "1"],
+        ["experiment", "long-range", "--distances", "1000000"],
+    ],
+)  # fmt: skip
+def test_work_that_cannot_fit_the_memory_is_refused_before_it_starts(cli, one_line, argv):
+    """Linux overcommits: past the memory, the kernel kills the process later with no word.
+    The peak is estimated first (on the meta device) and refused in one line."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    code, _, err = cli(*argv, "--device", "cpu")
+    one_line(code, err, r"needs about [\d,.]+ GiB and [\d,.]+ GiB are free; choose smaller")
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 500 * 1024  # KiB

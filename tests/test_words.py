@@ -399,6 +399,7 @@ def test_cli_bad_inputs_are_one_line_errors(tmp_path, cli) -> None:
 def test_without_gensim_the_error_says_how_to_install(tmp_path, cli, monkeypatch) -> None:
     (tmp_path / "train.txt").write_text(corpus(50))
     monkeypatch.setitem(sys.modules, "gensim", None)  # `import gensim` now fails
-    args = ["train", "train.txt", "--level", "word", "--embeddings", "word2vec", "--quiet"]
+    args = ["train", "train.txt", "--level", "word", "--embeddings", "word2vec", "--quiet",
+            "--batch-size", "4", "--seq-len", "8"]  # fmt: skip
     err = one_line_error(cli(*args, "--max-steps", "2", cwd=tmp_path))
     assert "gensim" in err and 'pip install "nextchar[word2vec]"' in err

@@ -24,9 +24,10 @@ from nextchar.core.commands import FULL, LONG_RANGE_TASKS, QUICK, LongRangeConfi
 from nextchar.core.config import model_config
 from nextchar.core.errors import NextcharError
 from nextchar.core.optim import Adam
-from nextchar.core.runtime import pick_device
+from nextchar.core.runtime import check_memory, pick_device
 from nextchar.display.figures import figure, hangul_fonts
 from nextchar.models import RecurrentLM, build_model
+from nextchar.models.build import training_bytes
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -126,11 +127,26 @@ class LongRangeResult:
     seconds: float = 0.0
 
 
+def check_fits(config: LongRangeConfig) -> None:
+    """Refuse distances whose windows do not fit the memory, before anything is trained."""
+    longest_window = max(config.distances) + 4  # the symbol, the distractors, the question
+    biggest = model_config(
+        vocab_size=len(ALPHABET), cell="lstm", hidden_size=config.hidden_size, num_layers=1,
+        embedding_dim=16,
+    )  # fmt: skip
+    check_memory(
+        f"the long-range experiment at D = {max(config.distances):,}",
+        training_bytes(biggest, max(config.batch_size, config.eval_size), longest_window),
+        ("distances", "hidden_size"),
+    )
+
+
 def run_long_range(
     config: LongRangeConfig = QUICK,
     on_result: Callable[[str, str, int, list[float]], None] | None = None,
 ) -> LongRangeResult:
     """Train every (task, cell, distance, seed); gradient norms at the longest distance."""
+    check_fits(config)
     device = pick_device(config.device)
     result = LongRangeResult(
         config=asdict(config), chance={t: chance_level(t) for t in config.tasks}

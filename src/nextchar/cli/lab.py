@@ -80,6 +80,7 @@ def run_long_range(args: argparse.Namespace) -> int:
     given_ = given(args, LongRangeConfig)
     preset = exp.FULL if given_.get("full") else exp.QUICK
     config = dataclasses.replace(preset, **given_)
+    exp.check_fits(config)  # before the first line of output
 
     def show(task: str, cell: str, distance: int, accs: list[float]) -> None:
         mean = sum(accs) / len(accs)

@@ -240,3 +240,28 @@ class ThreadTuner:
     def close(self) -> None:
         """Give the process back the thread count it had."""
         torch.set_num_threads(self.previous)
+
+
+def available_memory() -> int | None:
+    """Bytes the kernel says a new allocation can still get (MemAvailable), or None where it
+    cannot tell (no /proc)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_memory(what: str, needed: int, sizes: tuple[str, ...]) -> None:
+    """Refuse work whose estimated peak does not fit the memory free now: Linux overcommits,
+    so an allocation that cannot be backed is not an error but the kernel's OOM killer,
+    later, with no message at all."""
+    free = available_memory()
+    if free is not None and needed > free:
+        raise NextcharError(
+            f"{what} needs about {needed / 2**30:,.1f} GiB and {free / 2**30:,.1f} GiB are free; "
+            f"choose smaller sizes ({', '.join(flag(n) for n in sizes)})"
+        )

@@ -48,6 +48,19 @@ def allocating(
         ) from None
 
 
+def training_bytes(config: ModelConfig, batch_size: int, seq_len: int) -> int:
+    """Estimated peak bytes of training `config` on [batch_size, seq_len] windows: weights,
+    gradients and two AdamW moments (4 copies of float32 parameters), and the activations
+    the backward pass keeps -- every layer's gates and states over the window and the logits
+    with their gradient. Counted on PyTorch's meta device: no memory is touched."""
+    with torch.device("meta"):
+        parameters = sum(p.numel() for p in build_model(config).parameters())
+    width = getattr(config, "hidden_size", None) or getattr(config, "n_embd", 1)
+    layers = getattr(config, "num_layers", None) or getattr(config, "n_layer", 1)
+    per_position = layers * width * 12 + (config.vocab_size or 0) * 3  # gates, states, logits
+    return 4 * (4 * parameters + batch_size * seq_len * per_position)
+
+
 def check_finite(model: nn.Module, source: str) -> None:
     """Refuse a model whose weights hold NaN or infinity: every number it would give (bits,
     probabilities, samples) would be NaN. Such weights come from a run that diverged."""

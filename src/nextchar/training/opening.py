@@ -15,8 +15,9 @@ from nextchar.core.config import ModelConfig, TrainConfig
 from nextchar.core.errors import NextcharError
 from nextchar.core.optim import AdamW
 from nextchar.core.options import flag
-from nextchar.core.runtime import pick_device, seed_everything
+from nextchar.core.runtime import check_memory, pick_device, seed_everything
 from nextchar.models import build_model, count_parameters, load_pretrained, require
+from nextchar.models.build import training_bytes
 from nextchar.models.contract import EMBEDDING_INIT
 from nextchar.text.data import Batches, Corpus, load_corpus
 from nextchar.text.tokenizers import tokenizer_from_dict
@@ -103,6 +104,12 @@ def _read_data(
 
 def _build(data: _Data, config: TrainConfig, log: Log) -> tuple[Any, dict[str, Any] | None]:
     """The model with its starting weights (random, pretrained, or initialised embeddings)."""
+    check_memory(
+        f"training a {data.model_config.describe()} model on batches of "
+        f"{config.batch_size} x {config.seq_len}",
+        training_bytes(data.model_config, config.batch_size, config.seq_len),
+        ("hidden_size", "num_layers", "embedding_dim", "batch_size", "seq_len"),
+    )
     seed_everything(config.seed)
     model = build_model(data.model_config)
     _check_model_options(model, config)
@@ -158,13 +165,13 @@ def open_run(
         recover_run(run_dir)
     dist.start(group, device)
     data = _read_data(model_config, config, run_dir, resume, corpus, log)
-    model, embedding_info = _build(data, config, log)
-    model = model.to(device)
-    trained = _wrap_for_devices(model, group, device, config)
-    rows = group.rows(config.batch_size)
+    rows = group.rows(config.batch_size)  # the text must fill a batch: said before the model
     batches = Batches(
         data.corpus.train_ids, config.batch_size, config.seq_len, config.batching, config.seed, rows
     )
+    model, embedding_info = _build(data, config, log)
+    model = model.to(device)
+    trained = _wrap_for_devices(model, group, device, config)
     streams = batches.streams.to(device) if config.batching == "streams" else None
     if group.is_main:
         make_run_dir(run_dir)

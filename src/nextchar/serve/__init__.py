@@ -33,6 +33,23 @@ from nextchar.serve.limits import (  # noqa: F401  (part of the package's API)
 )
 
 
+def _schema_with_names(app: Any, names: list[str]) -> dict[str, Any]:
+    """The OpenAPI schema, with the served models' names as the one choice of every `model`
+    field: the page at /docs lists them, and generated clients send them."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        schema = get_openapi(
+            title=app.title, version=app.version, summary=app.summary, routes=app.routes
+        )
+        for component in schema.get("components", {}).get("schemas", {}).values():
+            model = component.get("properties", {}).get("model")
+            if model is not None and model.get("type") == "string":
+                model["enum"] = names
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
 class BodyLimit:
     """ASGI middleware: a body larger than `limit` is a 413 before it is read whole -- by
     its Content-Length when it declares one, else as soon as the bytes received pass it."""
@@ -184,6 +201,7 @@ def create_app(models: list[Served], allowed_hosts: Iterable[str] = ()) -> Any:
         return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "1"})
 
     app.state.models = {m.name: m for m in models}  # what the routes serve, by name
+    app.openapi = lambda: _schema_with_names(app, list(app.state.models))
     app.state.pool = Pool()  # the one bounded pool for heavy work
     app.include_router(routes.router)
     page = resources.files(__package__).joinpath("index.html").read_text(encoding="utf-8")

@@ -192,7 +192,7 @@ def model_config_from_dict(data: Any) -> ModelConfig:
     if not isinstance(data, dict):
         raise NextcharError(f"a model config must be a JSON object, got {type(data).__name__}")
     kind = data.get("kind", "recurrent")
-    if kind not in MODEL_CONFIGS:
+    if not isinstance(kind, str) or kind not in MODEL_CONFIGS:
         raise NextcharError(f"unknown model kind {kind!r} (known: {', '.join(MODEL_CONFIGS)})")
     cls = MODEL_CONFIGS[kind]
     names = {f.name for f in dataclasses.fields(cls)}

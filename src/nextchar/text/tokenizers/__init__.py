@@ -94,7 +94,7 @@ def tokenizer_from_dict(data: dict[str, Any]) -> Tokenizer:
     if not isinstance(data, dict):
         raise NextcharError("the saved tokenizer description is not a JSON object")
     kind = data.get("type")
-    if kind not in _FROM_DICT:
+    if not isinstance(kind, str) or kind not in _FROM_DICT:
         raise NextcharError(f"unknown tokenizer type {kind!r} in the saved description")
     try:
         return _FROM_DICT[kind](data)

@@ -73,6 +73,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _say(command: str, message: str, code: int, prefix: str = "error: ") -> int:
+    """One line on stderr -- from one process: under torchrun every rank meets the same bad
+    input, and rank 0 alone says so."""
+    if "RANK" in os.environ:  # under a launcher: training/distributed.py reads its variables
+        from nextchar.training.distributed import from_env
+
+        if not from_env().is_main:
+            return code
     print(f"nextchar {command}: {prefix}{message}", file=sys.stderr)
     return code
 

@@ -51,7 +51,12 @@ class TrainResult:
             if self.final_val_tokens >= self.val_tokens
             else f"first {self.final_val_tokens:,} of {self.val_tokens:,} validation tokens: "
             "the time budget left no room for all; "
-            f"nextchar eval {self.run_dir} {self.val_source or 'FILE'} scores it all"
+            + (
+                f"nextchar eval {self.run_dir} {self.val_source} scores it all"
+                if self.val_source
+                # a cut of the training text: no file holds it to name
+                else f"a larger {flag('max_time')} scores it all"
+            )
         )
         return [
             *lines,

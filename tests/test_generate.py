@@ -215,3 +215,29 @@ def test_prediction_bars_line_up_by_display_width_with_hangul() -> None:
     assert len(starts) == 1, rows
     assert columns("서울") == 4 and columns("e\u0301") == 1
     assert (plural(1, "step"), plural(1000, "step")) == ("1 step", "1,000 steps")
+
+
+@pytest.mark.parametrize("tokenizer", ["byte", "bpe"])
+def test_byte_level_samples_are_valid_utf8_even_from_an_untrained_model(tokenizer) -> None:
+    """An untrained byte-level model picks bytes at random, and most random bytes cannot
+    follow the ones before them: sampling keeps only the tokens that leave valid UTF-8, so
+    no U+FFFD reaches the text, and the bytes decode strictly."""
+    from nextchar.text.tokenizers import BPETokenizer, ByteTokenizer
+    from nextchar.text.tokenizers.utf8 import guard_for
+
+    text = "대한민국은 민주공화국이다. Seoul is the capital. " * 20
+    tok = ByteTokenizer() if tokenizer == "byte" else BPETokenizer.train(text, 300)
+    torch.manual_seed(0)
+    model = build_model(model_config(vocab_size=tok.vocab_size, hidden_size=16, embedding_dim=8))
+    config = SampleConfig(length=400, seed=3, temperature=1.5)
+    sampled = sample(model, tok, "대한", config)[0]
+    assert "\ufffd" not in sampled
+    ids = list(generate_ids(model, tok.encode("대한"), config, torch.Generator().manual_seed(3),
+                            guard_for(tok, tok.encode("대한"))))  # fmt: skip
+    pieces = tok.byte_pieces()
+    b"".join(pieces[i] for i in tok.encode("대한") + ids).decode("utf-8")  # strict: no error
+    unguarded = list(
+        generate_ids(model, tok.encode("대한"), config, torch.Generator().manual_seed(3))
+    )
+    raw = b"".join(pieces[i] for i in unguarded)
+    assert "\ufffd" in raw.decode("utf-8", "replace")  # without the guard, it would show

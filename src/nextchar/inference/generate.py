@@ -21,6 +21,7 @@ from nextchar.inference.evaluate import bits
 from nextchar.models import State, model_device, require
 from nextchar.models.contract import BEAM_SEARCH
 from nextchar.text.tokenizers import Tokenizer
+from nextchar.text.tokenizers.utf8 import Utf8Guard, guard_for
 
 
 def filter_logits(
@@ -106,11 +107,12 @@ def generate_ids(
     prime_ids: list[int],
     config: SampleConfig,
     generator: torch.Generator | None = None,
+    guard: Utf8Guard | None = None,
 ) -> Iterator[int]:
     """Yield `config.length` new ids, one step each (state carried), on one CPU thread (a
     step is a few matrix-vector products: runtime.py). A model with a bounded context
     re-primes from its most recent half-context of tokens when the cache is full."""
-    tokens = _generate(model, prime_ids, config, generator)
+    tokens = _generate(model, prime_ids, config, generator, guard)
     while True:
         # per token, so a consumer paused between tokens keeps its own thread count
         with threads_for_small_work():
@@ -125,7 +127,11 @@ NOISE_BLOCK = 256  # sampling steps whose noise is drawn at once
 
 @torch.inference_mode()  # torch's decorator re-enters the mode at each resumption
 def _generate(
-    model: nn.Module, prime_ids: list[int], config: SampleConfig, generator: torch.Generator | None
+    model: nn.Module,
+    prime_ids: list[int],
+    config: SampleConfig,
+    generator: torch.Generator | None,
+    guard: Utf8Guard | None,
 ) -> Iterator[int]:
     logits, state = prime_state(model, prime_ids)
     step = model.stepper(state)
@@ -135,21 +141,37 @@ def _generate(
     if config.repetition_penalty != 1.0:
         seen = torch.zeros(logits.shape[-1], dtype=torch.bool)
         seen[torch.tensor(prime_ids)] = True
-    noise = torch.empty(0)
-    for index in range(config.length):
-        if not config.greedy and index % NOISE_BLOCK == 0:
+    noise, index = torch.empty(0), 0
+    # a byte-level text ends on a whole character: up to 3 bytes past the length, if need be
+    while index < config.length or (guard is not None and guard.unfinished()):
+        if not config.greedy and index < config.length and index % NOISE_BLOCK == 0:
             block = min(NOISE_BLOCK, config.length - index)
             noise = gumbel_noise((block, 1, logits.shape[-1]), generator)
+        elif not config.greedy and index == config.length:  # the last character's end
+            noise = gumbel_noise((4, 1, logits.shape[-1]), generator)
         # sample on the CPU with a CPU generator: the same seed gives the same text on any device
         scores = logits.float().cpu()
         if seen is not None:
             scores = penalize_repetition(scores, seen, config.repetition_penalty)
-        row = None if config.greedy else noise[index % NOISE_BLOCK]
+        if guard is not None:  # byte-level: only tokens that keep the text valid UTF-8
+            allowed = guard.allowed()[: scores.shape[-1]]
+            if allowed.numel() < scores.shape[-1]:  # outputs no token stands for: never
+                allowed = torch.cat(
+                    [allowed, allowed.new_zeros(scores.shape[-1] - allowed.numel())]
+                )
+            scores = scores.masked_fill(~allowed, float("-inf"))
+        if config.greedy:
+            row = None
+        else:
+            row = noise[index % NOISE_BLOCK if index < config.length else index - config.length]
         next_id = int(sample_next(scores, config, noise=row))
+        if guard is not None:
+            guard.feed(next_id)
         if seen is not None:
             seen[next_id] = True
         yield next_id
-        if index + 1 == config.length:
+        index += 1
+        if index >= config.length and (guard is None or not guard.unfinished()):
             break  # no step for a token nobody will sample from
         if context is not None:
             history.append(next_id)
@@ -175,7 +197,8 @@ def sample_texts(
         if config.num_beams > 1:  # the whole beam is known only at the end
             new_ids = model.beam_search(prime_ids, config)
         else:
-            new_ids = generate_ids(model, prime_ids, config, generator)
+            guard = guard_for(tokenizer, prime_ids)
+            new_ids = generate_ids(model, prime_ids, config, generator, guard)
         for token_id in new_ids:
             piece = decoder.feed(token_id)
             if piece:

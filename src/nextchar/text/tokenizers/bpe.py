@@ -141,6 +141,10 @@ class BPETokenizer:
     def stream_decoder(self, context: Sequence[int] = ()) -> StreamDecoder:
         return _PieceStream(self.pieces)
 
+    def byte_pieces(self) -> tuple[bytes, ...]:
+        """Each id's bytes: sampling keeps them valid UTF-8 (utf8.py)."""
+        return tuple(self.pieces)
+
     def count_unknown(self, text: str) -> int:
         return 0  # every byte has a token
 

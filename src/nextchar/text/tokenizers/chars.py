@@ -140,6 +140,9 @@ class CharTokenizer:
         )
 
 
+_BYTES = tuple(bytes([i]) for i in range(256))
+
+
 class ByteTokenizer:
     """UTF-8 bytes, vocabulary 256 (like char-rnn): never an unknown symbol, any language.
     Decoding replaces incomplete or invalid byte sequences with U+FFFD, so a user never sees
@@ -175,6 +178,10 @@ class ByteTokenizer:
     def is_partial(self, token_id: int) -> bool:
         """Bytes >= 0x80 are pieces of a multi-byte character."""
         return token_id >= 0x80
+
+    def byte_pieces(self) -> tuple[bytes, ...]:
+        """Each id's bytes: sampling keeps them valid UTF-8 (utf8.py)."""
+        return _BYTES
 
     def stream_decoder(self, context: Sequence[int] = ()) -> StreamDecoder:
         return _Utf8Stream()

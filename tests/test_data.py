@@ -90,3 +90,31 @@ def test_random_windows_take_any_63_bit_seed() -> None:
     g = torch.Generator().manual_seed(3 * 1_000_003 + 5)
     starts = torch.randint(0, data.numel() - 8, (4,), generator=g)
     assert torch.equal(small.get(5)[0], torch.stack([data[s : s + 8] for s in starts.tolist()]))
+
+
+def test_encoding_a_large_text_uses_the_narrow_type_throughout() -> None:
+    """Ids come out of the tokenizer already narrow (no int64 array of the whole text), and
+    encoding in blocks gives what one pass gives, unknown characters included."""
+    import numpy as np
+
+    from nextchar.text.tokenizers import base
+
+    text = "ab한\n" * 50_000
+    char = CharTokenizer.build(text)
+    assert (
+        char.encode_array(text).dtype == np.int16
+        and ByteTokenizer().encode_array(text).dtype == np.uint8
+    )
+    small = CharTokenizer.build("abc")
+    assert small.encode_array("abcabc").dtype == np.uint8
+    whole = char.encode_array(text)
+    old, base.ENCODE_BLOCK = base.ENCODE_BLOCK, 7  # many blocks
+    try:
+        import nextchar.text.tokenizers.chars as chars
+
+        chars.ENCODE_BLOCK = 7
+        assert np.array_equal(char.encode_array(text[:1000]), whole[:1000])
+        with pytest.raises(NextcharError, match=r"1 character\(s\) not in the vocabulary: 'z'"):
+            char.encode_array("ab" * 20 + "z")  # the unknown one is in the last block
+    finally:
+        base.ENCODE_BLOCK = chars.ENCODE_BLOCK = old

@@ -19,6 +19,15 @@ NORMALIZATIONS: tuple[str, ...] = typing.get_args(Normalization)
 # for "a character that could not be represented", and because it is one character, decoding
 # needs no special case.
 UNK = "\ufffd"
+ENCODE_BLOCK = 1 << 22  # characters encoded at a time: temporaries stay tens of megabytes
+
+
+def id_dtype(vocab_size: int) -> np.dtype:
+    """The narrowest integer type that holds every id: a 200 MB corpus of characters takes
+    200 MB of ids, not 1.6 GB."""
+    if vocab_size <= 256:
+        return np.dtype(np.uint8)
+    return np.dtype(np.int16) if vocab_size <= 2**15 else np.dtype(np.int32)
 
 
 @runtime_checkable

@@ -517,3 +517,12 @@ def test_work_that_cannot_fit_the_memory_is_refused_before_it_starts(cli, one_li
     code, _, err = cli(*argv, "--device", "cpu")
     one_line(code, err, r"needs about [\d,.]+ GiB and [\d,.]+ GiB are free; choose smaller")
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 500 * 1024  # KiB
+
+
+def test_a_large_text_says_it_is_being_read(plays, tmp_path, cli, monkeypatch) -> None:
+    import nextchar.training.opening as opening
+
+    monkeypatch.setattr(opening, "LARGE_TEXT", 100)  # the play is a few kB: "large" here
+    code, out, err = cli("train", plays, "--out", tmp_path / "run", "--max-steps", "2", *FLAGS)
+    assert code == 0, err
+    assert out.splitlines()[0].startswith("reading and encoding 0 MB of text")

@@ -4,6 +4,7 @@ and cut [B, T] batches from it. Knows tokenizers by their protocol only; nothing
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import unicodedata
 from collections.abc import Sequence
@@ -47,6 +48,18 @@ def _sources(paths: Sequence[str | Path]) -> list[Path | str]:
         else:
             raise NextcharError(f"no such file or directory: {path} ({names_hint()})")
     return sources
+
+
+def text_bytes(paths: Sequence[str | Path]) -> int:
+    """Bytes on disk of the files `paths` name (built-in corpora and the unreadable: 0)."""
+    total = 0
+    for raw in paths:
+        path = Path(raw)
+        files = path.rglob("*") if path.is_dir() else [path]
+        for f in files:
+            with contextlib.suppress(OSError):
+                total += f.stat().st_size if f.is_file() else 0
+    return total
 
 
 def _first_line(exc: BaseException) -> str:

@@ -19,7 +19,7 @@ from nextchar.core.runtime import check_memory, pick_device, seed_everything
 from nextchar.models import build_model, count_parameters, load_pretrained, require
 from nextchar.models.build import training_bytes
 from nextchar.models.contract import EMBEDDING_INIT
-from nextchar.text.data import Batches, Corpus, load_corpus
+from nextchar.text.data import Batches, Corpus, load_corpus, text_bytes
 from nextchar.text.tokenizers import tokenizer_from_dict
 from nextchar.training import distributed as dist
 from nextchar.training.resume import check_budget_left, read_resume_state, recover_run, restore
@@ -69,6 +69,17 @@ class _Data:
     saved: dict[str, Any] | None = None  # the resumed checkpoint's config.json
 
 
+LARGE_TEXT = 50 * 10**6  # bytes of text past which reading and encoding take seconds
+
+
+def _say_if_large(config: TrainConfig, log: Log) -> None:
+    """A large text takes seconds to read and encode before the first step: say so, rather
+    than sit silent."""
+    size = text_bytes([*config.files, *([config.val_file] if config.val_file else [])])
+    if size > LARGE_TEXT:
+        log(f"reading and encoding {size / 1e6:,.0f} MB of text…")
+
+
 def _read_data(
     model_config: ModelConfig,
     config: TrainConfig,
@@ -78,6 +89,7 @@ def _read_data(
     log: Log,
 ) -> _Data:
     """The text, encoded, and what a resumed or fine-tuned run starts from."""
+    _say_if_large(config, log)
     if resume:
         resume_state, trainer_state, saved = read_resume_state(run_dir)
         check_budget_left(run_dir, config, trainer_state)

@@ -110,7 +110,7 @@ def test_notebook_runs_top_to_bottom(source: Path, classroom: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["04_gpt2", "05_your_text"])
+@pytest.mark.parametrize("name", ["04_gpt2"])  # two runs named by the library, as in 03 and 05
 def test_a_notebook_runs_again_in_the_same_folder(name: str, classroom: Path) -> None:
     """Run a second time where it ran (after the test above): its runs get new directories
     (runs/korean-2, ...) instead of refusing the first run's."""

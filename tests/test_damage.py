@@ -9,6 +9,7 @@ import contextlib
 import json
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,61 +52,50 @@ def _keys(value: Any, prefix: tuple = ()) -> list[tuple]:
     return paths
 
 
-def _edit(data: Any, path: tuple, new: Any, delete: bool) -> Any:
-    parent = data
-    for step in path[:-1]:
-        parent = parent[step]
-    if delete and isinstance(parent, dict):
-        del parent[path[-1]]
-    else:
-        parent[path[-1]] = new
-    return data
-
-
-def _copy(run: Path) -> Path:
+@contextlib.contextmanager
+def _edited(run: Path, name: str, draw: Any) -> Iterator[Path]:
+    """A copy of the run whose file `name` has one drawn key changed or deleted."""
     place = Path(tempfile.mkdtemp(prefix="nextchar-damage-")) / "run"
     shutil.copytree(run, place)
-    return place
+    try:
+        path = place / name
+        data = json.loads(path.read_text())
+        keys = draw.draw(st.sampled_from(_keys(data)))
+        parent = data
+        for key in keys[:-1]:
+            parent = parent[key]
+        if draw.draw(st.booleans()) and isinstance(parent, dict):
+            del parent[keys[-1]]
+        else:
+            parent[keys[-1]] = draw.draw(JSON_VALUES)
+        path.write_text(json.dumps(data))
+        yield place
+    finally:
+        shutil.rmtree(place.parent, ignore_errors=True)
 
 
 @given(draw=st.data())
 @SETTINGS
 def test_any_edit_of_config_json_is_refused_in_one_line_or_loads(run, draw) -> None:
-    place = _copy(run)
-    try:
-        config = place / "best" / "config.json"
-        data = json.loads(config.read_text())
-        path = draw.draw(st.sampled_from(_keys(data)))
-        _edit(data, path, draw.draw(JSON_VALUES), draw.draw(st.booleans()))
-        config.write_text(json.dumps(data))
-        with contextlib.suppress(NextcharError):
-            load(place / "best", "cpu")
-    finally:
-        shutil.rmtree(place.parent, ignore_errors=True)
+    with _edited(run, "best/config.json", draw) as place, contextlib.suppress(NextcharError):
+        load(place / "best", "cpu")
 
 
 @given(draw=st.data())
 @SETTINGS
 def test_any_edit_of_trainer_state_is_one_line_on_resume(run, draw) -> None:
-    place = _copy(run)
-    try:
-        state = place / "last" / "trainer_state.json"
-        data = json.loads(state.read_text())
-        path = draw.draw(st.sampled_from(_keys(data)))
-        _edit(data, path, draw.draw(JSON_VALUES), draw.draw(st.booleans()))
-        state.write_text(json.dumps(data))
+    with _edited(run, "last/trainer_state.json", draw) as place:
         proc = in_process("train", "--resume", place, "--max-steps", "4", "--quiet")
-        assert proc.returncode in (0, 2) and "Traceback" not in proc.stderr, proc.stderr
-        if proc.returncode == 2:
-            assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
-    finally:
-        shutil.rmtree(place.parent, ignore_errors=True)
+    assert proc.returncode in (0, 2) and "Traceback" not in proc.stderr, proc.stderr
+    if proc.returncode == 2:
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
 @given(position=st.integers(0, 200), value=st.integers(0, 255))
 @SETTINGS
 def test_any_byte_of_a_safetensors_header_changed_is_refused_or_loads(run, position, value):
-    place = _copy(run)
+    place = Path(tempfile.mkdtemp(prefix="nextchar-damage-")) / "run"
+    shutil.copytree(run, place)
     try:
         weights = place / "best" / "model.safetensors"
         raw = bytearray(weights.read_bytes())

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import re
 import typing
 from typing import Any, NoReturn
 
 from nextchar.core.config import DEVICE_CHOICES
-from nextchar.core.options import did_you_mean, flag_name
+from nextchar.core.options import did_you_mean, flag_name, mentions
 
 MODEL_ARG_HELP = (
     "checkpoint or run directory, a file from `nextchar export` (.onnx), or a GPT-2 "
@@ -63,7 +62,7 @@ def parse_duration(text: str) -> float:
 
 def help_text(text: str) -> str:
     """A field's help as the command line shows it: `max_steps` becomes --max-steps."""
-    return re.sub(r"`([a-z][a-z0-9_]*)`", lambda m: flag_name(m.group(1)), text)
+    return mentions(text, command_line=True)  # --help is read on the command line
 
 
 def _choices(hint: Any) -> tuple[str, ...] | None:

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 import types
 import typing
 from typing import Any, Literal, TypeVar, Union
 
 from nextchar.core.errors import NextcharError
-from nextchar.core.options import flag
+from nextchar.core.options import flag, mentions
 
 T = TypeVar("T")
 
@@ -55,8 +54,7 @@ def check_fields(obj: Any) -> None:
             or (below is not None and not value < below and f"< {below}")
         )
         if broken:
-            hint = meta.get("hint")
-            advice = "; " + re.sub(r"`(\w+)`", lambda m: flag(m.group(1)), hint) if hint else ""
+            advice = "; " + mentions(meta["hint"]) if meta.get("hint") else ""
             raise NextcharError(f"{flag(f.name)} must be {broken}, got {value}{advice}")
 
 

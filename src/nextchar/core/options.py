@@ -9,6 +9,7 @@ import contextlib
 import contextvars
 import dataclasses
 import difflib
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -20,8 +21,11 @@ _ON_COMMAND_LINE = contextvars.ContextVar("nextchar_on_command_line", default=Fa
 
 def opt(default: Any, help: str | None = None, **meta: Any) -> Any:
     """An option field: with `help` it is also a command-line flag (and a keyword of the
-    notebook API); `meta` may give `aliases`, `metavar`, `parse` ("duration"), and the bounds
-    that validation enforces: `low`, `high` (inclusive), `above` (exclusive)."""
+    notebook API); `meta` may give `aliases`, `metavar`, `parse` ("duration"), `repeat` (a
+    flag given several times), `negative` (the name of a bool's opposite flag), the bounds
+    that validation enforces -- `low`, `high` (inclusive), `above`, `below` (exclusive) --
+    and a `hint` added to a bound's refusal. In help and hints, `name` in backticks is an
+    option, written as the reader will see it (`mentions`)."""
     info = {**meta, **({"help": help} if help is not None else {})}
     return dataclasses.field(default=default, metadata=info)
 
@@ -54,6 +58,13 @@ def flag(name: str, value: Any = _NO_VALUE, command_line: bool = False) -> str:
     if value is _NO_VALUE:
         return word
     return f"{word}={value}" if isinstance(value, (int, float)) else f"{word}={str(value)!r}"
+
+
+def mentions(text: str, command_line: bool = False) -> str:
+    """Text with every backticked option name (`max_steps`) written as `flag` writes it."""
+    return re.sub(
+        r"`([a-z][a-z0-9_]*)`", lambda m: flag(m.group(1), command_line=command_line), text
+    )
 
 
 def did_you_mean(word: str, known: Iterable[str]) -> str:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from collections.abc import Iterator
 
@@ -44,7 +43,10 @@ class Pool:
     `running` requests at once and `waiting` more in line; past that a request is refused at
     once, so light requests (the model list, the page) never wait behind a crowd."""
 
-    def __init__(self, running: int = max(1, min(4, os.cpu_count() or 1)), waiting: int = 8):
+    def __init__(self, running: int | None = None, waiting: int = 8) -> None:
+        from nextchar.core.runtime import cpu_cores  # torch: only where a pool is made
+
+        running = running or min(4, cpu_cores())
         self.running, self.waiting = running, waiting
         self._line = threading.BoundedSemaphore(running + waiting)
         self._run = threading.Semaphore(running)

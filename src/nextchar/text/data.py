@@ -51,14 +51,12 @@ def _sources(paths: Sequence[str | Path]) -> list[Path | str]:
 
 
 def text_bytes(paths: Sequence[str | Path]) -> int:
-    """Bytes on disk of the files `paths` name (built-in corpora and the unreadable: 0)."""
+    """Bytes on disk of the files `read_text(paths)` reads (built-in corpora count 0)."""
     total = 0
-    for raw in paths:
-        path = Path(raw)
-        files = path.rglob("*") if path.is_dir() else [path]
-        for f in files:
+    for source in _sources(paths):
+        if isinstance(source, Path):
             with contextlib.suppress(OSError):
-                total += f.stat().st_size if f.is_file() else 0
+                total += source.stat().st_size
     return total
 
 

@@ -259,8 +259,8 @@ def train(
     (a time.perf_counter() value: when the command began), else from this call.
     """
     run_dir, main = Path(run_dir), dist.from_env().is_main
-    if not resume:
-        check_new_run_dir(run_dir)  # before the lock makes the directory: a file is no run
+    if not resume:  # before the lock: a refused directory gets no .lock of ours
+        check_new_run_dir(run_dir)
     existed = run_dir.exists()
     started = time.perf_counter() if started is None else started
     finished = False
@@ -268,7 +268,7 @@ def train(
     with one_writer(run_dir) if main else contextlib.nullcontext():
         try:
             if not resume:
-                check_new_run_dir(run_dir)  # again under the lock: two starts cannot both pass
+                check_new_run_dir(run_dir)  # again under it: two starts cannot both pass
             run = open_run(model_config, config, run_dir, resume, corpus, log or (lambda _: None))
             run.clock.started = started
             result = _finish(run, progress, should_stop)

@@ -89,7 +89,8 @@ def _read_data(
     log: Log,
 ) -> _Data:
     """The text, encoded, and what a resumed or fine-tuned run starts from."""
-    _say_if_large(config, log)
+    if corpus is None:
+        _say_if_large(config, log)
     if resume:
         resume_state, trainer_state, saved = read_resume_state(run_dir)
         check_budget_left(run_dir, config, trainer_state)

@@ -35,8 +35,6 @@ def one_writer(run_dir: Path) -> Iterator[None]:
     resume of it while it trains, is refused with the holder's PID. The lock is the kernel's
     (flock): a writer killed with -9 leaves its .lock file behind but not the lock, so the
     next run takes it over."""
-    if run_dir.exists() and not run_dir.is_dir():
-        raise NextcharError(f"{flag('out', run_dir)} is a file; give a directory for the run")
     make_run_dir(run_dir)
     if fcntl is None:
         yield
@@ -63,9 +61,7 @@ def check_new_run_dir(run_dir: Path) -> None:
     """A new run writes best/, last/, metrics.jsonl and curves.png into its directory, and a
     save replaces what has those names: it starts only in a new or empty directory."""
     out = flag("out")
-    if run_dir.exists() and not run_dir.is_dir():
-        raise NextcharError(f"{flag('out', run_dir)} is a file; give a directory for the run")
-    if not run_dir.is_dir():
+    if not run_dir.is_dir():  # new (a file there is make_run_dir's to refuse)
         return
     if any((run_dir / name).exists() for name in ("last", "last.old")):
         raise NextcharError(
@@ -82,6 +78,8 @@ def check_new_run_dir(run_dir: Path) -> None:
 
 
 def make_run_dir(run_dir: Path) -> None:
+    if run_dir.exists() and not run_dir.is_dir():
+        raise NextcharError(f"{flag('out', run_dir)} is a file; give a directory for the run")
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -32,7 +32,6 @@ Device = Literal["auto", "cpu", "cuda", "mps"]
 Precision = Literal["auto", "fp32", "bf16"]
 
 CELLS: tuple[str, ...] = typing.get_args(Cell)
-FUSED_CELLS: tuple[str, ...] = typing.get_args(FusedCell)
 DEVICE_CHOICES: tuple[str, ...] = typing.get_args(Device)
 
 

@@ -12,6 +12,7 @@ from nextchar.core.config import TrainConfig, model_config
 from nextchar.core.runtime import cpu_bf16_supported
 from nextchar.inference.evaluate import evaluate_text
 from nextchar.models import load
+from nextchar.text.data import split_text
 from nextchar.training.loop import lr_at, train
 
 TINY = model_config(cell="lstm", **TINY_SIZES)
@@ -261,6 +262,54 @@ def test_periodic_evaluations_of_the_whole_text_need_no_final_one(tmp_path) -> N
     # every evaluation scored all the validation text: the best of them is the final number
     assert result.final_val_tokens == result.val_tokens
     assert result.final_val_bpc == result.best_val_bpc
+
+
+@pytest.mark.parametrize("best_is_last", [True, False])
+def test_the_run_ends_with_one_evaluation_of_the_validation_text(
+    tmp_path, monkeypatch, best_is_last
+) -> None:
+    import nextchar.training.loop as loop
+
+    scored: list[tuple[int, int]] = []  # (step, tokens) of every evaluation
+    real = loop.evaluate_ids
+
+    def counting(model, ids, **kwargs):
+        run_step = steps[-1] if steps else 0
+        scored.append((run_step, ids.numel()))
+        return real(model, ids, **kwargs)
+
+    steps: list[int] = []
+    real_step = loop.train_step
+
+    def stepping(run, lr, autocast):
+        loss = real_step(run, lr, autocast)
+        steps.append(run.step)
+        return loss
+
+    monkeypatch.setattr(loop, "evaluate_ids", counting)
+    monkeypatch.setattr(loop, "train_step", stepping)
+    if not best_is_last:  # the last evaluation is worse: best/ is an earlier step's
+        real_bpc, worse = loop.to_bpc, [True]
+
+        def to_bpc(run, nll, n):  # the first score at step 20 is the periodic one
+            bump = run.step == 20 and worse.pop() if worse else False
+            return real_bpc(run, nll, n) + bump
+
+        monkeypatch.setattr(loop, "to_bpc", to_bpc)
+    text = "".join(f"line {i % 97} of the play\n" for i in range(400))
+    cfg = config(corpus(tmp_path, text), max_steps=20, eval_every=10, eval_tokens=300)
+    result = train(TINY, cfg, tmp_path / "run", progress=False)
+    after_training = sum(n for step, n in scored if step == 20)
+    # the stop evaluation scores the periodic slice, the final one only the text beyond it
+    # (which starts from the slice's last token, given, not scored): each token once
+    assert after_training == result.val_tokens + 1
+    assert result.final_val_tokens == result.val_tokens
+    model, tok = load(tmp_path / "run", device="cpu")  # best/
+    assert json.loads((tmp_path / "run" / "best" / "config.json").read_text())["step"] == (
+        20 if best_is_last else 10
+    )
+    whole = evaluate_text(model, tok, split_text(text, cfg.val_fraction)[1])
+    assert abs(result.final_val_bpc - whole.bits_per_char) < 0.02  # one state reset apart
 
 
 def test_a_final_evaluation_that_does_not_fit_the_budget_scores_a_prefix(

@@ -17,15 +17,21 @@ PROBE_TOKENS = 8192
 
 
 def final_eval_tokens(run: Run) -> int:
-    """Validation tokens the final evaluation will score: none when every periodic evaluation
-    scored the whole text already (the best checkpoint's number is then known), all of them
-    when they fit the budget's share, else as many as fit."""
-    if run.periodic_tokens >= run.val_tokens:
-        return 0
+    """Validation tokens the final number covers: all of them, or under a time budget as many
+    as fit its share -- never fewer than a periodic evaluation or the start's probe scores."""
     if run.config.max_time is None or not run.clock.eval_rate:
         return run.val_tokens
     fits = int(run.clock.eval_rate * FINAL_EVAL_SHARE * run.config.max_time)
-    return max(min(run.val_tokens, fits), min(run.val_tokens, PROBE_TOKENS))
+    return min(run.val_tokens, max(run.periodic_tokens, PROBE_TOKENS, fits))
+
+
+def final_eval_cost(run: Run) -> int:
+    """Tokens the final evaluation still has to score: those beyond the periodic slice when the
+    best checkpoint's score on that slice is known (the common case), else all it covers."""
+    covered = final_eval_tokens(run)
+    if covered <= run.periodic_tokens:
+        return 0
+    return covered - run.periodic_tokens if run.best_nll is not None else covered
 
 
 def end_reserve(run: Run) -> float:
@@ -36,4 +42,4 @@ def end_reserve(run: Run) -> float:
     clock = run.clock
     rate = max(clock.eval_rate, 1.0)
     stop_eval = clock.eval_seconds or run.periodic_tokens / rate + SAVE_SECONDS
-    return clock.last_step_seconds + stop_eval + final_eval_tokens(run) / rate + END_SECONDS
+    return clock.last_step_seconds + stop_eval + final_eval_cost(run) / rate + END_SECONDS

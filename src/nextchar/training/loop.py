@@ -105,26 +105,21 @@ def diverged(run: Run, what: str) -> NextcharError:
 
 
 def validate(
-    run: Run, model: Any, full: bool = False, progress: bool = False, limit: int | None = None
-) -> float:
-    """Validation bits per character: of the first eval_tokens tokens, or with `full` of the
-    whole text (or its first `limit` tokens). Measures the evaluation speed too."""
-    ids = run.corpus.val_ids
-    if not full:
-        limit = run.periodic_tokens
-    if limit is not None:
-        ids = ids[:limit]
-    if full and not progress:  # quiet: one line, so a long evaluation is not silence
-        run.log(f"evaluating the best checkpoint on {ids.numel():,} validation tokens…")
+    run: Run, model: Any, ids: torch.Tensor, progress: bool = False, desc: str = "eval"
+) -> tuple[float, int]:
+    """(NLL in nats, predicted tokens) of validation ids; measures the evaluation speed too."""
     started = time.perf_counter()
     try:
         nll, tokens, _ = evaluate_ids(
-            model, ids, batch_size=16, seq_len=256, progress=progress,
-            desc="final eval" if full else "eval",
-        )  # fmt: skip
+            model, ids, batch_size=16, seq_len=256, progress=progress, desc=desc
+        )
     except NextcharError:  # a non-finite NLL: the weights went bad during the last steps
         raise diverged(run, "the validation loss is not finite") from None
     run.clock.eval_rate = tokens / max(time.perf_counter() - started, 1e-9)
+    return nll, tokens
+
+
+def to_bpc(run: Run, nll: float, tokens: int) -> float:
     return bits(nll / (tokens * run.val_chars_per_token))
 
 
@@ -157,10 +152,13 @@ def evaluate(run: Run, listeners: list[Listener], progress: bool) -> None:
     best/ and last/); all processes take part."""
     started = time.perf_counter()
     elapsed = run.clock.elapsed()
-    val_bpc = validate(run, run.model, progress=progress) if run.group.is_main else None
-    improved = val_bpc is not None and val_bpc < run.best
+    val_bpc, improved = None, False
+    if run.group.is_main:
+        nll, tokens = validate(run, run.model, run.corpus.val_ids[: run.periodic_tokens], progress)
+        val_bpc = to_bpc(run, nll, tokens)
+        improved = val_bpc < run.best
     if improved:
-        run.best = val_bpc
+        run.best, run.best_nll, run.best_step = val_bpc, (nll, tokens), run.step
     run.last_eval_step = run.step
     for listener in listeners:
         listener.evaluated(run, val_bpc, improved, elapsed)
@@ -282,6 +280,28 @@ def train(
             dist.stop(dist.from_env(), finished)
 
 
+def final_evaluation(run: Run, tokens: int, progress: bool) -> float:
+    """The number users quote: the best checkpoint on the first `tokens` validation tokens
+    (all of them, or what the time budget leaves room for). Its score on the periodic slice
+    is known when this session made it, so only the text beyond is scored: the run's end
+    costs one evaluation, not two."""
+    ids = run.corpus.val_ids
+    if run.best_step == run.step:
+        best = run.model  # the last evaluation was the best: these are best/'s weights
+    else:
+        best = build_model(run.model.config).to(run.device)
+        load_weights(best, run.run_dir / "best" / WEIGHTS)
+    known, start = (0.0, 0), 0
+    if run.best_nll is not None:
+        # the rest continues from the slice's last token, which it is given, not scored
+        known, start = run.best_nll, run.periodic_tokens - 1
+    if not progress:  # quiet: one line, so a long evaluation is not silence
+        more = " more" if start else ""
+        run.log(f"evaluating the best checkpoint on {tokens - start:,}{more} validation tokens…")
+    nll, scored = validate(run, best, ids[start:tokens], progress, desc="final eval")
+    return to_bpc(run, known[0] + nll, known[1] + scored)
+
+
 def _finish(run: Run, progress: bool, should_stop: Callable[[int], bool] | None) -> TrainResult:
     """Run the loop with its listeners, then score the best checkpoint on the validation text
     (unless the periodic evaluations scored all of it already)."""
@@ -294,13 +314,9 @@ def _finish(run: Run, progress: bool, should_stop: Callable[[int], bool] | None)
     for listener in listeners:
         listener.ended(run)
     final, scored = run.best, run.periodic_tokens
-    if main and not interrupted and final_eval_tokens(run):
-        # the number users quote: the best checkpoint on all of the validation text (or as
-        # much of it as the time budget leaves room for)
+    if main and not interrupted and final_eval_tokens(run) > scored:
         scored = final_eval_tokens(run)
-        best_model = build_model(run.model.config).to(run.device)
-        load_weights(best_model, run.run_dir / "best" / WEIGHTS)
-        final = validate(run, best_model, full=True, progress=progress, limit=scored)
+        final = final_evaluation(run, scored, progress)
     seconds = dist.agree(run.group, run.clock.elapsed(), False, run.device)[0]
     cps = run.clock.tokens * run.train_chars_per_token
     return TrainResult(

@@ -56,6 +56,10 @@ class Run:
     log: Log
     step: int = 0
     best: float = math.inf
+    # the best checkpoint's (NLL in nats, tokens) on the periodic slice, when this session
+    # scored it: the final evaluation then scores only the validation text beyond the slice
+    best_nll: tuple[float, int] | None = None
+    best_step: int = -1
     carry: State = None  # the hidden state carried into the next window
     last_eval_step: int = -1
     clock: Clock = field(default_factory=Clock)

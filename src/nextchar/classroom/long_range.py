@@ -24,6 +24,8 @@ from nextchar.core.commands import FULL, LONG_RANGE_TASKS, QUICK, LongRangeConfi
 from nextchar.core.config import model_config
 from nextchar.core.errors import NextcharError
 from nextchar.core.optim import Adam
+from nextchar.core.options import flag
+from nextchar.core.outputs import check_new, numbered, replacing
 from nextchar.core.runtime import check_memory, pick_device
 from nextchar.display.figures import figure, hangul_fonts
 from nextchar.models import RecurrentLM, build_model
@@ -217,16 +219,35 @@ COLORS = {
 }
 
 
+OUTPUTS = ("results.json", "accuracy.png", "gradients.png")
+
+
+def output_dir(config: LongRangeConfig) -> Path:
+    """Where the results go: `out`, or runs/long-range numbered past folders holding results.
+    Checked before training: nothing of the user's is replaced without `overwrite`."""
+
+    def holds_results(folder: Path) -> bool:
+        return any((folder / name).exists() for name in OUTPUTS)
+
+    out = Path(config.out) if config.out else numbered(Path("runs/long-range"), holds_results)
+    if out.exists() and not out.is_dir():
+        raise NextcharError(f"{flag('out', out)} is a file; give a folder for the results")
+    check_new([out / name for name in OUTPUTS], config.overwrite)
+    return out
+
+
 def write_outputs(result: LongRangeResult, out_dir: Path) -> list[Path]:
-    """results.json, accuracy.png (accuracy vs distance) and gradients.png (log scale)."""
+    """results.json, accuracy.png (accuracy vs distance) and gradients.png (log scale), each
+    whole or not at all."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / "results.json", out_dir / "accuracy.png", out_dir / "gradients.png"]
-    paths[0].write_text(json.dumps(asdict(result), indent=2) + "\n")
+    paths = [out_dir / name for name in OUTPUTS]
+    with replacing(paths[0]) as tmp:
+        tmp.write_text(json.dumps(asdict(result), indent=2) + "\n")
     for plot, path in ((_plot_accuracy, paths[1]), (_plot_gradients, paths[2])):
-        with hangul_fonts():
+        with hangul_fonts(), replacing(path) as tmp:
             fig = plot(result)
             fig.tight_layout()
-            fig.savefig(path)
+            fig.savefig(tmp)
     return paths
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from pathlib import Path
 
 from nextchar.cli.common import Parser, Sub, add_fields, given
 from nextchar.core.commands import QUICK, LabConfig, LongRangeConfig, ShapeConfig
@@ -81,6 +80,7 @@ def run_long_range(args: argparse.Namespace) -> int:
     preset = exp.FULL if given_.get("full") else exp.QUICK
     config = dataclasses.replace(preset, **given_)
     exp.check_fits(config)  # before the first line of output
+    out = exp.output_dir(config)
 
     def show(task: str, cell: str, distance: int, accs: list[float]) -> None:
         mean = sum(accs) / len(accs)
@@ -95,6 +95,6 @@ def run_long_range(args: argparse.Namespace) -> int:
     result = exp.run_long_range(config, on_result=show)
     print()
     print(exp.summary_table(result), end="")
-    paths = exp.write_outputs(result, Path(config.out))
+    paths = exp.write_outputs(result, out)
     print(f"{result.seconds:.0f} s; wrote {', '.join(str(p) for p in paths)}")
     return 0

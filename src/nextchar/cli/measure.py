@@ -13,7 +13,8 @@ from nextchar.core.commands import EvalConfig, ExportConfig
 # which of EvalConfig's options each command takes
 EVAL = ("encoding", "errors", "batch_size", "seq_len", "stride", "dynamic", "dynamic_lr",
         "dynamic_decay", "json")  # fmt: skip
-COMPARE = ("encoding", "errors", "stride", "dynamic", "dynamic_lr", "dynamic_decay", "json")
+COMPARE = ("encoding", "errors", "stride", "dynamic", "dynamic_lr", "dynamic_decay", "json",
+           "overwrite")  # fmt: skip
 
 
 def add_eval(sub: Sub) -> None:
@@ -126,7 +127,7 @@ def add_compare(sub: Sub) -> None:
     p.add_argument(
         "models", nargs="+", help="checkpoints, run directories, exported .onnx files or GPT-2s"
     )
-    p.add_argument("--out", default="compare.png", help="bar chart (default: compare.png)")
+    p.add_argument("--out", help="bar chart (default: compare.png, numbered if taken)")
     add_fields(p, EvalConfig, COMPARE)
     add_device(p)
     p.set_defaults(run=run_compare)
@@ -135,11 +136,13 @@ def add_compare(sub: Sub) -> None:
 def run_compare(args: argparse.Namespace) -> int:
     import json
 
+    from nextchar.core.outputs import numbered
     from nextchar.inference.compare import check_chart_path, compare, plot, table
     from nextchar.text.data import read_text
 
     options = EvalConfig(**given(args, EvalConfig))
-    check_chart_path(Path(args.out))
+    chart = Path(args.out) if args.out else numbered(Path("compare.png"))
+    check_chart_path(chart, options.overwrite)
     text = read_text(args.file, options.encoding, options.errors)
     rows = compare(args.models, text, args.device, options.stride, dynamic_config(options))
     if options.json:
@@ -163,7 +166,7 @@ def run_compare(args: argparse.Namespace) -> int:
     else:
         print(f"{args.file}: {len(text):,} characters\n")
         print(table(rows), end="")
-    path = plot(rows, Path(args.out), f"{Path(args.file).name}: bits per character")
+    path = plot(rows, chart, f"{Path(args.file).name}: bits per character")
     if not options.json:
         print(f"\nchart: {path}")
     return 0
@@ -189,7 +192,7 @@ def run_export(args: argparse.Namespace) -> int:
     from nextchar.models.onnx import load_onnx
 
     options = ExportConfig(**given(args, ExportConfig))
-    out = export_onnx(args.checkpoint, args.out, options.opset)
+    out = export_onnx(args.checkpoint, args.out, options.opset, options.overwrite)
     model, _ = load_onnx(out)
     names = ", ".join(model.state_names)
     print(

@@ -11,6 +11,7 @@ from nextchar.core.checks import SEED_MAX, check_fields
 from nextchar.core.config import CELLS, Cell, Device, Errors, FusedCell, Nonlinearity
 from nextchar.core.errors import NextcharError
 from nextchar.core.options import flag, opt
+from nextchar.core.outputs import OVERWRITE_HELP
 
 # `nextchar chat` continues each line briefly and a little more conservatively than `sample`
 CHAT_SAMPLING: dict[str, Any] = {"length": 120, "temperature": 0.8}
@@ -156,6 +157,7 @@ class EvalConfig:
         None, "dynamic evaluation's pull back to the trained weights (none: 1e-3)", low=0, below=1
     )
     json: bool = opt(False, "print one JSON object per text (eval) or model (compare)")
+    overwrite: bool = opt(False, OVERWRITE_HELP + " (compare's chart)")
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -185,6 +187,7 @@ class ExportConfig:
     """What `nextchar export` writes."""
 
     opset: int = opt(17, "ONNX opset", low=7, high=20)
+    overwrite: bool = opt(False, OVERWRITE_HELP)
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -234,7 +237,11 @@ class LongRangeConfig:
     lr: float = opt(1e-2, above=0)
     eval_size: int = opt(512, low=1)
     device: Device = opt("cpu", "where to run: auto = cuda > mps > cpu")
-    out: str = opt("runs/long-range", "where to write JSON and plots")
+    out: str | None = opt(
+        None, "the folder for results.json and the plots (default: runs/long-range, "
+        "numbered if it holds results)"
+    )  # fmt: skip
+    overwrite: bool = opt(False, OVERWRITE_HELP)
 
     def __post_init__(self) -> None:
         check_fields(self)

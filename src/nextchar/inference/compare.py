@@ -9,6 +9,7 @@ from pathlib import Path
 
 from nextchar.core.errors import NextcharError
 from nextchar.core.options import flag
+from nextchar.core.outputs import check_new, replacing
 from nextchar.display.figures import figure, hangul_fonts
 from nextchar.inference.dynamic import DynamicConfig
 from nextchar.inference.evaluate import EvalResult, evaluate_text
@@ -119,18 +120,17 @@ def plot(rows: list[Row], path: Path, title: str) -> Path:
         ax.grid(axis="x", alpha=0.3)
         fig.tight_layout()
         try:
-            check_chart_path(path)
-            fig.savefig(path)  # inside the font context: text is laid out when drawn
+            with replacing(path) as tmp:
+                fig.savefig(tmp)  # inside the font context: text is laid out when drawn
         except (OSError, ValueError) as exc:  # unwritable place, or a format matplotlib lacks
             raise NextcharError(f"cannot write the chart to {path}: {exc}") from None
     return path
 
 
-def check_chart_path(path: Path) -> None:
-    """Fail before minutes of evaluation, not after: the chart's folder must be creatable and
-    its name a picture format."""
-    if path.is_dir():
-        raise NextcharError(f"{flag('out', path)} is a directory; name the chart file")
+def check_chart_path(path: Path, overwrite: bool) -> None:
+    """Fail before minutes of evaluation, not after: the chart's folder must be creatable, its
+    name a picture format, and no file of the user's there unless `overwrite`."""
+    check_new([path], overwrite)
     if path.suffix.lower() not in (".png", ".svg", ".pdf", ".jpg", ".jpeg"):
         raise NextcharError(f"{flag('out', path)}: name a .png, .svg, .pdf or .jpg file")
     try:

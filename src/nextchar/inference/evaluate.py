@@ -127,17 +127,23 @@ def _evaluate_windows(
             last.append(window)  # type: ignore[union-attr]
         else:
             batches.append([window])
-    for batch in progress_bar(batches, desc=desc, unit="batch", enabled=progress, leave=False):
-        rows = torch.stack([ids[b:e] for b, e, _ in batch]).to(device)  # [B, L]
-        logits, _ = model(rows[:, :-1])
-        targets = rows[:, 1:]
-        length = targets.shape[1]
-        new = torch.tensor([k for _, _, k in batch], device=device)
-        # score only each window's last `new` positions
-        mask = torch.arange(length, device=device).unsqueeze(0) >= (length - new).unsqueeze(1)
-        losses = F.cross_entropy(logits.float().transpose(1, 2), targets, reduction="none")
-        nll += (losses * mask).sum()
-        correct += ((logits.argmax(-1) == targets) & mask).sum()
+    # like the streams: a long evaluation times its batches and keeps the fastest thread count
+    tuner = ThreadTuner(enabled=device.type == "cpu" and len(batches) > 20)
+    bar = progress_bar(batches, desc=desc, unit="batch", enabled=progress, leave=False)
+    with contextlib.closing(tuner):
+        for batch in bar:
+            started = time.perf_counter()
+            rows = torch.stack([ids[b:e] for b, e, _ in batch]).to(device)  # [B, L]
+            logits, _ = model(rows[:, :-1])
+            targets = rows[:, 1:]
+            length = targets.shape[1]
+            new = torch.tensor([k for _, _, k in batch], device=device)
+            # score only each window's last `new` positions
+            mask = torch.arange(length, device=device).unsqueeze(0) >= (length - new).unsqueeze(1)
+            losses = F.cross_entropy(logits.float().transpose(1, 2), targets, reduction="none")
+            nll += (losses * mask).sum()
+            correct += ((logits.argmax(-1) == targets) & mask).sum()
+            tuner.record(time.perf_counter() - started)
     model.train(was_training)
     return float(nll), n - 1, int(correct)
 

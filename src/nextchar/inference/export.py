@@ -15,8 +15,6 @@ The tokenizer, model config and state layout travel inside the file (ONNX metada
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -24,6 +22,7 @@ import torch
 
 from nextchar.core.errors import NextcharError
 from nextchar.core.options import flag
+from nextchar.core.outputs import check_new, replacing
 from nextchar.models import count_parameters, load_checkpoint, require
 from nextchar.models.contract import ONNX
 from nextchar.models.onnx import METADATA_KEY, ONNX_FORMAT, load_onnx, require_package
@@ -34,29 +33,31 @@ OPSET = 17
 MIN_OPSET, MAX_OPSET = 7, 20
 
 
-def _check_out(out: Path, opset: int) -> None:
+def _check_out(out: Path, opset: int, overwrite: bool) -> None:
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise NextcharError(
             f"{flag('opset')} must be in {MIN_OPSET}..{MAX_OPSET} (default {OPSET}), got {opset}"
         )
     if out.suffix != ".onnx":
         raise NextcharError(f"the output file should end in .onnx, got {out}")
-    if out.is_dir():
-        raise NextcharError(f"{out} is a directory; name the .onnx file to write")
+    check_new([out], overwrite)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise NextcharError(f"cannot write {out} ({exc.strerror}); choose another path") from None
 
 
-def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = OPSET) -> Path:
-    """Write the checkpoint's model as ONNX to `out` (atomically: temp file, then rename)."""
+def export_onnx(
+    checkpoint: str | Path, out: str | Path, opset: int = OPSET, overwrite: bool = False
+) -> Path:
+    """Write the checkpoint's model as ONNX to `out` (whole or not at all; an existing file
+    only with `overwrite`)."""
     onnx = require_package("onnx")
     loaded = load_checkpoint(checkpoint, device="cpu")
     model = loaded.model.float().eval()
     require(model, ONNX, "ONNX export")
     out = Path(out)
-    _check_out(out, opset)
+    _check_out(out, opset, overwrite)
     names = list(model.state_names)
     state = model.init_state(2)
     ids = torch.zeros(2, 3, dtype=torch.long)
@@ -66,10 +67,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = OPSET) -> 
     }
     for name in names:
         axes[name] = axes[f"{name}_out"] = {1: "batch"}
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with replacing(out) as tmp:
         # The TorchScript exporter (dynamo=False) maps nn.LSTM/GRU/RNN onto ONNX's own
         # LSTM/GRU/RNN operators with a dynamic sequence axis; the dynamo exporter unrolls the
         # recurrence and fixed the sequence length to the example's (measured, torch 2.13).
@@ -100,7 +98,4 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = OPSET) -> 
         proto.doc_string = f"nextchar {model.describe()} language model; state inputs {names}"
         onnx.save(proto, str(tmp))
         load_onnx(tmp)  # only a file onnxruntime runs takes the name
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     return out

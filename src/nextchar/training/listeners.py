@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any, Protocol
 
+from nextchar.core.outputs import replacing
 from nextchar.display.figures import figure, hangul_fonts
 from nextchar.display.progress import progress as progress_bar
 from nextchar.inference.evaluate import bits
@@ -138,7 +139,8 @@ def plot_curves(metrics: Metrics, path: Path, title: str) -> None:
         ax.grid(alpha=0.3)
         ax.legend()
         fig.tight_layout()
-        fig.savefig(path)
+        with replacing(path) as tmp:  # a crash mid-write keeps the last whole plot
+            fig.savefig(tmp)
 
 
 class Checkpoints(Quiet):

@@ -232,9 +232,10 @@ def _loop(
             asked = interrupt["stop"] or (should_stop is not None and should_stop(run.step))
             if run.step % config.eval_every == 0 or run.step == total:
                 evaluate(run, listeners, progress)
-    if run.last_eval_step != run.step:
-        # stopped by the time budget between evaluations: record and save where we are
-        evaluate(run, listeners, progress)
+        if run.last_eval_step != run.step:
+            # stopped by the time budget between evaluations: record and save where we are
+            # (on the tuner's thread count: the full count on a busy machine is the cliff)
+            evaluate(run, listeners, progress)
     return False
 
 

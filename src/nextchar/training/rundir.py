@@ -24,6 +24,7 @@ except ImportError:  # Windows: no advisory locks here; one writer is then the u
 
 from nextchar.core.errors import NextcharError
 from nextchar.core.options import flag
+from nextchar.core.outputs import numbered
 
 CHECKPOINT_NAMES = ("best", "last", "best.old", "last.old")
 LOCK = ".lock"
@@ -108,9 +109,4 @@ def remove_unsaved_run(run_dir: Path, existed: bool) -> None:
 def default_run_dir(files: list[str] | tuple[str, ...]) -> Path:
     """runs/<first file's name>, numbered if taken. A corpus split's colon (shakespeare:val)
     becomes a dash: Windows allows no colon in a directory name."""
-    stem = Path(files[0]).stem.replace(":", "-") or "run"
-    candidate, n = Path("runs") / stem, 1
-    while candidate.exists():
-        n += 1
-        candidate = Path("runs") / f"{stem}-{n}"
-    return candidate
+    return numbered(Path("runs") / (Path(files[0]).stem.replace(":", "-") or "run"))

@@ -1,5 +1,6 @@
-"""Training over several processes (torchrun + DistributedDataParallel, gloo on the CPU): two
-processes with half the batch each must follow one process with the whole batch."""
+"""Training over several processes (`train --processes`, or torchrun; DistributedDataParallel,
+gloo on the CPU): two processes with half the batch each must follow one process with the
+whole batch."""
 
 from __future__ import annotations
 
@@ -44,6 +45,18 @@ def torchrun(*args: str, cwd: Path, processes: int = 2) -> subprocess.CompletedP
     )
 
 
+def launched(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`nextchar train --processes 2`: nextchar's own launcher, in a child of its own."""
+    return subprocess.run(
+        [sys.executable, "-m", "nextchar", *args, "--processes", "2"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+    )
+
+
 def single(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """The same training in one process: main(argv) in this one."""
     return in_process(*args, cwd=cwd)
@@ -65,7 +78,7 @@ def assert_runs_track(a: Path, b: Path) -> None:
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("ddp")
     (root / "plays.txt").write_text(TEXT)
-    two = torchrun("train", "plays.txt", "--out", "two", "--max-steps", "12", *FLAGS, cwd=root)
+    two = launched("train", "plays.txt", "--out", "two", "--max-steps", "12", *FLAGS, cwd=root)
     one = single("train", "plays.txt", "--out", "one", "--max-steps", "12", *FLAGS, cwd=root)
     assert two.returncode == 0, two.stderr[-3000:]
     assert one.returncode == 0, one.stderr
@@ -122,6 +135,27 @@ def test_a_batch_that_does_not_split_is_refused(tmp_path) -> None:
     assert proc.returncode != 0
     said = "--batch-size 7 is the global batch, split over 2 processes"
     assert proc.stderr.count(said) == 1  # rank 0 alone says it
+
+
+def test_the_launcher_checks_the_flags_before_any_process_starts(tmp_path, cli, one_line) -> None:
+    (tmp_path / "plays.txt").write_text(TEXT)
+    flags = [f if f != "8" else "7" for f in FLAGS]
+    code, _, err = cli("train", "plays.txt", "--processes", "2", *flags, cwd=tmp_path)
+    one_line(code, err, "--batch-size 7 is the global batch, split over 2 processes")
+    code, _, err = cli("train", "plays.txt", "--processes", "2", "--lr", "-1", cwd=tmp_path)
+    one_line(code, err, "--lr must be > 0")
+    assert list(tmp_path.iterdir()) == [tmp_path / "plays.txt"]
+
+
+@pytest.mark.slow
+def test_a_failure_in_the_launched_processes_is_one_line(tmp_path) -> None:
+    (tmp_path / "one.txt").write_text("a")  # read, and refused, in the processes themselves
+    proc = launched("train", "one.txt", "--device", "cpu", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "nextchar train: error: the training text in one.txt has 1 character(s): too few to "
+        "hold out --val-fraction 0.1 for validation; give more text, or a --val-file"
+    ]  # rank 0's line alone: no second rank, no launcher report
 
 
 @pytest.mark.parametrize("mode", ["streams", "random"])

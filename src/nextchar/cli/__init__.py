@@ -10,8 +10,9 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
-from nextchar.cli.common import Parser, Sub
+from nextchar.cli.common import RANK0_FIRST, Parser, Sub, other_rank
 from nextchar.cli.lab import add_experiment, add_lab, add_shapes
 from nextchar.cli.measure import add_compare, add_eval, add_export
 from nextchar.cli.serving import add_chat, add_serve
@@ -56,6 +57,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()  # a --max-time budget counts from here, before torch loads
     args = build_parser().parse_args(argv)
     args.started = started
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what a launcher passes on
+    code = _run(args)
+    if code and other_rank():
+        time.sleep(RANK0_FIRST)
+    return code
+
+
+def _run(args: Any) -> int:
     try:
         with on_command_line():
             code = args.run(args)
@@ -73,14 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _say(command: str, message: str, code: int, prefix: str = "error: ") -> int:
-    """One line on stderr -- from one process: under torchrun every rank meets the same bad
-    input, and rank 0 alone says so."""
-    if "RANK" in os.environ:  # under a launcher: training/distributed.py reads its variables
-        from nextchar.training.distributed import from_env
-
-        if not from_env().is_main:
-            return code
-    print(f"nextchar {command}: {prefix}{message}", file=sys.stderr)
+    """One line on stderr, from one process (see other_rank)."""
+    if not other_rank():
+        print(f"nextchar {command}: {prefix}{message}", file=sys.stderr)
     return code
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
+import time
 import typing
 from typing import Any, NoReturn
 
@@ -20,11 +22,25 @@ MODEL_ARG_HELP = (
 Sub = argparse._SubParsersAction
 
 
+def other_rank() -> bool:
+    """A process other than rank 0 under a launcher (torchrun, `train --processes`): every
+    process meets the same bad input, and rank 0 alone says so."""
+    return os.environ.get("RANK", "0") != "0"
+
+
+# A launcher stops every process as soon as one ends with an error, so the others wait this
+# long before ending with one: rank 0 has said its line (or saved and summed up) by then.
+RANK0_FIRST = 0.5
+
+
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (plus where to look), not a usage dump, and a
     misspelt flag gets a "did you mean" from the flags of the command it was given to."""
 
     def error(self, message: str) -> NoReturn:
+        if other_rank():
+            time.sleep(RANK0_FIRST)
+            self.exit(2)
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
     def parse_args(self, args: Any = None, namespace: Any = None) -> argparse.Namespace:  # type: ignore[override]

@@ -7,6 +7,7 @@ import argparse
 
 from nextchar.cli.common import Sub, add_fields, given
 from nextchar.core.config import GPT2Config, RecurrentConfig, RunConfig, TrainConfig
+from nextchar.core.options import flag_name
 
 
 def add_train(sub: Sub) -> None:
@@ -26,7 +27,7 @@ def add_train(sub: Sub) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from nextchar.training.distributed import from_env
+    from nextchar.training import distributed
     from nextchar.training.loop import train
     from nextchar.training.plan import plan_run
 
@@ -34,7 +35,14 @@ def run_train(args: argparse.Namespace) -> int:
     model_flags = {**given(args, RecurrentConfig), **given(args, GPT2Config)}
     train_flags = given(args, TrainConfig)
     plan = plan_run(args.files, model_flags, train_flags, run.level, run.resume, run.out)
-    main_process = from_env().is_main  # under torchrun, rank 0 alone reports
+    group = distributed.from_env()
+    if run.processes > 1 and not group.launched:
+        # checked here, once, before any process starts; each process then runs this command
+        # (into the run directory chosen here)
+        distributed.check_batch(distributed.Group(world_size=run.processes), plan.train.batch_size)
+        pinned = [] if plan.resume or run.out else [flag_name("out"), str(plan.run_dir)]
+        return distributed.launch(run.processes, [*args.argv, *pinned])
+    main_process = group.is_main  # under torchrun, rank 0 alone reports
     chosen = plan.train.val_file is not None and "val_file" not in train_flags
     if main_process and not plan.resume and chosen:
         print(f"validation text: {plan.train.val_file} (the built-in corpus's own)")

@@ -360,6 +360,13 @@ class RunConfig:
         "3e-3, 1000 steps) instead of the character ones shown below",
     )
     quiet: bool = opt(False, "no progress bar")
+    processes: int = opt(
+        1,
+        "train in N processes on this machine (DistributedDataParallel: one per GPU, or CPU "
+        "processes with `device` cpu); on several machines, torchrun (docs/gpu.md)",
+        low=1,
+        metavar="N",
+    )
 
     def __post_init__(self) -> None:
         check_fields(self)

@@ -13,9 +13,11 @@ losses of the two runs follow each other (tested on CPU with 2 gloo processes).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -97,8 +99,9 @@ def device_for(group: Group, device: torch.device) -> torch.device:
         if group.local_rank >= torch.cuda.device_count():
             raise NextcharError(
                 f"process {group.local_rank} on this node has no GPU of its own "
-                f"({torch.cuda.device_count()} visible): use torchrun's "
-                f"{flag('nproc_per_node', torch.cuda.device_count(), command_line=True)} or fewer"
+                f"({torch.cuda.device_count()} visible): use "
+                f"{flag('processes', torch.cuda.device_count(), command_line=True)} (torchrun's "
+                "--nproc-per-node) or fewer"
             )
         torch.cuda.set_device(group.local_rank)
         return torch.device("cuda", group.local_rank)
@@ -142,3 +145,84 @@ def gather_bytes(group: Group, tensor: torch.Tensor) -> list[torch.Tensor]:
     parts: list[torch.Tensor | None] = [None] * group.world_size
     dist.all_gather_object(parts, tensor)
     return [p for p in parts if p is not None]
+
+
+def launch(processes: int, argv: list[str]) -> int:
+    """Run `nextchar ARGV` in `processes` processes on this machine and wait for them: what
+    `torchrun --standalone --nproc-per-node N` does, started from here so that the flags were
+    checked once before any process started, and a failure ends in the one line rank 0
+    prints (or one line here, if a process died without one), not in torchrun's report.
+
+    The agent runs off the main thread, which leaves the signals to us: Ctrl-C reaches the
+    processes from the terminal (each stops at the step and saves, as alone); SIGTERM or
+    SIGHUP sent to this process is passed on to them once."""
+    import logging
+    import signal
+    import sys
+    import threading
+    import uuid
+
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    from nextchar.core.runtime import cpu_cores
+
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
+    # each process's share of the cores (torchrun sets 1, with a warning)
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cpu_cores() // processes)))
+    config = LaunchConfig(
+        min_nodes=1,
+        max_nodes=1,
+        nproc_per_node=processes,
+        run_id=str(uuid.uuid4()),
+        rdzv_backend="c10d",
+        rdzv_endpoint="localhost:0",
+        max_restarts=0,
+        monitor_interval=0.1,
+    )
+    outcome: dict[str, Any] = {"code": 0}
+
+    def agent() -> None:
+        try:
+            elastic_launch(config, sys.executable)("-m", "nextchar", *argv)
+        except ChildFailedError as exc:
+            main = exc.failures.get(0)
+            if main is not None and main.exitcode in (2, 130):  # rank 0 said why, in one line
+                outcome.update(code=main.exitcode)
+            else:
+                rank, failure = exc.get_first_failure()
+                outcome.update(code=failure.exitcode, rank=rank)
+
+    def pass_on(signum: int, frame: Any) -> None:
+        for pid in _children():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    thread = threading.Thread(target=agent, name="nextchar-launch", daemon=True)
+    wanted = {signal.SIGINT: signal.SIG_IGN}  # the processes have it from the terminal
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            wanted[getattr(signal, name)] = pass_on
+    previous = {sig: signal.signal(sig, handler) for sig, handler in wanted.items()}
+    try:
+        thread.start()
+        while thread.is_alive():
+            thread.join(0.2)
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+    code, rank = outcome["code"], outcome.get("rank")
+    if rank is None:
+        return code  # success, or rank 0's own line (an error, or a stop that saved)
+    how = f"was killed by signal {-code}" if code < 0 else f"ended with exit status {code}"
+    raise NextcharError(f"training process {rank} of {processes} {how}; see its output above")
+
+
+def _children() -> list[int]:
+    """This process's children (Linux's /proc; elsewhere none are known)."""
+    pids: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{os.getpid()}/task"):
+            with open(f"/proc/{os.getpid()}/task/{task}/children") as f:
+                pids += [int(pid) for pid in f.read().split()]
+    return pids

@@ -416,6 +416,53 @@ def test_a_full_disk_during_training_is_one_line_and_keeps_the_checkpoints(
     assert code == 0 and "done: 6 steps" in out, err
 
 
+def _pages(folder) -> int:
+    """Bytes `folder`'s files take on a tmpfs: whole 4 KiB pages."""
+    return sum(-(-p.stat().st_size // 4096) * 4096 for p in folder.rglob("*") if p.is_file())
+
+
+@pytest.mark.slow
+def test_a_real_full_disk_is_one_line_and_keeps_the_checkpoints(plays, tmp_path, cli) -> None:
+    """A tmpfs with room for one save but not two (a save writes beside the old one): where
+    the machine lets a test mount one (root, or a user namespace), else the injected ENOSPC
+    above stands alone."""
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("unshare") is None or shutil.which("mount") is None:
+        pytest.skip("no unshare/mount here to make a small disk")
+    sized = tmp_path / "sized"  # how much one save takes, measured on this machine
+    assert cli("train", plays, "--out", sized, "--max-steps", "3", "--eval-every", "3",
+               *FLAGS)[0] == 0  # fmt: skip
+    size = _pages(sized) + _pages(sized / "last") // 2 + 8192
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    flags = " ".join(FLAGS)
+    script = f"""
+mount -t tmpfs -o size={size} tmpfs {disk} || exit 99
+cd {tmp_path}
+{sys.executable} -m nextchar train plays.txt --out {disk}/run --max-steps 9 --eval-every 3 \
+  {flags} 2>err.txt
+echo "rc=$?"
+{sys.executable} -c "
+import json; from nextchar.models import load
+load('{disk}/run/last', device='cpu')
+print('last/ loads at step', json.load(open('{disk}/run/last/trainer_state.json'))['step'])
+print('temporaries', len(list(__import__('pathlib').Path('{disk}/run').glob('.*.tmp'))))
+"
+"""
+    done = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True)
+    if done.returncode == 99 or "unshare:" in done.stderr:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()[:200]}")
+    err = (tmp_path / "err.txt").read_text()
+    assert "rc=2" in done.stdout, (done.stdout, err)
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert re.search(r"disk/run/(last|best): the disk is full: free some space", err), err
+    assert re.search(r"last/ loads at step [36]\b", done.stdout), done.stdout
+    assert "temporaries 0" in done.stdout
+
+
 @pytest.mark.parametrize(
     ("error", "message"),
     [

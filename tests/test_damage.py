@@ -52,6 +52,19 @@ def _keys(value: Any, prefix: tuple = ()) -> list[tuple]:
     return paths
 
 
+def _edit(data: Any, draw: Any) -> Any:
+    """`data` with one drawn key changed or deleted."""
+    keys = draw.draw(st.sampled_from(_keys(data)))
+    parent = data
+    for key in keys[:-1]:
+        parent = parent[key]
+    if draw.draw(st.booleans()) and isinstance(parent, dict):
+        del parent[keys[-1]]
+    else:
+        parent[keys[-1]] = draw.draw(JSON_VALUES)
+    return data
+
+
 @contextlib.contextmanager
 def _edited(run: Path, name: str, draw: Any) -> Iterator[Path]:
     """A copy of the run whose file `name` has one drawn key changed or deleted."""
@@ -59,16 +72,7 @@ def _edited(run: Path, name: str, draw: Any) -> Iterator[Path]:
     shutil.copytree(run, place)
     try:
         path = place / name
-        data = json.loads(path.read_text())
-        keys = draw.draw(st.sampled_from(_keys(data)))
-        parent = data
-        for key in keys[:-1]:
-            parent = parent[key]
-        if draw.draw(st.booleans()) and isinstance(parent, dict):
-            del parent[keys[-1]]
-        else:
-            parent[keys[-1]] = draw.draw(JSON_VALUES)
-        path.write_text(json.dumps(data))
+        path.write_text(json.dumps(_edit(json.loads(path.read_text()), draw)))
         yield place
     finally:
         shutil.rmtree(place.parent, ignore_errors=True)
@@ -105,3 +109,29 @@ def test_any_byte_of_a_safetensors_header_changed_is_refused_or_loads(run, posit
             load(place / "best", "cpu")
     finally:
         shutil.rmtree(place.parent, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def exported(run) -> Path:
+    from nextchar.inference.export import export_onnx
+
+    return export_onnx(run / "best", run.parent / "model.onnx")
+
+
+@given(draw=st.data())
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+def test_any_edit_of_onnx_metadata_is_one_line_or_predicts(exported, draw) -> None:
+    import onnx
+
+    from nextchar.models.onnx import METADATA_KEY
+
+    proto = onnx.load(str(exported))
+    (entry,) = [e for e in proto.metadata_props if e.key == METADATA_KEY]
+    entry.value = json.dumps(_edit(json.loads(entry.value), draw))
+    with tempfile.TemporaryDirectory(prefix="nextchar-damage-") as tmp:
+        path = Path(tmp) / "edited.onnx"
+        onnx.save(proto, str(path))
+        proc = in_process("predict", path, "to be, or not")
+    assert proc.returncode in (0, 2) and "Traceback" not in proc.stderr, proc.stderr
+    if proc.returncode == 2:
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr

@@ -8,7 +8,7 @@ same run. Not a test: machines are noisy; compare ratios, not absolute times.
     sampling    nextchar vs a bare loop (vs generate.py)  (sampling.py)
     contention  busy / quiet for lab, train, sample       (contention.py)
     start-up    sample --length 1 vs import torch         (startup.py)
-    budget      wall time of `train --max-time T` vs T    (here)
+    budgets     wall time of `train --max-time T` vs T, beside a busy process  (budgets.py)
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -26,22 +24,6 @@ HERE = Path(__file__).resolve().parent
 def run(script: str, *args: str) -> None:
     print(f"\n## {script} {' '.join(args)}".rstrip(), flush=True)
     subprocess.run([sys.executable, str(HERE / script), *args], check=True)
-
-
-def budget(seconds: float) -> None:
-    """`nextchar train FILE --max-time T`: the command's wall time against T."""
-    print(f"\n## budget: nextchar train --max-time {seconds:.0f}s", flush=True)
-    with tempfile.TemporaryDirectory(prefix="budget-") as tmp:
-        started = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "nextchar", "train", "shakespeare",
-             "--val-file", "shakespeare:val", "--max-time", str(seconds),
-             "--quiet", "--out", str(Path(tmp) / "run")],
-            check=True, capture_output=True,
-        )  # fmt: skip
-        wall = time.perf_counter() - started
-    print("| budget s | wall s (the whole command) | overrun |\n|---:|---:|---:|")
-    print(f"| {seconds:.0f} | {wall:.1f} | {wall / seconds - 1:+.1%} |")
 
 
 def main() -> None:
@@ -54,7 +36,12 @@ def main() -> None:
     run("sampling.py", *(["--examples", args.examples] if args.examples else []))
     run("contention.py")
     run("startup.py")
-    budget(60.0 if args.quick else 120.0)
+    run(
+        "budgets.py",
+        "--budget",
+        "60" if args.quick else "120",
+        *(["--only", "default"] if args.quick else []),
+    )
 
 
 if __name__ == "__main__":

@@ -92,11 +92,15 @@ def test_random_windows_take_any_63_bit_seed() -> None:
     assert torch.equal(small.get(5)[0], torch.stack([data[s : s + 8] for s in starts.tolist()]))
 
 
-def test_encoding_a_large_text_uses_the_narrow_type_throughout() -> None:
+def test_encoding_a_large_text_uses_the_narrow_type_throughout(monkeypatch) -> None:
     """Ids come out of the tokenizer already narrow (no int64 array of the whole text), and
-    encoding in blocks gives what one pass gives, unknown characters included."""
+    the vocabulary, the ids, the unknown count and the fingerprint made in blocks are what
+    one pass gives."""
+    import hashlib
+
     import numpy as np
 
+    from nextchar.text import data
     from nextchar.text.tokenizers import base
 
     text = ("".join(chr(0xAC00 + i) for i in range(300)) + "ab\n") * 200  # 303 characters
@@ -106,13 +110,12 @@ def test_encoding_a_large_text_uses_the_narrow_type_throughout() -> None:
     small = CharTokenizer.build("abc")
     assert small.encode_array("abcabc").dtype == np.uint8
     whole = char.encode_array(text)
-    old, base.ENCODE_BLOCK = base.ENCODE_BLOCK, 7  # many blocks
-    try:
-        import nextchar.text.tokenizers.chars as chars
-
-        chars.ENCODE_BLOCK = 7
-        assert np.array_equal(char.encode_array(text[:1000]), whole[:1000])
-        with pytest.raises(NextcharError, match=r"1 character\(s\) not in the vocabulary: 'z'"):
-            char.encode_array("ab" * 20 + "z")  # the unknown one is in the last block
-    finally:
-        base.ENCODE_BLOCK = chars.ENCODE_BLOCK = old
+    monkeypatch.setattr(base, "ENCODE_BLOCK", 7)  # many blocks
+    monkeypatch.setattr(data, "ENCODE_BLOCK", 7)
+    assert CharTokenizer.build(text).vocab == char.vocab
+    assert np.array_equal(char.encode_array(text), whole)
+    with pytest.raises(NextcharError, match=r"2 character\(s\) not in the vocabulary: 'y' .*, 'z'"):
+        char.encode_array("ab" * 20 + "z" + "ab" * 5 + "yz")  # in the middle and last blocks
+    assert char.count_unknown("ab" * 20 + "zz" + "a" * 9 + "y") == 3
+    one_pass = hashlib.sha256(f"{text}\0{text[:50]}".encode()).hexdigest()
+    assert data._fingerprint(text, text[:50]) == one_pass  # runs resume across versions

@@ -18,6 +18,7 @@ from nextchar.core.errors import NextcharError
 from nextchar.core.options import flag
 from nextchar.text.corpora import builtin_text, names_hint, parse_name
 from nextchar.text.tokenizers import Tokenizer, build_tokenizer
+from nextchar.text.tokenizers.base import ENCODE_BLOCK
 
 
 def _sources(paths: Sequence[str | Path]) -> list[Path | str]:
@@ -217,15 +218,17 @@ def load_corpus(config: TrainConfig, tokenizer: Tokenizer | None = None) -> Corp
     if not config.files:
         raise NextcharError("no training text: give one or more files or directories")
     text = read_text(config.files, config.encoding, config.errors)
+    if not text.strip():
+        raise NextcharError(f"the training text in {', '.join(config.files)} is empty")
+    length = len(text)
     if config.val_file is not None:
         train_text, val_text = text, read_text(config.val_file, config.encoding, config.errors)
     else:
         train_text, val_text = split_text(text, config.val_fraction)
-    if not text.strip():
-        raise NextcharError(f"the training text in {', '.join(config.files)} is empty")
+    del text  # split, the whole would be a third copy of a large text
     if not train_text.strip():  # a text of a few characters: the validation cut took it all
         raise NextcharError(
-            f"the training text in {', '.join(config.files)} has {len(text)} character(s): "
+            f"the training text in {', '.join(config.files)} has {length} character(s): "
             f"too few to hold out {flag('val_fraction')} {config.val_fraction:g} for "
             f"validation; give more text, or a {flag('val_file')}"
         )
@@ -268,5 +271,6 @@ def load_corpus(config: TrainConfig, tokenizer: Tokenizer | None = None) -> Corp
 def _fingerprint(train_text: str, val_text: str) -> str:
     digest = hashlib.sha256()
     for part in (train_text, "\0", val_text):
-        digest.update(part.encode("utf-8", "surrogatepass"))
+        for start in range(0, len(part), ENCODE_BLOCK):  # no UTF-8 copy of the whole text
+            digest.update(part[start : start + ENCODE_BLOCK].encode("utf-8", "surrogatepass"))
     return digest.hexdigest()

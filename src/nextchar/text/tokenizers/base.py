@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typing
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -126,3 +126,10 @@ def checked_ids(ids: Sequence[int] | np.ndarray, vocab_size: int) -> np.ndarray:
 def _code_points(text: str) -> np.ndarray:
     # UTF-32 turns a str into one uint32 per code point without a Python-level loop.
     return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+
+
+def code_point_blocks(text: str) -> Iterator[tuple[int, np.ndarray]]:
+    """(offset, code points) of consecutive blocks of `text`: a text of hundreds of megabytes
+    never exists as 4 bytes per character, only one block of it at a time."""
+    for start in range(0, len(text), ENCODE_BLOCK):
+        yield start, _code_points(text[start : start + ENCODE_BLOCK])

@@ -12,16 +12,15 @@ import numpy as np
 from nextchar.core.errors import NextcharError
 from nextchar.core.options import flag
 from nextchar.text.tokenizers.base import (
-    ENCODE_BLOCK,
     UNK,
     Normalization,
     StreamDecoder,
     _check_normalization,
-    _code_points,
     _listed,
     _PassThrough,
     _Recomposing,
     checked_ids,
+    code_point_blocks,
     id_dtype,
     normalize_text,
 )
@@ -61,7 +60,8 @@ class CharTokenizer:
         """Vocabulary = the distinct characters of `text` (after normalisation), by code point."""
         _check_normalization(normalization)
         normalised = normalize_text(text, normalization)
-        chars = np.unique(_code_points(normalised))
+        blocks = [np.unique(cps) for _, cps in code_point_blocks(normalised)]
+        chars = np.unique(np.concatenate(blocks)) if blocks else []
         return cls([chr(int(c)) for c in chars], normalization, unk)
 
     @property
@@ -80,26 +80,30 @@ class CharTokenizer:
 
     def encode_array(self, text: str) -> np.ndarray:
         """Ids in the narrowest integer type; vectorised (one pass in C) and in blocks, so a
-        corpus of hundreds of megabytes needs no 8-byte-per-character temporaries."""
-        cps = _code_points(self.normalize(text))
-        ids = np.empty(cps.shape, dtype=id_dtype(self.vocab_size))
-        for start in range(0, cps.size, ENCODE_BLOCK):
-            block = cps[start : start + ENCODE_BLOCK]
+        corpus of hundreds of megabytes needs no 4- or 8-byte-per-character temporaries."""
+        normalised = self.normalize(text)
+        ids = np.empty(len(normalised), dtype=id_dtype(self.vocab_size))
+        for start, block in code_point_blocks(normalised):
             # The vocabulary is sorted by code point, so a binary search finds each id.
             pos = np.minimum(np.searchsorted(self._code_points, block), self.vocab_size - 1)
             known = self._code_points[pos] == block
             if not known.all():
                 if not self.unk:
-                    unseen = np.unique(cps[~np.isin(cps, self._code_points)])
-                    missing = [chr(int(c)) for c in unseen]  # sorted by code point
-                    raise NextcharError(
-                        f"{len(missing)} character(s) not in the vocabulary: {_listed(missing)}; "
-                        f"build the tokenizer with unk=True ({flag('unk')}) to map them to U+FFFD, "
-                        "or train on text that contains them"
-                    )
+                    raise self._unknown(normalised)
                 pos = np.where(known, pos, self._stoi[UNK])
-            ids[start : start + ENCODE_BLOCK] = pos
+            ids[start : start + block.size] = pos
         return ids
+
+    def _unknown(self, normalised: str) -> NextcharError:
+        unseen = set()
+        for _, block in code_point_blocks(normalised):
+            unseen.update(np.unique(block[~np.isin(block, self._code_points)]).tolist())
+        missing = [chr(c) for c in sorted(unseen)]  # by code point
+        return NextcharError(
+            f"{len(missing)} character(s) not in the vocabulary: {_listed(missing)}; "
+            f"build the tokenizer with unk=True ({flag('unk')}) to map them to U+FFFD, "
+            "or train on text that contains them"
+        )
 
     def encode(self, text: str) -> list[int]:
         return self.encode_array(text).tolist()
@@ -119,8 +123,8 @@ class CharTokenizer:
 
     def count_unknown(self, text: str) -> int:
         """How many characters of `text` this vocabulary does not hold."""
-        cps = _code_points(self.normalize(text))
-        return int((~np.isin(cps, self._code_points)).sum())
+        blocks = code_point_blocks(self.normalize(text))
+        return sum(int((~np.isin(cps, self._code_points)).sum()) for _, cps in blocks)
 
     def to_dict(self) -> dict[str, Any]:
         # The U+FFFD entry is implied by unk=True, so it is not stored twice.

@@ -104,8 +104,42 @@ def test_tuner_leaves_a_fixed_count_alone(monkeypatch: pytest.MonkeyPatch) -> No
     clock = FakeClock()
     monkeypatch.setattr(runtime.time, "perf_counter", clock)
     tuner = ThreadTuner(threads=1)
-    assert set(drive(tuner, clock, {1: 1.0, 2: 0.1}, 20)) == {1}
+    assert set(drive(tuner, clock, {1: 1.0, 2: 0.1}, 20)) == {1}  # never above the user's
     tuner.close()
+
+
+@pytest.mark.parametrize("given", ["flag", "env"])
+def test_a_fixed_count_that_collapses_is_left_with_one_line(monkeypatch, capsys, given) -> None:
+    monkeypatch.setattr(runtime, "cpu_cores", lambda: 2)
+    monkeypatch.setattr(runtime, "_said", set())
+    clock = FakeClock()
+    monkeypatch.setattr(runtime.time, "perf_counter", clock)
+    if given == "env":
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    threads = 2 if given == "flag" else None
+    # a little faster on fewer threads is no collapse: the user's count stays
+    tuner = ThreadTuner(threads=threads, every=30.0)
+    seen = drive(tuner, clock, {1: 0.8, 2: 1.0}, 40)
+    assert tuner.current == 2 and seen.count(2) > 30 and capsys.readouterr().err == ""
+    tuner.close()
+    # a busy neighbour: 2 threads wait at every barrier for the descheduled one
+    tuner = ThreadTuner(threads=threads, every=30.0)
+    seen = drive(tuner, clock, {1: 1.0, 2: 6.0}, 40)
+    assert seen[0] == 2 and tuner.current == 1 and seen.index(1) < 10 and seen.count(2) < 12
+    err = capsys.readouterr().err
+    source = "threads=2" if given == "flag" else "OMP_NUM_THREADS=2"  # (--threads 2 on a CLI)
+    assert err.count("\n") == 1 and f"{source}: 2 threads run 6.0x slower than 1 now" in err
+    assert "keep_threads keeps 2" in err  # (on the command line: --keep-threads)
+    drive(tuner, clock, {1: 1.0, 2: 0.6}, 400)  # the neighbour left: back up
+    assert tuner.current == 2 and capsys.readouterr().err == ""
+    tuner.close()
+    keeping = runtime.KEEP_THREADS.set(True)  # a run with keep_threads: never left
+    try:
+        kept = ThreadTuner(threads=threads)
+        assert set(drive(kept, clock, {1: 1.0, 2: 6.0}, 40)) == {2}
+        kept.close()
+    finally:
+        runtime.KEEP_THREADS.reset(keeping)
 
 
 @pytest.mark.parametrize(("ours", "theirs"), [(Adam, torch.optim.Adam), (AdamW, torch.optim.AdamW)])

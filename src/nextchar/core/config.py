@@ -305,8 +305,12 @@ class TrainConfig:
     threads: int | None = opt(
         None,
         "CPU threads (default: OMP_NUM_THREADS if set, else the fastest count, timed while "
-        "training; the losses do not depend on it)",
+        "training); a count that collapses beside a busy program is left, with one line, for "
+        "fewer; the losses do not depend on it",
         low=1,
+    )
+    keep_threads: bool = opt(
+        False, "keep `threads` (or OMP_NUM_THREADS) even where fewer threads run much faster"
     )
 
     def __post_init__(self) -> None:

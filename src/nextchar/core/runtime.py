@@ -7,13 +7,15 @@ barrier waits for the descheduled team member). So tiny work (the lab, sampling 
 time) runs on one thread, and a training or evaluation loop times its own steps with a
 `ThreadTuner`, which moves between 1 thread and all cores when another count is faster -- as
 when another program takes a core (bench/contention.py measures both). `OMP_NUM_THREADS` or
-`threads` fix the count instead. A passive OpenMP wait policy is far worse: every one of a
+`threads` fix the count instead, left only for a collapse (`keep_threads` insists). A
+passive OpenMP wait policy is far worse: every one of a
 step's thousands of small parallel regions then waits for a sleeping thread to wake.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import sys
 import time
@@ -128,10 +130,17 @@ def user_threads(threads: int | None = None) -> int | None:
 _said: set[str] = set()
 
 
-def _say_once(line: str) -> None:
-    if line not in _said:
-        _said.add(line)
+def _say_once(line: str, about: str | None = None) -> None:
+    """Print `line` once per process (or once per `about`: the same news in other numbers)."""
+    key = about or line
+    if key not in _said:
+        _said.add(key)
         print(line, file=sys.stderr, flush=True)
+
+
+# Whether a thread count the user fixed is kept even through a collapse: set for the length
+# of a training run (`keep_threads`), so its evaluations keep it too.
+KEEP_THREADS: contextvars.ContextVar[bool] = contextvars.ContextVar("keep_threads", default=False)
 
 
 def cpu_cores() -> int:
@@ -168,8 +177,14 @@ class ThreadTuner:
 
     On this project's CPUs (MKL, oneDNN) a loss does not depend on the thread count --
     checked bit for bit with 1 and 2 threads for GRU and LSTM training -- so the choice,
-    though it follows the clock, does not change the numbers. A count the user fixed stays.
+    though it follows the clock, does not change the numbers.
+
+    A count the user fixed (`threads`, OMP_NUM_THREADS) starts there and is the ceiling; the
+    tuner leaves it only for a collapse -- fewer threads at least COLLAPSE times faster,
+    a busy neighbour's doing -- and says so once. With `keep` it never leaves it.
     """
+
+    COLLAPSE = 1.5
 
     def __init__(
         self,
@@ -178,11 +193,20 @@ class ThreadTuner:
         every: float = 30.0,
         enabled: bool = True,
         margin: float = 0.05,
+        keep: bool | None = None,
     ) -> None:
         fixed = user_threads(threads)
         self.previous = torch.get_num_threads()
         self.cores = cpu_cores()
-        self.active = enabled and fixed is None and self.cores > 1
+        self.fixed, self.ceiling = fixed, fixed or self.cores
+        self.source = (
+            flag("threads", threads)
+            if threads
+            else f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}"
+        )
+        keep = KEEP_THREADS.get() if keep is None else keep
+        guard = fixed is not None and fixed > 1 and not keep  # a collapse may be left
+        self.active = enabled and self.cores > 1 and (fixed is None or guard)
         self.current = fixed or (1 if self.active else self.previous)
         self.trial, self.every, self.margin = trial, every, margin
         self.wait = every
@@ -214,7 +238,7 @@ class ThreadTuner:
 
     def _try_neighbour(self) -> None:
         for direction in (self.direction, -self.direction):
-            other = min(self.current * 2 if direction > 0 else self.current // 2, self.cores)
+            other = min(self.current * 2 if direction > 0 else self.current // 2, self.ceiling)
             if other >= 1 and other != self.current:
                 self.direction, self.candidate = direction, other
                 self.times[other] = []
@@ -225,7 +249,17 @@ class ThreadTuner:
     def _decide(self) -> None:
         assert self.candidate is not None
         ours, theirs = min(self.times[self.current]), min(self.times[self.candidate])
-        if theirs < ours * (1 - self.margin):
+        below_users = self.fixed is not None and self.candidate < self.fixed
+        needed = 1 / self.COLLAPSE if below_users else 1 - self.margin
+        if theirs < ours * needed:
+            if below_users and self.current == self.fixed:
+                _say_once(
+                    f"nextchar: {self.source}: {self.fixed} threads run {ours / theirs:.1f}x "
+                    f"slower than {self.candidate} now (another program is using the cores): "
+                    f"running on {self.candidate}, and back up when it pays; "
+                    f"{flag('keep_threads')} keeps {self.fixed}",
+                    about=f"collapse {self.source}",
+                )
             self.current, self.wait = self.candidate, self.every
             self.times = {self.current: self.times[self.candidate]}
             self.next_trial = 0.0  # keep climbing (or descending) while it pays

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from nextchar.core.config import ModelConfig, TrainConfig
 from nextchar.core.errors import NextcharError
 from nextchar.core.options import flag
-from nextchar.core.runtime import ThreadTuner, autocast_for
+from nextchar.core.runtime import KEEP_THREADS, ThreadTuner, autocast_for
 from nextchar.inference.evaluate import bits, evaluate_ids
 from nextchar.models import build_model, count_parameters, detach_state
 from nextchar.models.checkpoint import WEIGHTS, load_weights
@@ -270,7 +270,11 @@ def train(
                 check_new_run_dir(run_dir)  # again under it: two starts cannot both pass
             run = open_run(model_config, config, run_dir, resume, corpus, log or (lambda _: None))
             run.clock.started = started
-            result = _finish(run, progress, should_stop)
+            keeping = KEEP_THREADS.set(config.keep_threads)  # its evaluations' tuners too
+            try:
+                result = _finish(run, progress, should_stop)
+            finally:
+                KEEP_THREADS.reset(keeping)
             finished = True
             return result
         except BaseException:

@@ -40,6 +40,7 @@ RESUME_OVERRIDES = (
     "log_every",
     "compile",
     "threads",
+    "keep_threads",
 )
 
 

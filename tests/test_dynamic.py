@@ -52,3 +52,42 @@ def test_a_diverging_step_size_is_an_error_not_nan() -> None:
 def test_bad_dynamic_settings() -> None:
     with pytest.raises(NextcharError, match="dynamic evaluation needs"):
         DynamicConfig(lr=0)
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        {"cell": "gru", "num_layers": 2},
+        {"cell": "lstm", "num_layers": 2},
+        {"cell": "rnn", "num_layers": 1, "nonlinearity": "relu"},
+        {"cell": "rnn", "num_layers": 2},
+        {"cell": "gru", "num_layers": 1, "input": "onehot"},
+        {"cell": "lstm", "num_layers": 1, "tie_weights": True, "embedding_dim": 24},
+    ],
+)
+def test_the_adapting_forward_has_the_modules_outputs_and_gradients(sizes) -> None:
+    """models/adapt.py unrolls the fused cells with a cheaper backward: the same logits, the
+    same state and, once finish() runs, the same gradient for every weight as autograd
+    through the module -- from a zero state and from a carried one."""
+    torch.manual_seed(0)
+    m = build_model(model_config(vocab_size=12, hidden_size=24, **sizes)).eval()
+    ids = torch.randint(0, 12, (1, 9), generator=torch.Generator().manual_seed(2))
+    targets = torch.randint(0, 12, (9,), generator=torch.Generator().manual_seed(3))
+    for state in (None, tuple(s.normal_() for s in m.init_state(1))):
+        grads = []
+        for forward in ("module", "adapting"):
+            m.zero_grad(set_to_none=True)
+            if forward == "module":
+                logits, new = m(ids, state)
+                finish = None
+            else:
+                logits, new, finish = m.adapting_forward(ids, state)
+            torch.nn.functional.cross_entropy(logits[0], targets).backward()
+            if finish is not None:
+                finish()
+            grads.append(([p.grad.clone() for p in m.parameters()], logits.detach(), new))
+        (ga, la, sa), (gb, lb, sb) = grads
+        assert torch.allclose(la, lb, atol=1e-6)
+        assert all(torch.allclose(x, y, atol=1e-6) for x, y in zip(sa, sb, strict=True))
+        for x, y in zip(ga, gb, strict=True):
+            assert torch.allclose(x, y, atol=1e-6), (x - y).abs().max()

@@ -90,11 +90,12 @@ def segment_scores(
     for begin in range(0, ids.numel() - 1, config.seq_len):
         y = ids[begin + 1 : begin + 1 + config.seq_len].unsqueeze(0)
         x = ids[begin : begin + y.shape[1]].unsqueeze(0)
-        logits, state = adapted(x, state)
+        logits, state, finish = adapted.adapting_forward(x, state)
         loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), reduction="sum")
         yield float(loss.detach()), int((logits.detach().argmax(-1) == y).sum())
         adapted.zero_grad(set_to_none=True)
         (loss / y.numel()).backward()
+        finish()
         _rms_step(params, start, squares, config)
         state = detach_state(state)
 

@@ -28,7 +28,10 @@ CELL_VIEW = "cells"  # cell_states(): every unit's state (and gates) after each 
 BEAM_SEARCH = "beam_search"  # beam_search(prime_ids, config)
 ONNX = "onnx"  # export_module(): a module the TorchScript ONNX exporter handles
 EMBEDDING_INIT = "embedding_init"  # an input embedding that embeddings may initialise
-DYNAMIC_EVAL = "dynamic_eval"  # trainable weights and a carried state: dynamic evaluation
+# trainable weights and a carried state: dynamic evaluation, through adapting_forward(ids,
+# state) -> (logits, state, finish), forward's twin whose gradients are complete once
+# finish() runs after backward
+DYNAMIC_EVAL = "dynamic_eval"
 
 
 @runtime_checkable

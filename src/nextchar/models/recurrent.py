@@ -7,12 +7,15 @@ ids to logits and carries its state; it knows nothing about text or training.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from nextchar.core.config import ModelConfig
 from nextchar.core.options import flag
+from nextchar.models.adapt import unrolled_layers
 from nextchar.models.contract import (
     BEAM_SEARCH,
     CELL_VIEW,
@@ -122,6 +125,19 @@ class RecurrentLM(nn.Module):
         """From input vectors x [B, T, H_in] (so gradients can be taken w.r.t. them)."""
         out, new = self.rnn(x, self._to_layers(state))  # [B, T, H_out]
         return self.head(self.drop(out)), new if isinstance(new, tuple) else (new,)
+
+    def adapting_forward(
+        self, ids: torch.Tensor, state: State = None
+    ) -> tuple[torch.Tensor, State, Callable[[], None]]:
+        """forward for dynamic evaluation: the same logits; `finish()` after backward completes
+        the gradients. At batch 1 on a CPU the fused cells unroll (models/adapt.py), whose
+        backward skips the module's per-step weight gradients."""
+        unroll = self.config.cell in FUSED and not self.config.proj_size and not self.training
+        if unroll and ids.shape[0] == 1 and ids.device.type == "cpu":
+            out, new, finish = unrolled_layers(self.rnn, self.embed(ids), state, self.config.cell)
+            return self.head(out), new, finish
+        logits, new = self.forward(ids, state)
+        return logits, new, lambda: None
 
     def _to_layers(self, state: State) -> object:
         """The contract's tuple as the layers take it: (h, c) for nn.LSTM, else h."""

@@ -107,9 +107,14 @@ def _rms_step(
     squares: list[torch.Tensor],
     config: DynamicConfig,
 ) -> None:
-    for p, p0, ms in zip(params, start, squares, strict=True):
-        if p.grad is None:
-            continue
-        ms.mul_(config.beta).addcmul_(p.grad, p.grad, value=1 - config.beta)
-        p.addcdiv_(p.grad, ms.sqrt().add_(config.eps), value=-config.lr)
-        p.add_(p0 - p, alpha=config.decay)
+    """The RMS step with decay (see the module), over all weights at once (torch's _foreach
+    kernels: one call per operation, not one per weight and operation)."""
+    kept = [i for i, p in enumerate(params) if p.grad is not None]
+    ps, grads = [params[i] for i in kept], [params[i].grad for i in kept]
+    ms, p0 = [squares[i] for i in kept], [start[i] for i in kept]
+    torch._foreach_mul_(ms, config.beta)
+    torch._foreach_addcmul_(ms, grads, grads, value=1 - config.beta)
+    denominators = torch._foreach_sqrt(ms)
+    torch._foreach_add_(denominators, config.eps)
+    torch._foreach_addcdiv_(ps, grads, denominators, value=-config.lr)
+    torch._foreach_lerp_(ps, p0, config.decay)  # p + decay * (p0 - p)

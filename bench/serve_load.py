@@ -7,7 +7,8 @@ heaviest kind) as fast as they are answered, for a bounded time, while one clien
 
 Prints /api/models latency quiet and under the crowd (median, 95th percentile, worst: the
 target is under a second throughout) and what the heavy requests got (200, or 503 with
-Retry-After when the bounded pool and its line are full).
+Retry-After when the bounded pool and its line are full); then `/api/predict` latency with 1,
+10 and 50 concurrent clients, 5 s each.
 """
 
 from __future__ import annotations
@@ -61,6 +62,36 @@ def latencies(base: str, seconds: float) -> list[float]:
     return out
 
 
+CROWDS: list[tuple[list[float], Counter[int]]] = []
+
+
+def crowd(
+    base: str, path: str, body: dict, clients: int, seconds: float
+) -> tuple[list[float], Counter[int]]:
+    """`clients` threads posting `body` as fast as they are answered (after a 503, half a
+    second's wait, as Retry-After asks, shortened): every answer's seconds, and the statuses."""
+    times: list[float] = []
+    statuses: Counter[int] = Counter()
+    end = time.perf_counter() + seconds
+
+    def client() -> None:
+        while time.perf_counter() < end:
+            started = time.perf_counter()
+            status = post(base, path, body)
+            times.append(time.perf_counter() - started)
+            statuses[status] += 1
+            if status == 503:
+                time.sleep(0.5)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    CROWDS.append((times, statuses))
+    return times, statuses
+
+
 def row(name: str, values: list[float]) -> str:
     q95 = statistics.quantiles(values, n=20)[-1] if len(values) > 1 else values[0]
     return (f"| {name} | {len(values)} | {statistics.median(values) * 1000:.0f} "
@@ -95,23 +126,16 @@ def main() -> None:
             quiet = latencies(base, 3.0)
             text = ("To be, or not to be, that is the question: " * 40)[:1500]
             body = {"model": run.name, "text": text}
-            statuses: Counter[int] = Counter()
-            end = time.perf_counter() + args.seconds
-
-            def client() -> None:
-                while time.perf_counter() < end:
-                    status = post(base, "/api/activations", body)
-                    statuses[status] += 1
-                    if status == 503:
-                        time.sleep(0.5)  # what Retry-After asks, shortened
-
-            crowd = [threading.Thread(target=client) for _ in range(args.clients)]
-            for t in crowd:
-                t.start()
+            heavy = threading.Thread(
+                target=crowd, args=(base, "/api/activations", body, args.clients, args.seconds)
+            )
+            heavy.start()
             time.sleep(1.0)  # the crowd is in
             loaded = latencies(base, args.seconds - 2.0)
-            for t in crowd:
-                t.join()
+            heavy.join()
+            statuses = CROWDS[-1][1]
+            predict = {"model": run.name, "text": text[:200], "k": 5}
+            served = {n: crowd(base, "/api/predict", predict, n, 5.0) for n in (1, 10, 50)}
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -124,6 +148,10 @@ def main() -> None:
     print(f"\nheavy requests: {dict(sorted(statuses.items()))} (status: count) in "
           f"{args.seconds:g} s; worst under load / quiet median: "
           f"{max(loaded) / statistics.median(quiet):.1f}x")  # fmt: skip
+    print("\n| `POST /api/predict`, 200 characters, k 5 | answers | median ms | 95th percentile ms "
+          "| worst ms | 503s |\n|---|---:|---:|---:|---:|---:|")  # fmt: skip
+    for clients, (times, codes) in served.items():
+        print(f"{row(f'{clients} concurrent clients', times)} {codes[503]} |")
 
 
 if __name__ == "__main__":

@@ -47,6 +47,22 @@ class Ran(NamedTuple):
     stderr: str
 
 
+def tiny_checkpoint(folder: Path, text: str, **config: object) -> str:
+    """A checkpoint of an untrained tiny LSTM whose vocabulary is `text`'s characters."""
+    import torch
+
+    from nextchar.core.config import model_config
+    from nextchar.models import build_model
+    from nextchar.models.checkpoint import save_checkpoint
+    from nextchar.text.tokenizers import CharTokenizer
+
+    tok = CharTokenizer.build(text)
+    torch.manual_seed(0)
+    sizes = {"cell": "lstm", "hidden_size": 12, **config}
+    model = build_model(model_config(vocab_size=tok.vocab_size, **sizes))
+    return str(save_checkpoint(folder / "ckpt", model.eval(), tok))
+
+
 def in_process(*args: object, cwd: Path | None = None) -> Ran:
     """main(argv) in this process, in `cwd`, output captured (the `cli` fixture's engine; for
     module-scoped fixtures, which cannot use a function-scoped one)."""

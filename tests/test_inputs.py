@@ -5,23 +5,16 @@ import io
 import time
 
 import pytest
-import torch
 
+from conftest import tiny_checkpoint
 from nextchar.core.commands import MAX_SAMPLE_LENGTH
-from nextchar.core.config import model_config
-from nextchar.models import build_model
-from nextchar.models.checkpoint import save_checkpoint
-from nextchar.text.tokenizers import CharTokenizer
 
 TEXT = "ROMEO: But soft, what light through yonder window breaks?\nJULIET: Ay me!\n" * 3
 
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory) -> str:
-    tok = CharTokenizer.build(TEXT)
-    torch.manual_seed(0)
-    model = build_model(model_config(vocab_size=tok.vocab_size, cell="lstm", hidden_size=12))
-    return str(save_checkpoint(tmp_path_factory.mktemp("m") / "ckpt", model.eval(), tok))
+    return tiny_checkpoint(tmp_path_factory.mktemp("m"), TEXT)
 
 
 SEED = "--seed must be in 0..9223372036854775807"

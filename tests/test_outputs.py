@@ -6,23 +6,16 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
-from nextchar.core.config import model_config
+from conftest import tiny_checkpoint
 from nextchar.core.outputs import numbered, replacing
-from nextchar.models import build_model
-from nextchar.models.checkpoint import save_checkpoint
-from nextchar.text.tokenizers import CharTokenizer
 
 TEXT = "to be, or not to be, that is the question\n" * 20
 
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory) -> str:
-    tok = CharTokenizer.build(TEXT)
-    torch.manual_seed(0)
-    model = build_model(model_config(vocab_size=tok.vocab_size, cell="lstm", hidden_size=8))
-    return str(save_checkpoint(tmp_path_factory.mktemp("m") / "ckpt", model.eval(), tok))
+    return tiny_checkpoint(tmp_path_factory.mktemp("m"), TEXT, hidden_size=8)
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path) -> None:

@@ -17,8 +17,10 @@ comes later in the document before scoring earlier text. The model itself is lef
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -28,7 +30,7 @@ from torch import nn
 
 from nextchar.core.errors import NextcharError
 from nextchar.core.options import flag
-from nextchar.core.runtime import threads_for_small_work
+from nextchar.core.runtime import ThreadTuner
 from nextchar.display.progress import progress as progress_bar
 from nextchar.models import detach_state, require
 from nextchar.models.contract import DYNAMIC_EVAL
@@ -64,11 +66,20 @@ def dynamic_evaluate_ids(
     nll, correct = 0.0, 0
     segments = range(0, ids.numel() - 1, config.seq_len)
     bar = progress_bar(total=len(segments), desc="dynamic eval", unit="seg", enabled=progress)
-    with threads_for_small_work(), bar:  # batch 1: a step is small matrix products
+    # Batch 1, but a segment's forward and backward are thousands of matrix-vector products:
+    # two threads ran them 1.75x faster on a quiet 2-core machine, and beside a busy program
+    # the tuner falls back to one (bench/RESULTS.md, "Dynamic evaluation").
+    cpu = next(model.parameters()).device.type == "cpu"
+    tuner = ThreadTuner(enabled=cpu and len(segments) > 20)
+    with contextlib.closing(tuner), bar:
+        started = time.perf_counter()
         for segment_nll, segment_correct in segment_scores(model, ids, config):
             nll += segment_nll
             correct += segment_correct
             bar.update(1)
+            now = time.perf_counter()
+            tuner.record(now - started)
+            started = now
     if not math.isfinite(nll):
         raise NextcharError(
             f"dynamic evaluation diverged (total NLL {nll}): give a lower {flag('dynamic_lr')}"

@@ -181,7 +181,8 @@ class ThreadTuner:
 
     A count the user fixed (`threads`, OMP_NUM_THREADS) starts there and is the ceiling; the
     tuner leaves it only for a collapse -- fewer threads at least COLLAPSE times faster,
-    a busy neighbour's doing -- and says so once. With `keep` it never leaves it.
+    a busy neighbour's doing -- and says so once; never within a run that keeps it
+    (KEEP_THREADS, `keep_threads`).
     """
 
     COLLAPSE = 1.5
@@ -193,7 +194,6 @@ class ThreadTuner:
         every: float = 30.0,
         enabled: bool = True,
         margin: float = 0.05,
-        keep: bool | None = None,
     ) -> None:
         fixed = user_threads(threads)
         self.previous = torch.get_num_threads()
@@ -204,8 +204,7 @@ class ThreadTuner:
             if threads
             else f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}"
         )
-        keep = KEEP_THREADS.get() if keep is None else keep
-        guard = fixed is not None and fixed > 1 and not keep  # a collapse may be left
+        guard = fixed is not None and fixed > 1 and not KEEP_THREADS.get()  # may leave a collapse
         self.active = enabled and self.cores > 1 and (fixed is None or guard)
         self.current = fixed or (1 if self.active else self.previous)
         self.trial, self.every, self.margin = trial, every, margin

@@ -32,7 +32,7 @@ from nextchar.core.errors import NextcharError
 from nextchar.core.options import flag
 from nextchar.core.runtime import ThreadTuner
 from nextchar.display.progress import progress as progress_bar
-from nextchar.models import detach_state, require
+from nextchar.models import detach_state, model_device, require
 from nextchar.models.contract import DYNAMIC_EVAL
 
 
@@ -69,8 +69,7 @@ def dynamic_evaluate_ids(
     # Batch 1, but a segment's forward and backward are thousands of matrix-vector products:
     # two threads ran them 1.75x faster on a quiet 2-core machine, and beside a busy program
     # the tuner falls back to one (bench/RESULTS.md, "Dynamic evaluation").
-    cpu = next(model.parameters()).device.type == "cpu"
-    tuner = ThreadTuner(enabled=cpu and len(segments) > 20)
+    tuner = ThreadTuner(enabled=model_device(model).type == "cpu" and len(segments) > 20)
     with contextlib.closing(tuner), bar:
         started = time.perf_counter()
         for segment_nll, segment_correct in segment_scores(model, ids, config):

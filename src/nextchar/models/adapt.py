@@ -35,8 +35,9 @@ class _Tape:
 
 
 def _params(rnn: nn.RNNBase, layer: int) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
-    get = lambda name: getattr(rnn, f"{name}_l{layer}", None)  # noqa: E731
-    return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
+    """W_ih, W_hh, b_ih, b_hh of one layer (the biases None with bias=False)."""
+    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    return tuple(getattr(rnn, f"{n}_l{layer}", None) for n in names)  # type: ignore[return-value]
 
 
 @torch.no_grad()

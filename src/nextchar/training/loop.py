@@ -123,15 +123,6 @@ def to_bpc(run: Run, nll: float, tokens: int) -> float:
     return bits(nll / (tokens * run.val_chars_per_token))
 
 
-def measure_eval_rate(run: Run, tokens: int) -> None:
-    """Time an evaluation of the first `tokens` validation tokens (a time budget plans its
-    end from this speed until a periodic evaluation measures it again)."""
-    started = time.perf_counter()
-    ids = run.corpus.val_ids[:tokens]
-    evaluate_ids(run.model, ids, batch_size=16, seq_len=256)
-    run.clock.eval_rate = ids.numel() / max(time.perf_counter() - started, 1e-9)
-
-
 def metrics_row(run: Run, loss: torch.Tensor, lr: float) -> dict[str, Any]:
     """The metrics line of this step: every process takes part (the loss is averaged)."""
     now, clock = time.perf_counter(), run.clock
@@ -205,7 +196,9 @@ def _loop(
     total, asked = config.max_steps, False
     tuner = ThreadTuner(config.threads, enabled=run.device.type == "cpu")
     if config.max_time is not None and group.is_main:
-        measure_eval_rate(run, PROBE_TOKENS)  # on the tuner's first count: one thread
+        # the end's reserve is planned from this speed until a periodic evaluation measures it
+        # again (on the tuner's first count: one thread)
+        validate(run, run.model, run.corpus.val_ids[:PROBE_TOKENS])
     clock.window = (time.perf_counter(), 0)
     with _interrupt_flag() as interrupt, contextlib.closing(tuner):
         while total is None or run.step < total:

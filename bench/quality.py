@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from nextchar.core.commands import SampleConfig
-from nextchar.core.config import ModelConfig, TrainConfig, model_config
+from nextchar.core.config import MODEL_CONFIGS, TrainConfig, model_config
 from nextchar.inference.generate import sample
 from nextchar.models import load
 from nextchar.training.loop import train
@@ -65,7 +65,7 @@ def main() -> None:
     )
     args = ap.parse_args()
 
-    model_fields = {f.name for f in dataclasses.fields(ModelConfig)}
+    model_fields = {f.name for c in MODEL_CONFIGS.values() for f in dataclasses.fields(c)}
     model_kw, train_kw = {}, {}
     for item in args.set:
         key, _, value = item.partition("=")

@@ -53,6 +53,22 @@ def test_every_token_is_predicted_once_with_several_streams() -> None:
     assert many.nll == pytest.approx(one.nll, rel=0.05)
 
 
+def test_streams_start_from_the_text_before_them(monkeypatch) -> None:
+    """Many streams score like one: each starts from the state its preceding text leaves
+    (WARM_UP tokens read, not scored), not from zeros."""
+    from nextchar.inference import evaluate
+
+    text = "".join(TEXT[i % len(TEXT)] for i in range(0, 7 * 2000, 7))  # varied, 2000 chars
+    tok = CharTokenizer.build(text)
+    model = model_for(tok)
+    one = evaluate_text(model, tok, text, batch_size=1, seq_len=32)
+    warm = evaluate_text(model, tok, text, batch_size=8, seq_len=32)
+    monkeypatch.setattr(evaluate, "WARM_UP", 0)
+    cold = evaluate_text(model, tok, text, batch_size=8, seq_len=32)
+    assert warm.tokens == cold.tokens == one.tokens
+    assert abs(warm.nll - one.nll) < abs(cold.nll - one.nll) / 10
+
+
 def test_bits_per_character_counts_characters_not_tokens() -> None:
     korean = "대한민국은 민주공화국이다. 대한민국의 주권은 국민에게 있다."
     nfd = CharTokenizer.build(korean, normalization="nfd")

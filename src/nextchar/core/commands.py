@@ -136,7 +136,12 @@ class EvalConfig:
 
     encoding: str = opt("utf-8", "text encoding of the files")
     errors: Errors = opt("strict", "invalid bytes: strict (an error) or replace (U+FFFD)")
-    batch_size: int = opt(16, "parallel streams", low=1)
+    batch_size: int | None = opt(
+        None,
+        "texts scored at once: contiguous streams of a recurrent model (none: 128) or "
+        "windows of GPT-2 (none: 16)",
+        low=1,
+    )
     seq_len: int = opt(256, "window length", low=1)
     stride: int | None = opt(
         None,

@@ -148,11 +148,19 @@ def _evaluate_windows(
     return float(nll), n - 1, int(correct)
 
 
+# Texts scored at once by default. Recurrent streams: the wider the batch, the larger each
+# step's matrix product and the faster a CPU runs it (the streams' warm-up keeps the number);
+# GPT-2 windows: every window's logits over the whole vocabulary are held at once.
+STREAMS = 128
+WINDOWS = 16
+LOGITS = 2**26  # logits one window of streams may hold (256 MB of float32)
+
+
 @torch.no_grad()
 def evaluate_ids(
     model: nn.Module,
     ids: torch.Tensor,
-    batch_size: int = 16,
+    batch_size: int | None = None,
     seq_len: int = 256,
     progress: bool = False,
     stride: int | None = None,
@@ -162,8 +170,9 @@ def evaluate_ids(
 
     Recurrent models: the text is cut into B contiguous streams whose state is carried from
     window to window; the few ids left over continue the last stream's state, so every token
-    is predicted and the state is reset only at the B stream starts. Models with a bounded
-    context (GPT-2) slide a window instead (`stride`, default half the context).
+    is predicted; each stream starts from the state of the text before it. Models with a
+    bounded context (GPT-2) slide a window instead (`stride`, default half the context),
+    `batch_size` windows at a time. `batch_size` None: STREAMS or WINDOWS.
     """
     if ids.numel() < 2:
         raise NextcharError("the text is too short to evaluate: it needs at least 2 tokens")
@@ -171,16 +180,20 @@ def evaluate_ids(
     if context is not None:
         return _check_finite(
             _evaluate_windows(
-                model, ids, context, stride or context // 2, batch_size, progress, desc
+                model, ids, context, stride or context // 2, batch_size or WINDOWS, progress, desc
             )
         )
-    return _check_finite(_evaluate_streams(model, ids, batch_size, seq_len, progress, desc))
+    return _check_finite(
+        _evaluate_streams(model, ids, batch_size or STREAMS, seq_len, progress, desc)
+    )
 
 
 def _evaluate_streams(
     model: nn.Module, ids: torch.Tensor, batch_size: int, seq_len: int, progress: bool, desc: str
 ) -> tuple[float, int, int]:
-    """A recurrent model over B contiguous streams, state carried (see evaluate_ids)."""
+    """A recurrent model over B contiguous streams, state carried (see evaluate_ids). Every
+    stream but the first starts from the state the text before it leaves (WARM_UP tokens
+    read, not scored), so the number hardly depends on B: many streams are only faster."""
     was_training = model.training
     model.eval()
     device = model_device(model)
@@ -188,11 +201,13 @@ def _evaluate_streams(
     m = x_all.numel()
     b = min(batch_size, max(1, m // seq_len))
     length = m // b
+    # a word-level vocabulary: shorter windows, the same streams
+    seq_len = max(1, min(seq_len, LOGITS // (b * model.config.vocab_size)))
     x_streams = x_all[: b * length].view(b, length)
     y_streams = y_all[: b * length].view(b, length)
     nll = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
-    state = None
+    state = _warm_state(model, x_all, b, length, device)
     windows = range(0, length, seq_len)
     tuner = ThreadTuner(enabled=device.type == "cpu" and len(windows) > 20)
     with contextlib.closing(tuner):
@@ -205,11 +220,7 @@ def _evaluate_streams(
             correct += (logits.argmax(-1) == y).sum()
             tuner.record(time.perf_counter() - started)
     if b * length < m:  # the tail continues stream b-1, which ended right before it
-        last = (
-            tuple(s[:, -1:].contiguous() for s in state)
-            if isinstance(state, tuple)
-            else state[:, -1:].contiguous()
-        )
+        last = tuple(s[:, -1:].contiguous() for s in state)
         x = x_all[b * length :].unsqueeze(0).to(device)
         y = y_all[b * length :].unsqueeze(0).to(device)
         logits, _ = model(x, detach_state(last))
@@ -217,6 +228,26 @@ def _evaluate_streams(
         correct += (logits.argmax(-1) == y).sum()
     model.train(was_training)
     return float(nll), m, int(correct)
+
+
+# Tokens of text a stream reads before its first scored token: enough for a recurrent state
+# to forget where it started (bench/eval_speed.py measures the difference from one stream).
+WARM_UP = 128
+
+
+def _warm_state(
+    model: nn.Module, x_all: torch.Tensor, b: int, length: int, device: torch.device
+) -> tuple[torch.Tensor, ...] | None:
+    """The starting state of the B streams: zeros for the first (the text's start), and for
+    each other the state after the WARM_UP tokens that precede its start."""
+    warm = min(WARM_UP, length)
+    if b == 1 or warm == 0:
+        return None
+    starts = torch.arange(1, b) * length
+    before = x_all[starts.unsqueeze(1) - warm + torch.arange(warm)].to(device)  # [B-1, warm]
+    _, warmed = model(before)
+    zero = model.init_state(1, device)
+    return tuple(torch.cat([z, w], dim=1) for z, w in zip(zero, warmed, strict=True))
 
 
 def _check_finite(result: tuple[float, int, int]) -> tuple[float, int, int]:
@@ -230,7 +261,7 @@ def evaluate_text(
     model: nn.Module,
     tokenizer: Tokenizer,
     text: str,
-    batch_size: int = 16,
+    batch_size: int | None = None,
     seq_len: int = 256,
     progress: bool = False,
     stride: int | None = None,

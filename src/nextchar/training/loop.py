@@ -110,9 +110,7 @@ def validate(
     """(NLL in nats, predicted tokens) of validation ids; measures the evaluation speed too."""
     started = time.perf_counter()
     try:
-        nll, tokens, _ = evaluate_ids(
-            model, ids, batch_size=16, seq_len=256, progress=progress, desc=desc
-        )
+        nll, tokens, _ = evaluate_ids(model, ids, seq_len=256, progress=progress, desc=desc)
     except NextcharError:  # a non-finite NLL: the weights went bad during the last steps
         raise diverged(run, "the validation loss is not finite") from None
     run.clock.eval_rate = tokens / max(time.perf_counter() - started, 1e-9)

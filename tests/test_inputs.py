@@ -93,3 +93,10 @@ def test_predict_on_a_name_the_hub_cannot_answer_says_so_at_once(
     one_line(code, err, "not a checkpoint or run directory here.*hub cannot be reached")
     code, _, err = cli("predict", "./nosuchmodel", "hello")  # a path, plainly
     one_line(code, err, "no checkpoint at nosuchmodel: the directory does not exist")
+
+
+@pytest.mark.parametrize("odd", ["\n", "\x1e", "\r", "\u2028", "\x1b[31m"])
+def test_a_name_with_line_breaking_characters_is_still_one_line(ckpt, cli, one_line, odd):
+    code, _, err = cli("eval", ckpt, f"no{odd}such.txt")
+    one_line(code, err, r"no\\.*such\.txt")
+    assert odd not in err.strip()

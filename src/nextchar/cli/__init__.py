@@ -82,9 +82,11 @@ def _run(args: Any) -> int:
 
 
 def _say(command: str, message: str, code: int, prefix: str = "error: ") -> int:
-    """One line on stderr, from one process (see other_rank)."""
+    """One line on stderr, from one process (see other_rank): a character that would end or
+    garble the line (a control character from a file's name or a damaged field) is escaped."""
     if not other_rank():
-        print(f"nextchar {command}: {prefix}{message}", file=sys.stderr)
+        line = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+        print(f"nextchar {command}: {prefix}{line}", file=sys.stderr)
     return code
 
 

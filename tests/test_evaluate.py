@@ -69,6 +69,25 @@ def test_streams_start_from_the_text_before_them(monkeypatch) -> None:
     assert abs(warm.nll - one.nll) < abs(cold.nll - one.nll) / 10
 
 
+def test_a_large_vocabulary_scores_the_same_in_shorter_windows(monkeypatch) -> None:
+    """The logits of one window are bounded (LOGITS): a word-sized vocabulary gets shorter
+    windows, and the state carried across them gives the same number."""
+    from nextchar.inference import evaluate
+
+    tok = CharTokenizer.build(TEXT)
+    model = model_for(tok)
+    whole = evaluate_text(model, tok, TEXT, batch_size=1, seq_len=64)
+    calls = []
+    forward = model.forward
+    monkeypatch.setattr(
+        model, "forward", lambda ids, state=None: calls.append(ids.shape) or forward(ids, state)
+    )
+    monkeypatch.setattr(evaluate, "LOGITS", 8 * tok.vocab_size)  # one stream: windows of 8
+    short = evaluate_text(model, tok, TEXT, batch_size=1, seq_len=64)
+    assert max(shape[1] for shape in calls) == 8
+    assert short.nll == pytest.approx(whole.nll, rel=1e-5) and short.tokens == whole.tokens
+
+
 def test_bits_per_character_counts_characters_not_tokens() -> None:
     korean = "대한민국은 민주공화국이다. 대한민국의 주권은 국민에게 있다."
     nfd = CharTokenizer.build(korean, normalization="nfd")

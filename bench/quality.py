@@ -23,6 +23,7 @@ from nextchar.core.config import MODEL_CONFIGS, TrainConfig, model_config
 from nextchar.inference.generate import sample
 from nextchar.models import load
 from nextchar.training.loop import train
+from nextchar.training.sizing import sizes_itself
 
 
 def parse_value(text: str) -> object:
@@ -71,7 +72,11 @@ def main() -> None:
         key, _, value = item.partition("=")
         (model_kw if key in model_fields else train_kw)[key] = parse_value(value)
     budget = {} if args.by_steps else {"max_steps": None, "max_time": args.budget}
-    config = TrainConfig(files=(args.train,), val_file=args.val, **{**budget, **train_kw})
+    timed = {} if args.by_steps else {"max_time": args.budget}
+    auto = sizes_itself(model_kw, {**train_kw, **timed})  # as `nextchar train` decides it
+    config = TrainConfig(
+        files=(args.train,), val_file=args.val, size_to_machine=auto, **{**budget, **train_kw}
+    )
     model = model_config(**model_kw)
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="nextchar-quality-"))
     busy = None
@@ -82,7 +87,7 @@ def main() -> None:
         busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
         config = dataclasses.replace(config, threads=1)
     t0 = time.perf_counter()
-    result = train(model, config, out / "run", progress=False)
+    result = train(model, config, out / "run", progress=False, log=print)
     model, tokenizer = load(out / "run", device=config.device)
     text = sample(model, tokenizer, "\n", SampleConfig(length=300, temperature=0.8, seed=0))[0]
     print("| config | steps | train s | chars/s | val bpc (whole val file) |")

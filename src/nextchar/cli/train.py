@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from nextchar.cli.common import Sub, add_fields, given
-from nextchar.core.config import GPT2Config, RecurrentConfig, RunConfig, TrainConfig
+from nextchar.core.config import DEFAULT_TIME, GPT2Config, RecurrentConfig, RunConfig, TrainConfig
 from nextchar.core.options import flag_name
 
 
@@ -22,7 +22,8 @@ def add_train(sub: Sub) -> None:
     add_fields(p, RunConfig)
     add_fields(p, RecurrentConfig)
     add_fields(p, GPT2Config)
-    add_fields(p, TrainConfig)
+    # what `nextchar train` gives a run with no budget (plan_run): 8 minutes, no step cap
+    add_fields(p, TrainConfig, defaults={"max_steps": None, "max_time": f"{DEFAULT_TIME / 60:g}m"})
     p.set_defaults(run=run_train)
 
 

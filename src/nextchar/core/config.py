@@ -32,6 +32,10 @@ Device = Literal["auto", "cpu", "cuda", "mps"]
 Precision = Literal["auto", "fp32", "bf16"]
 
 CELLS: tuple[str, ...] = typing.get_args(Cell)
+# The budget of `nextchar train` given none (the presets have their own): 8 minutes of the
+# whole command, a character-level model sized to the machine for them (training/sizing.py).
+# TrainConfig itself defaults to `max_steps`, a run that repeats bit for bit.
+DEFAULT_TIME = 480.0
 DEVICE_CHOICES: tuple[str, ...] = typing.get_args(Device)
 
 
@@ -312,6 +316,9 @@ class TrainConfig:
     keep_threads: bool = opt(
         False, "keep `threads` (or OMP_NUM_THREADS) even where fewer threads run much faster"
     )
+    # A time budget given no shape: the run picks its shape at the start (training/sizing.py).
+    # Set by plan_run, recorded in config.json; not a flag (shape flags turn it off).
+    size_to_machine: bool = opt(False)
 
     def __post_init__(self) -> None:
         check_fields(self)

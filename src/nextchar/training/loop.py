@@ -30,14 +30,19 @@ from nextchar.training.listeners import Checkpoints, Listener, Metrics, Progress
 from nextchar.training.opening import open_run
 from nextchar.training.result import TrainResult
 from nextchar.training.rundir import check_new_run_dir, one_writer, remove_unsaved_run
+from nextchar.training.sizing import warmup_for
 from nextchar.training.state import Log, Run
 
 
 def lr_at(step: int, config: TrainConfig, progress: float) -> float:
     """Learning rate for `step`: linear warm-up, then the schedule. `progress` in [0, 1] is
-    how far through the budget the run is (steps, or time when only a time budget is given)."""
-    if step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
+    how far through the budget the run is (steps, or time when only a time budget is given,
+    whose warm-up was sized to its steps at the start: sizing.py)."""
+    warmup = config.warmup_steps
+    if config.max_steps is not None:
+        warmup = warmup_for(config, config.max_steps)
+    if step < warmup:
+        return config.lr * (step + 1) / warmup
     floor = config.lr * config.min_lr_ratio
     if config.schedule == "constant":
         return config.lr
@@ -45,8 +50,8 @@ def lr_at(step: int, config: TrainConfig, progress: float) -> float:
         return max(floor, config.lr * config.step_gamma ** (step // config.step_every))
     # cosine from lr down to floor over what is left after the warm-up
     if config.max_steps is not None:
-        span = max(1, config.max_steps - config.warmup_steps)
-        progress = (step - config.warmup_steps) / span
+        span = max(1, config.max_steps - warmup)
+        progress = (step - warmup) / span
     progress = min(max(progress, 0.0), 1.0)
     return floor + 0.5 * (config.lr - floor) * (1.0 + math.cos(math.pi * progress))
 
@@ -259,7 +264,9 @@ def train(
         try:
             if not resume:
                 check_new_run_dir(run_dir)  # again under it: two starts cannot both pass
-            run = open_run(model_config, config, run_dir, resume, corpus, log or (lambda _: None))
+            run = open_run(
+                model_config, config, run_dir, resume, corpus, log or (lambda _: None), started
+            )
             run.clock.started = started
             keeping = KEEP_THREADS.set(config.keep_threads)  # its evaluations' tuners too
             try:

@@ -4,6 +4,7 @@ hand the loop a `Run`."""
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from nextchar.text.tokenizers import tokenizer_from_dict
 from nextchar.training import distributed as dist
 from nextchar.training.resume import check_budget_left, read_resume_state, recover_run, restore
 from nextchar.training.rundir import make_run_dir
+from nextchar.training.sizing import size_to_budget
 from nextchar.training.state import Log, Run
 
 
@@ -169,8 +171,10 @@ def open_run(
     resume: bool,
     corpus: Corpus | None,
     log: Log,
+    started: float,
 ) -> Run:
-    """Read the data, build (or restore) the model, place it on the devices."""
+    """Read the data, build (or restore) the model, place it on the devices. A fresh run with a
+    time budget first sizes itself to the machine (sizing.py)."""
     group = dist.from_env()
     dist.check_batch(group, config.batch_size)
     device = dist.device_for(group, pick_device(config.device))
@@ -178,6 +182,15 @@ def open_run(
         recover_run(run_dir)
     dist.start(group, device)
     data = _read_data(model_config, config, run_dir, resume, corpus, log)
+    # a fresh time-budgeted run sizes itself; several processes would each measure, and
+    # could disagree, so they keep the shape and warm-up they were given
+    timed = config.max_time is not None and config.max_steps is None
+    if timed and not resume and not group.enabled:
+        left = config.max_time - (time.perf_counter() - started)
+        data.model_config, config = size_to_budget(
+            data.model_config, config, data.corpus.train_ids, device, left, log,
+            choose=config.size_to_machine,
+        )  # fmt: skip
     rows = group.rows(config.batch_size)  # the text must fill a batch: said before the model
     batches = Batches(
         data.corpus.train_ids, config.batch_size, config.seq_len, config.batching, config.seed, rows

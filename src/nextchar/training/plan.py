@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nextchar.core.config import ModelConfig, TrainConfig, model_config
+from nextchar.core.config import DEFAULT_TIME, ModelConfig, TrainConfig, model_config
 from nextchar.core.errors import NextcharError
 from nextchar.core.options import flag
 from nextchar.text.corpora import default_validation
 from nextchar.training.resume import RESUME_OVERRIDES, resume_config
 from nextchar.training.rundir import default_run_dir
+from nextchar.training.sizing import sizes_itself
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,9 @@ def plan_run(
 ) -> Plan:
     """The configs of `nextchar train` from the flags given explicitly (absent ones are not in
     the dicts): GPT-2 and word level start from their own presets, a `max_time` without
-    `max_steps` is a time budget (no step cap; the schedule follows the clock), a built-in
+    `max_steps` is a time budget (no step cap; the schedule follows the clock; with no shape
+    flag the run sizes its model to the machine at the start), no budget at all is
+    DEFAULT_TIME, a built-in
     corpus validates on its own validation text unless told otherwise, and a
     resumed run keeps its own settings but for RESUME_OVERRIDES."""
     model_kw, train_kw = dict(model_flags), dict(train_flags)
@@ -61,7 +64,11 @@ def plan_run(
     if preset is not None:  # flags given explicitly win over the preset
         model_kw = {**preset["model"], **model_kw}
         train_kw = {**preset["train"], **train_kw}
-    if "max_time" in train_flags and "max_steps" not in train_flags:
+    default_budget = preset is None and not {"max_steps", "max_time"} & set(train_kw)
+    if default_budget:
+        train_kw["max_time"] = DEFAULT_TIME
+    train_kw["size_to_machine"] = sizes_itself(model_kw, train_kw)
+    if ("max_time" in train_flags or default_budget) and "max_steps" not in train_flags:
         train_kw["max_steps"] = None
     if "val_file" not in train_kw and "val_fraction" not in train_kw:
         train_kw["val_file"] = default_validation(files)

@@ -5,6 +5,8 @@
 #   3. training and evaluation speed in fp32, bf16 and bf16 + torch.compile (bench/precision.py)
 #   4. bf16 autocast on this machine's CPU against fp32 (does it pay here? AMX?)
 #   5. a GPU-trained checkpoint exported to ONNX samples what the checkpoint samples
+#   6. the sizing probe's choice on the GPU, its chars/s and the bpc after SIZED_BUDGET
+#      (default 8m): `nextchar train shakespeare --max-time 8m` as a user runs it
 # Usage, from the repository root, with a CUDA build of torch and nextchar's dependencies:
 #   bash bench/gpu_check.sh [DATA_DIR]      (DATA_DIR holds shakespeare_{train,val}.txt)
 # Set LOG_DIR to keep each step's full output there.
@@ -60,6 +62,14 @@ export_check() {
   cmp "$out/a" "$out/b" && echo "ONNX greedy sample == checkpoint greedy sample"
 }
 step export-onnx export_check
+
+sized() {
+  local out
+  out=$(mktemp -d)
+  python3 -m nextchar train "$data/shakespeare_train.txt" --val-file "$data/shakespeare_val.txt" \
+    --out "$out/run" --device cuda --max-time "${SIZED_BUDGET:-8m}" --quiet
+}
+step sized-train sized
 
 echo "=== summary"
 printf '%s\n' "${summary[@]}"

@@ -170,3 +170,25 @@ def test_training_steps_never_import_dynamo() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_per_step_tuner_holds_its_count_only_inside_a_step(monkeypatch) -> None:
+    """Generation: each token runs on the tuner's count and the consumer between tokens keeps
+    its own; the steps' times still move the tuner (here to 2 threads, which pay)."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(runtime, "cpu_cores", lambda: 2)
+    clock = FakeClock()
+    monkeypatch.setattr(runtime.time, "perf_counter", clock)
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        tuner = ThreadTuner(per_step=True)
+        inside = []
+        for _ in range(30):
+            assert torch.get_num_threads() == 3  # the consumer's count, untouched
+            with tuner.step():
+                inside.append(torch.get_num_threads())
+                clock.now += {1: 1.0, 2: 0.5}[inside[-1]]
+        assert inside[0] == 1 and inside[-1] == 2
+    finally:
+        torch.set_num_threads(before)

@@ -194,6 +194,7 @@ class ThreadTuner:
         every: float = 30.0,
         enabled: bool = True,
         margin: float = 0.05,
+        per_step: bool = False,
     ) -> None:
         fixed = user_threads(threads)
         self.previous = torch.get_num_threads()
@@ -214,7 +215,21 @@ class ThreadTuner:
         self.next_trial = 0.0  # the first trial as soon as `trial` steps are timed
         self.skip = 1  # the first step allocates and warms caches: not a measure
         self.direction = 1
-        torch.set_num_threads(self.current)
+        if not per_step:  # else the count holds only inside step()
+            torch.set_num_threads(self.current)
+
+    @contextlib.contextmanager
+    def step(self) -> Iterator[None]:
+        """One timed step on the tuner's count, and the caller's count back after it: for a
+        loop whose consumer runs between steps (a generator of tokens)."""
+        outside = torch.get_num_threads()
+        torch.set_num_threads(self.candidate or self.current)
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.record(time.perf_counter() - started)
+            torch.set_num_threads(outside)
 
     def record(self, seconds: float) -> None:
         """Tell the tuner how long the last step took."""

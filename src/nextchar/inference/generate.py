@@ -14,7 +14,7 @@ from torch import nn
 from nextchar.core.commands import SampleConfig
 from nextchar.core.errors import NextcharError, broken_weights
 from nextchar.core.options import flag
-from nextchar.core.runtime import threads_for_small_work
+from nextchar.core.runtime import ThreadTuner
 from nextchar.display import htmlview
 from nextchar.display.terminal import prediction_lines, shown
 from nextchar.inference.evaluate import bits
@@ -109,13 +109,16 @@ def generate_ids(
     generator: torch.Generator | None = None,
     guard: Utf8Guard | None = None,
 ) -> Iterator[int]:
-    """Yield `config.length` new ids, one step each (state carried), on one CPU thread (a
-    step is a few matrix-vector products: runtime.py). A model with a bounded context
-    re-primes from its most recent half-context of tokens when the cache is full."""
+    """Yield `config.length` new ids, one step each (state carried). A step is a few
+    matrix-vector products: on a CPU it starts on one thread and times its steps for the
+    fastest count (runtime.ThreadTuner) -- two threads nearly halve a step on a quiet machine
+    and collapse beside a busy one. A model with a bounded context re-primes from its most
+    recent half-context of tokens when the cache is full."""
     tokens = _generate(model, prime_ids, config, generator, guard)
+    tuner = ThreadTuner(enabled=model_device(model).type == "cpu", per_step=True)
     while True:
         # per token, so a consumer paused between tokens keeps its own thread count
-        with threads_for_small_work():
+        with tuner.step():
             token = next(tokens, None)
         if token is None:
             return

@@ -88,32 +88,35 @@ def sweep(jobs: int) -> list[dict]:
 
 
 def speeds_and_choices(table: list[sizing.Candidate]) -> None:
+    """Each candidate timed as a sized run times it (sizing.best_speed), on the quiet machine
+    (the faster of 1 and 2 threads) and on one thread beside a busy process (a slower
+    machine); what that predicts for 60 s and 8 minutes, and the choice."""
     tokenizer = CharTokenizer.build(read_text("shakespeare"))
-    ids = encode(tokenizer, read_text("shakespeare")[:20000])
-    base = TrainConfig(files=("shakespeare",), max_time=60, max_steps=None)
-    print("\n| machine | candidate | chars/s | 60 s: M chars, predicted bpc | 8 min: the same |")
+    ids = encode(tokenizer, read_text("shakespeare")[:20000]).long()
+    print(
+        "\n| machine | candidate | chars/s (threads) | 60 s: M chars, bpc | 8 min: M chars, bpc |"
+    )
     print("|---|---|---:|---:|---:|")
-    busy = None
-    for label, threads in (("2 threads, quiet", 2), ("1 thread beside a busy process", 1)):
-        if threads == 1:
-            busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-        torch.set_num_threads(threads)
-        best = {}
+    for label, threads in (("quiet, 2 cores", None), ("1 thread beside a busy process", 1)):
+        busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if threads else None
+        base = TrainConfig(files=("shakespeare",), max_time=60, max_steps=None, threads=threads)
+        best: dict[int, list[tuple[float, str]]] = {}
         for c in table:
             m = model_config(vocab_size=tokenizer.vocab_size, **c.model)
             t = dataclasses.replace(base, **c.train)
-            speed = sizing.step_speed(m, t, ids.long(), torch.device("cpu"))
+            speed, used = sizing.best_speed(m, t, ids, torch.device("cpu"))
             cells = []
             for budget in (60, 480):
                 chars = speed * budget * sizing.TRAIN_SHARE
                 bpc = c.bpc_at(chars)
                 best.setdefault(budget, []).append((bpc, c.name()))
                 cells.append(f"{chars / 1e6:.2f}, {bpc:.3f}")
-            print(f"| {label} | {c.name()} | {speed:,.0f} | {cells[0]} | {cells[1]} |", flush=True)
+            print(f"| {label} | {c.name()} | {speed:,.0f} ({used}) | {cells[0]} | {cells[1]} |",
+                  flush=True)  # fmt: skip
         for budget, rows in best.items():
             print(f"| {label} | **choice for {budget} s** | | {min(rows)[1]} | |")
-    if busy is not None:
-        busy.kill()
+        if busy is not None:
+            busy.kill()
 
 
 def main() -> None:

@@ -70,7 +70,9 @@ def test_the_shipped_table_ranks_shapes_by_what_they_reach() -> None:
     ],
 )
 def test_the_choice_is_the_lowest_predicted_bpc(table, monkeypatch, seconds, speeds, chosen):
-    monkeypatch.setattr(sizing, "step_speed", lambda m, t, ids, device: speeds[m.hidden_size])
+    monkeypatch.setattr(
+        sizing, "step_speed", lambda m, t, ids, device, give_up=None: speeds[m.hidden_size]
+    )
     lines: list[str] = []
     model, config = sizing.size_to_budget(
         model_config(vocab_size=10),
@@ -168,3 +170,24 @@ def test_a_timed_run_says_its_choice_and_records_it(table, tmp_path, cli, monkey
     meta = json.loads((tmp_path / "run" / "best" / "config.json").read_text())
     assert meta["model"]["hidden_size"] == 8 and meta["train"]["batch_size"] == 4
     assert meta["train"]["size_to_machine"] is True
+
+
+@pytest.mark.parametrize(
+    ("rates", "best"), [({1: 100.0, 2: 150.0}, (150.0, 2)), ({1: 100.0, 2: 20.0}, (100.0, 1))]
+)
+def test_each_shape_is_timed_at_its_faster_thread_count(monkeypatch, rates, best) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(sizing, "cpu_cores", lambda: 2)
+    limits = []
+
+    def fake(m, t, ids, device, give_up=None):
+        limits.append(give_up)
+        return rates[torch.get_num_threads()]
+
+    monkeypatch.setattr(sizing, "step_speed", fake)
+    before = torch.get_num_threads()
+    config = TrainConfig(batch_size=4)
+    assert sizing.best_speed(model_config(vocab_size=10), config, None, torch.device("cpu")) == best
+    # one thread first; all cores given up on past twice one thread's step time
+    assert limits == [None, pytest.approx(2 * 4 * sizing.PROBE_LEN / 100.0)]
+    assert torch.get_num_threads() == before

@@ -93,17 +93,22 @@ def _sync(device: torch.device) -> None:
 
 
 def step_speed(
-    model_config: ModelConfig, config: TrainConfig, ids: torch.Tensor, device: torch.device
+    model_config: ModelConfig,
+    config: TrainConfig,
+    ids: torch.Tensor,
+    device: torch.device,
+    give_up: float | None = None,
 ) -> float:
     """Training characters per second of this shape here: PROBE_STEPS timed steps on windows
-    of PROBE_LEN (a step's cost is per character: the windows only shorten the probe)."""
+    of PROBE_LEN (a step's cost is per character: the windows only shorten the probe); a
+    step slower than `give_up` seconds ends the probe there."""
     seed_everything(config.seed)
     model = build_model(model_config).to(device)
     optimizer = AdamW(model.parameters(), lr=config.lr)
     b = config.batch_size
     x = ids[: b * PROBE_LEN].view(b, PROBE_LEN).to(device)
     y = ids[1 : b * PROBE_LEN + 1].view(b, PROBE_LEN).to(device)
-    times = []
+    times: list[float] = []
     for _ in range(PROBE_STEPS + 1):
         started = time.perf_counter()
         logits, _ = model(x)
@@ -113,22 +118,30 @@ def step_speed(
         optimizer.step()
         _sync(device)
         times.append(time.perf_counter() - started)
-    return b * PROBE_LEN / min(times[1:])
+        if give_up is not None and times[-1] > give_up:
+            break
+    return b * PROBE_LEN / min(times[1:] or times)
 
 
-def _probe_threads(measure: Any, config: TrainConfig, device: torch.device) -> float:
-    """A candidate's speed at the thread count training will settle on: the user's,
-    else the faster of one thread and all cores (the thread tuner's two ends)."""
+def best_speed(
+    model_config: ModelConfig, config: TrainConfig, ids: torch.Tensor, device: torch.device
+) -> tuple[float, int]:
+    """(characters/s, threads) of a shape at the thread count training would settle on: the
+    user's, else the faster of one thread and all cores (the thread tuner's two ends). A
+    count whose step is twice as slow as one thread's (a busy neighbour) is not timed on."""
     if device.type != "cpu":
-        return measure()
+        return step_speed(model_config, config, ids, device), torch.get_num_threads()
     fixed = user_threads(config.threads)
-    counts = [fixed] if fixed else sorted({1, cpu_cores()})
-    speeds = {}
-    for n in counts:
-        torch.set_num_threads(n)
-        speeds[n] = measure()
-    torch.set_num_threads(max(speeds, key=speeds.__getitem__))
-    return max(speeds.values())
+    previous = torch.get_num_threads()
+    best = (0.0, 1)
+    try:
+        for n in [fixed] if fixed else sorted({1, cpu_cores()}):
+            torch.set_num_threads(n)
+            limit = 2 * config.batch_size * PROBE_LEN / best[0] if best[0] else None
+            best = max(best, (step_speed(model_config, config, ids, device, limit), n))
+    finally:
+        torch.set_num_threads(previous)
+    return best
 
 
 def size_to_budget(
@@ -142,8 +155,7 @@ def size_to_budget(
 ) -> tuple[ModelConfig, TrainConfig]:
     """For a time-budgeted run: with `choose`, the candidate shape the table says is best for
     this budget on this machine, said in one line; and the warm-up sized to the steps the
-    budget gives. Restores the thread count it found."""
-    previous = torch.get_num_threads()
+    budget gives."""
     shapes = candidates() if choose else []
     pool = [
         (c, dataclasses.replace(model_config, **c.model), dataclasses.replace(config, **c.train))
@@ -153,23 +165,17 @@ def size_to_budget(
     if train_ids.numel() < needed:  # a text too small to time on: nothing to size
         return model_config, config
     ids = train_ids[:needed].long()
-    try:  # the thread count from the widest candidate, whose products gain most from it
-        _, m_last, t_last = pool[-1]
-        last = _probe_threads(lambda: step_speed(m_last, t_last, ids, device), config, device)
-        speeds = [step_speed(m, t, ids, device) for _, m, t in pool[:-1]] + [last]
-    finally:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(previous)
+    measured = [best_speed(m, t, ids, device) for _, m, t in pool]
     usable = max(0.0, seconds_left) * TRAIN_SHARE
     scored = [
-        (c.bpc_at(speed * usable) if c else 0.0, speed, c, m, t)
-        for speed, (c, m, t) in zip(speeds, pool, strict=True)
+        (c.bpc_at(speed * usable) if c else 0.0, speed, threads, c, m, t)
+        for (speed, threads), (c, m, t) in zip(measured, pool, strict=True)
     ]
-    bpc, speed, best, model_config, config = min(scored, key=lambda row: row[0])
+    bpc, speed, threads, best, model_config, config = min(scored, key=lambda row: row[0])
     steps = int(speed * usable / (config.batch_size * config.seq_len))
     config = dataclasses.replace(config, warmup_steps=warmup_for(config, steps))
     if best is not None:
-        others = ", ".join(f"{c.name()} {b:.2f}" for b, _, c, _, _ in scored if c is not best)
+        others = ", ".join(f"{c.name()} {b:.2f}" for b, _, _, c, _, _ in scored if c is not best)
         log(
             f"sized to this machine and {seconds_left:.0f} s: {best.name()}, "
             f"{speed:,.0f} characters/s here on {threads} thread(s), about "

@@ -40,7 +40,7 @@ def test_the_table_is_joined_by_lines_in_log_characters(table) -> None:
     small, large = sizing.candidates(table)
     assert small.bpc_at(1e5) == pytest.approx(2.5)
     assert small.bpc_at(1e4) == pytest.approx(2.75)  # halfway in log between 1e3 and 1e5
-    assert large.bpc_at(1e9) == pytest.approx(1.4)  # the last segment, extended
+    assert large.bpc_at(1e9) == pytest.approx(2.0 - 0.6 * sizing.BEYOND)  # flattening
     assert large.bpc_at(10) == pytest.approx(4.2)  # and the first
     assert small.name() == "gru 1x8 b4"
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
 import signal
 import subprocess
@@ -54,16 +55,18 @@ def run_anchor(
         (data / "train.txt").write_text(char_tokens(read_text(train)))
         (data / "valid.txt").write_text(char_tokens(val_text))
         (data / "test.txt").write_text(char_tokens(val_text))
-        env = None
+        # its progress lines as they are printed, so that it is stopped at the right one
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         if threads:
-            import os
-
-            env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+            env["OMP_NUM_THREADS"] = str(threads)
         cmd = [sys.executable, "main.py", "--data", str(data), "--save", str(data / "m.pt")]
         started = time.perf_counter()
+        # SIGINT back to its default in the child: a shell's background job ignores it, and
+        # Python then installs no KeyboardInterrupt handler (the stop below would be lost)
         proc = subprocess.Popen(
-            cmd + CONFIG, cwd=examples, stdout=subprocess.PIPE, text=True, env=env
-        )
+            cmd + CONFIG, cwd=examples, stdout=subprocess.PIPE, text=True, env=env,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )  # fmt: skip
         lines, epochs, stopped = [], 0, False
         assert proc.stdout is not None
         for line in proc.stdout:

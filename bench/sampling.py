@@ -10,6 +10,7 @@ them.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -27,7 +28,7 @@ from nextchar.text.data import read_text
 from nextchar.text.tokenizers import CharTokenizer
 
 SHORT, LONG = 200, 5200
-MODELS = (("lstm", 256), ("gru", 384))
+MODELS = (("lstm", 256), ("gru", 192), ("gru", 384))
 
 
 def rate(run: object, repeats: int = 2) -> float:
@@ -83,6 +84,27 @@ def per_step(model: nn.Module, tokenizer: CharTokenizer, n: int = 3000) -> dict[
     return {"model": model_us, "sampling": sample_us, "decoding": decode_us}
 
 
+def step_rates(model: nn.Module, n: int = 2000) -> dict[int, float]:
+    """Steps/s of the model's stepper on 1 and on all threads (best of 3 runs of n)."""
+    rates = {}
+    previous = torch.get_num_threads()
+    for threads in sorted({1, os.cpu_count() or 1}):
+        torch.set_num_threads(threads)
+        with torch.inference_mode():
+            step = model.stepper(model.init_state(1))
+            for _ in range(200):
+                step(1)
+            best = float("inf")
+            for _ in range(3):
+                started = time.perf_counter()
+                for _ in range(n):
+                    step(1)
+                best = min(best, time.perf_counter() - started)
+        rates[threads] = n / best
+    torch.set_num_threads(previous)
+    return rates
+
+
 def anchor_rate(examples: Path) -> float:
     """word_language_model's generate.py on a char-level LSTM 2x256 trained one batch."""
     sys.path.insert(0, str(Path(__file__).parent))
@@ -130,12 +152,12 @@ def main() -> None:
         bare = rate(bare_loop(cell, hidden, tokenizer.vocab_size))
         split = per_step(model, tokenizer)
         split["python"] = max(0.0, 1e6 / cps - sum(split.values()))
-        rows.append((f"{cell} 2x{hidden}", cps, bare, split))
+        rows.append((f"{cell} 2x{hidden}", cps, bare, split, step_rates(model)))
     anchor = anchor_rate(args.examples) if args.examples else None
     print("| model | nextchar chars/s | bare loop chars/s | ratio | anchor generate.py | ratio "
           "| µs/char: model · sampling · decoding · rest |")  # fmt: skip
     print("|---|---:|---:|---:|---:|---:|---|")
-    for name, cps, bare, split in rows:
+    for name, cps, bare, split, _ in rows:
         ref = (
             f"{anchor:,.0f} | {cps / anchor:.1f}x"
             if anchor and name.startswith("lstm")
@@ -143,6 +165,10 @@ def main() -> None:
         )
         parts = " · ".join(f"{v:.0f}" for v in split.values())
         print(f"| {name} | {cps:,.0f} | {bare:,.0f} | {cps / bare:.1f}x | {ref} | {parts} |")
+    print("\n| stepper alone, steps/s | " + " | ".join(f"{t} thread(s)" for t in rows[0][4]) + " |")
+    print("|---|" + "---:|" * len(rows[0][4]))
+    for name, *_, per_count in rows:
+        print(f"| {name} | " + " | ".join(f"{r:,.0f}" for r in per_count.values()) + " |")
     print(f"torch {torch.__version__}, {threads} threads available; the anchor: "
           "its LSTM 2x256 (embedding 200), char tokens, default 2 threads")  # fmt: skip
 

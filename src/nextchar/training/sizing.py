@@ -186,8 +186,9 @@ def size_to_budget(
         log(
             f"sized to this machine and {seconds_left:.0f} s: {best.name()}, "
             f"{speed:,.0f} characters/s here on {threads} thread(s), about "
-            f"{speed * usable / 1e6:.1f} M characters -> {bpc:.2f} bits per character in "
-            f"bench/sizing.py's table ({others}); warm-up {config.warmup_steps} steps; "
+            f"{speed * usable / 1e6:.1f} M characters -> {bpc:.2f} bits per character on "
+            f"Shakespeare in bench/sizing.py's table ({others}); warm-up "
+            f"{config.warmup_steps} steps; "
             f"{flag('hidden_size')} and the other shape flags fix the shape"
         )
     return model_config, config

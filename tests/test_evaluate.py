@@ -86,6 +86,10 @@ def test_a_large_vocabulary_scores_the_same_in_shorter_windows(monkeypatch) -> N
     short = evaluate_text(model, tok, TEXT, batch_size=1, seq_len=64)
     assert max(shape[1] for shape in calls) == 8
     assert short.nll == pytest.approx(whole.nll, rel=1e-5) and short.tokens == whole.tokens
+    calls.clear()  # several streams: their warm-up reads within the same bound
+    monkeypatch.setattr(evaluate, "LOGITS", 2 * 8 * tok.vocab_size)
+    evaluate_text(model, tok, TEXT, batch_size=2, seq_len=16)
+    assert calls[0][0] == 1 and max(shape[1] for shape in calls) == 8
 
 
 def test_bits_per_character_counts_characters_not_tokens() -> None:

@@ -207,7 +207,7 @@ def _evaluate_streams(
     y_streams = y_all[: b * length].view(b, length)
     nll = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
-    state = _warm_state(model, x_all, b, length, device)
+    state = _warm_state(model, x_all, b, min(length, seq_len), length, device)
     windows = range(0, length, seq_len)
     tuner = ThreadTuner(enabled=device.type == "cpu" and len(windows) > 20)
     with contextlib.closing(tuner):
@@ -231,16 +231,18 @@ def _evaluate_streams(
 
 
 # Tokens of text a stream reads before its first scored token: enough for a recurrent state
-# to forget where it started (bench/eval_speed.py measures the difference from one stream).
+# to forget where it started (on the 8-minute GRU 2x384, 128 warmed streams scored within
+# 0.0003 bits of 16: bench/RESULTS.md, "Evaluation and sampling speed").
 WARM_UP = 128
 
 
 def _warm_state(
-    model: nn.Module, x_all: torch.Tensor, b: int, length: int, device: torch.device
+    model: nn.Module, x_all: torch.Tensor, b: int, window: int, length: int, device: torch.device
 ) -> tuple[torch.Tensor, ...] | None:
     """The starting state of the B streams: zeros for the first (the text's start), and for
-    each other the state after the WARM_UP tokens that precede its start."""
-    warm = min(WARM_UP, length)
+    each other the state after the WARM_UP tokens that precede its start -- at most one
+    window, so its logits stay within LOGITS too."""
+    warm = min(WARM_UP, window, length)
     if b == 1 or warm == 0:
         return None
     starts = torch.arange(1, b) * length
